@@ -1,0 +1,196 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import path from 'node:path';
+
+/**
+ * Every setting of the process, read from environment variables. Defaults are written here and
+ * nowhere else; README.md lists the same table for users.
+ */
+export interface Config {
+  data_dir: string;
+  log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  node_id: string;
+
+  /** Unset: a local nats-server is started with its store under data_dir. */
+  nats_url: string | undefined;
+  /** Port of the local nats-server; 0 picks a free one. */
+  nats_port: number;
+  nats_stream: string;
+  nats_subject_prefix: string;
+
+  /** Unset: the embedded engine (chdb) with its data under data_dir. */
+  clickhouse_url: string | undefined;
+  clickhouse_user: string;
+  clickhouse_password: string;
+  clickhouse_database: string;
+
+  ocpp_host: string;
+  ocpp_port: number;
+  ocpp_frame_bytes_max: number;
+  heartbeat_interval_s: number;
+
+  api_host: string;
+  api_port: number;
+  api_body_bytes_max: number;
+  operator_token: string;
+  /** True when operator_token was generated because OPERATOR_TOKEN was unset. */
+  operator_token_generated: boolean;
+
+  default_tariff_id: string;
+  default_tariff_currency: string;
+  default_tariff_price_per_kwh: string;
+  default_tariff_vat_percent: string;
+
+  ingest_batch_linger_ms: number;
+  ingest_batch_events_max: number;
+  ingest_batch_bytes_max: number;
+  ingest_pending_events_max: number;
+
+  rating_workers: number;
+  rating_fetch_batch_max: number;
+  sink_flush_rows_max: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const log_levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function read_string(env: Env, name: string, fallback: string): string {
+  const value = env[name];
+  return value === undefined || value === '' ? fallback : value;
+}
+
+function read_optional(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function read_int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `expected an integer, got ${JSON.stringify(raw)}`);
+  const value = Number(raw);
+  if (value < min || value > max) {
+    throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+function read_decimal(env: Env, name: string, fallback: string): string {
+  const raw = read_string(env, name, fallback);
+  if (!/^\d+(\.\d+)?$/.test(raw)) {
+    throw new ConfigError(name, `expected a non-negative decimal number like 0.30, got ${JSON.stringify(raw)}`);
+  }
+  return raw;
+}
+
+function read_url(env: Env, name: string, schemes: readonly string[]): string | undefined {
+  const raw = read_optional(env, name);
+  if (raw === undefined) return undefined;
+  for (const part of raw.split(',')) {
+    let url: URL;
+    try {
+      url = new URL(part.trim());
+    } catch {
+      throw new ConfigError(name, `not a valid URL: ${JSON.stringify(part)}`);
+    }
+    if (!schemes.includes(url.protocol)) {
+      throw new ConfigError(name, `scheme must be one of ${schemes.join(', ')}, got ${url.protocol}`);
+    }
+  }
+  return raw;
+}
+
+export function load_config(env: Env = process.env): Config {
+  const log_level = read_string(env, 'LOG_LEVEL', 'info');
+  if (!(log_levels as readonly string[]).includes(log_level)) {
+    throw new ConfigError('LOG_LEVEL', `must be one of ${log_levels.join(', ')}`);
+  }
+  const operator_token = read_optional(env, 'OPERATOR_TOKEN');
+  if (operator_token !== undefined && operator_token.length < 16) {
+    throw new ConfigError('OPERATOR_TOKEN', 'must be at least 16 characters');
+  }
+  const currency = read_string(env, 'DEFAULT_TARIFF_CURRENCY', 'EUR');
+  if (!/^[A-Z]{3}$/.test(currency)) {
+    throw new ConfigError('DEFAULT_TARIFF_CURRENCY', 'must be an ISO 4217 code like EUR');
+  }
+  const stream = read_string(env, 'NATS_STREAM', 'EVRATE_EVENTS');
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(stream)) {
+    throw new ConfigError('NATS_STREAM', 'letters, digits, _ and - only');
+  }
+  const prefix = read_string(env, 'NATS_SUBJECT_PREFIX', 'evrate');
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) {
+    throw new ConfigError('NATS_SUBJECT_PREFIX', 'dot-separated tokens of letters, digits, _ and -');
+  }
+  const database = read_string(env, 'CLICKHOUSE_DATABASE', 'evrate');
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(database)) {
+    throw new ConfigError('CLICKHOUSE_DATABASE', 'must be an identifier (letters, digits, _)');
+  }
+  const default_tariff_id = read_string(env, 'DEFAULT_TARIFF_ID', 'default');
+  if (!/^[\x21-\x7e]{1,36}$/.test(default_tariff_id)) {
+    throw new ConfigError('DEFAULT_TARIFF_ID', 'must be 1 to 36 printable ASCII characters (OCPI CiString(36))');
+  }
+
+  return {
+    data_dir: path.resolve(read_string(env, 'DATA_DIR', './var')),
+    log_level: log_level as Config['log_level'],
+    node_id: read_string(env, 'NODE_ID', `${hostname()}-${process.pid}`),
+
+    nats_url: read_url(env, 'NATS_URL', ['nats:', 'tls:']),
+    nats_port: read_int(env, 'NATS_PORT', 0, 0, 65535),
+    nats_stream: stream,
+    nats_subject_prefix: prefix,
+
+    clickhouse_url: read_url(env, 'CLICKHOUSE_URL', ['http:', 'https:']),
+    clickhouse_user: read_string(env, 'CLICKHOUSE_USER', 'default'),
+    clickhouse_password: read_string(env, 'CLICKHOUSE_PASSWORD', ''),
+    clickhouse_database: database,
+
+    ocpp_host: read_string(env, 'OCPP_HOST', '0.0.0.0'),
+    ocpp_port: read_int(env, 'OCPP_PORT', 9220, 0, 65535),
+    ocpp_frame_bytes_max: read_int(env, 'OCPP_FRAME_BYTES_MAX', 65536, 1024, 16 * 1024 * 1024),
+    heartbeat_interval_s: read_int(env, 'HEARTBEAT_INTERVAL_S', 300, 1, 86400),
+
+    api_host: read_string(env, 'API_HOST', '0.0.0.0'),
+    api_port: read_int(env, 'API_PORT', 9221, 0, 65535),
+    api_body_bytes_max: read_int(env, 'API_BODY_BYTES_MAX', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    operator_token: operator_token ?? randomBytes(24).toString('base64url'),
+    operator_token_generated: operator_token === undefined,
+
+    default_tariff_id,
+    default_tariff_currency: currency,
+    default_tariff_price_per_kwh: read_decimal(env, 'DEFAULT_TARIFF_PRICE_PER_KWH', '0.30'),
+    default_tariff_vat_percent: read_decimal(env, 'DEFAULT_TARIFF_VAT_PERCENT', '20'),
+
+    ingest_batch_linger_ms: read_int(env, 'INGEST_BATCH_LINGER_MS', 2, 0, 1000),
+    ingest_batch_events_max: read_int(env, 'INGEST_BATCH_EVENTS_MAX', 1000, 1, 100_000),
+    ingest_batch_bytes_max: read_int(env, 'INGEST_BATCH_BYTES_MAX', 512 * 1024, 1024, 8 * 1024 * 1024),
+    ingest_pending_events_max: read_int(env, 'INGEST_PENDING_EVENTS_MAX', 100_000, 1, 10_000_000),
+
+    rating_workers: read_int(env, 'RATING_WORKERS', 1, 1, 64),
+    rating_fetch_batch_max: read_int(env, 'RATING_FETCH_BATCH_MAX', 256, 1, 10_000),
+    sink_flush_rows_max: read_int(env, 'SINK_FLUSH_ROWS_MAX', 10_000, 1, 1_000_000),
+  };
+}
+
+/** The effective configuration as logged at start: secrets are replaced by their length. */
+export function redact_config(config: Config): Record<string, unknown> {
+  const redacted: Record<string, unknown> = { ...config };
+  redacted.operator_token = config.operator_token_generated ? '(generated)' : '(set)';
+  redacted.clickhouse_password = config.clickhouse_password === '' ? '' : '(set)';
+  for (const key of ['nats_url', 'clickhouse_url'] as const) {
+    const value = config[key];
+    if (value !== undefined) redacted[key] = value.replace(/\/\/[^@/]*@/g, '//***@');
+  }
+  return redacted;
+}

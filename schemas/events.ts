@@ -1,0 +1,95 @@
+import protobuf from 'protobufjs';
+import { project_file } from '../core/paths.js';
+
+/** TypeScript view of schemas/events.proto (field names as protobufjs gives them: camelCase). */
+export interface SampledValue {
+  value: string;
+  context: string;
+  format: string;
+  measurand: string;
+  phase: string;
+  location: string;
+  unit: string;
+}
+
+export interface MeterValue {
+  timestampMs: number;
+  sampledValues: SampledValue[];
+}
+
+export interface BootNotificationEvent {
+  vendor: string;
+  model: string;
+  serialNumber: string;
+  firmwareVersion: string;
+}
+
+export interface StatusNotificationEvent {
+  connectorId: number;
+  status: string;
+  errorCode: string;
+  timestampMs: number;
+  info: string;
+}
+
+export interface TransactionStartedEvent {
+  transactionId: string;
+  connectorId: number;
+  idTag: string;
+  meterStartWh: number;
+  timestampMs: number;
+  reservationId: number;
+}
+
+export interface MeterValuesEvent {
+  transactionId: string;
+  connectorId: number;
+  meterValues: MeterValue[];
+}
+
+export interface TransactionStoppedEvent {
+  transactionId: string;
+  idTag: string;
+  meterStopWh: number;
+  timestampMs: number;
+  reason: string;
+  transactionData: MeterValue[];
+}
+
+export type OcppEventBody =
+  | { body: 'boot'; boot: BootNotificationEvent }
+  | { body: 'status'; status: StatusNotificationEvent }
+  | { body: 'started'; started: TransactionStartedEvent }
+  | { body: 'meterValues'; meterValues: MeterValuesEvent }
+  | { body: 'stopped'; stopped: TransactionStoppedEvent };
+
+export type OcppEvent = {
+  chargePointId: string;
+  receivedAtMs: number;
+  ocppVersion: string;
+  messageId: string;
+} & OcppEventBody;
+
+export interface EventBatch {
+  nodeId: string;
+  sequence: number;
+  events: OcppEvent[];
+}
+
+const root = protobuf.loadSync(project_file('schemas/events.proto'));
+const EventBatchType = root.lookupType('evrate.v1.EventBatch');
+
+export function encode_event_batch(batch: EventBatch): Uint8Array {
+  return EventBatchType.encode(EventBatchType.fromObject(batch)).finish();
+}
+
+/** Decodes and fills defaults, so every field of the interfaces above is present. */
+export function decode_event_batch(bytes: Uint8Array): EventBatch {
+  const message = EventBatchType.decode(bytes);
+  return EventBatchType.toObject(message, {
+    longs: Number,
+    defaults: true,
+    arrays: true,
+    oneofs: true,
+  }) as EventBatch;
+}
