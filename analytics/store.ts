@@ -1,0 +1,38 @@
+/**
+ * One store interface, two transports: the embedded engine (chdb) and a ClickHouse server over
+ * HTTP. Both run the same DDL and queries; rows travel as JSONEachRow text so that decimals are
+ * written as exact digits (never through a binary float).
+ */
+export interface Store {
+  readonly transport: 'chdb' | 'http';
+  readonly database: string;
+  /** Server version, e.g. "18.16.1" or "26.7.2.1". */
+  readonly server_version: string;
+  exec(sql: string): Promise<void>;
+  query<T>(sql: string): Promise<T[]>;
+  /** Inserts JSONEachRow lines (each a complete JSON object, no newline inside). */
+  insert_json_rows(table: string, rows: readonly string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class StoreError extends Error {
+  constructor(
+    message: string,
+    readonly sql_head: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
+
+export function parse_json_rows<T>(text: string): T[] {
+  const rows: T[] = [];
+  for (const line of text.split('\n')) if (line.length > 0) rows.push(JSON.parse(line) as T);
+  return rows;
+}
+
+export function version_at_least(version: string, major: number, minor = 0): boolean {
+  const [a = 0, b = 0] = version.split('.').map(Number);
+  return a > major || (a === major && b >= minor);
+}

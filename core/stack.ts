@@ -1,0 +1,139 @@
+import path from 'node:path';
+import { migrate } from '../analytics/migrations.js';
+import { open_store } from '../analytics/open.js';
+import { insert_tariff_version } from '../analytics/sessions.js';
+import type { Store } from '../analytics/store.js';
+import { ApiServer } from '../api/server.js';
+import { EventPublisher } from '../ingest/publisher.js';
+import { IngestServer } from '../ingest/server.js';
+import { TransactionIdAllocator } from '../ingest/txid.js';
+import { default_tariff } from '../rating/default-tariff.js';
+import { PricingPool } from '../rating/pool.js';
+import { RatingService } from '../rating/service.js';
+import { TariffStore } from '../rating/tariff-store.js';
+import { type Config, redact_config } from './config.js';
+import type { Logger } from './log.js';
+import { connect_nats } from './nats.js';
+import { start_nats_server } from './nats-server.js';
+import { Shutdown } from './shutdown.js';
+
+export interface RunningStack {
+  ocpp_url: string;
+  api_url: string;
+  nats_url: string;
+  store: Store;
+  shutdown: Shutdown;
+  stop(): Promise<void>;
+}
+
+function local_url(host: string, port: number, scheme: string): string {
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `${scheme}://${shown}:${port}`;
+}
+
+/**
+ * The composition root: starts every stage in dependency order and registers each for shutdown,
+ * which runs in reverse (front doors first, then the pipeline, then the stores and servers).
+ */
+export async function start_stack(config: Config, log: Logger): Promise<RunningStack> {
+  log.info({ config: redact_config(config) }, 'effective configuration');
+  const shutdown = new Shutdown(log);
+  try {
+    let nats_url = config.nats_url;
+    if (nats_url === undefined) {
+      const server = await start_nats_server({
+        store_dir: path.join(config.data_dir, 'nats'),
+        port: config.nats_port,
+        log,
+      });
+      shutdown.add('nats-server', () => server.stop());
+      nats_url = server.url;
+    }
+    const nats = await connect_nats(config, nats_url, log);
+    shutdown.add('nats', () => nats.close());
+
+    const store = await open_store(config);
+    shutdown.add('store', () => store.close());
+    const applied = await migrate(store);
+    log.info({ transport: store.transport, server_version: store.server_version, applied }, 'clickhouse ready');
+
+    const tariffs = await TariffStore.open(nats);
+    if ((await tariffs.current(config.default_tariff_id)) === undefined) {
+      const seeded = await tariffs.put(default_tariff(config));
+      await insert_tariff_version(store, {
+        tariff_id: seeded.tariff_id,
+        version: seeded.version,
+        currency: seeded.tariff.currency,
+        tariff_json: JSON.stringify(seeded.tariff),
+        created_at_ms: seeded.created_at_ms,
+      });
+      log.info({ tariff_id: seeded.tariff_id }, 'default tariff seeded');
+    }
+
+    const pool = new PricingPool(config.rating_workers);
+    shutdown.add('pricing-pool', () => pool.close());
+    const rating = await RatingService.start(
+      { nats, store, pool, tariffs, log: log.child({ component: 'rating' }) },
+      {
+        consumer_name: 'rating',
+        fetch_batch_max: config.rating_fetch_batch_max,
+        default_tariff_id: config.default_tariff_id,
+        open_sessions_cached_max: 1_000_000,
+      },
+      config.nats_stream,
+    );
+    shutdown.add('rating', () => rating.close());
+
+    const publisher = new EventPublisher(
+      nats,
+      {
+        node_id: config.node_id,
+        linger_ms: config.ingest_batch_linger_ms,
+        batch_events_max: config.ingest_batch_events_max,
+        batch_bytes_max: config.ingest_batch_bytes_max,
+        pending_events_max: config.ingest_pending_events_max,
+      },
+      log.child({ component: 'publisher' }),
+    );
+    shutdown.add('publisher', () => publisher.close());
+    const ingest = new IngestServer(
+      {
+        host: config.ocpp_host,
+        port: config.ocpp_port,
+        frame_bytes_max: config.ocpp_frame_bytes_max,
+        heartbeat_interval_s: config.heartbeat_interval_s,
+        in_flight_calls_max: 16,
+      },
+      publisher,
+      await TransactionIdAllocator.open(nats),
+      log.child({ component: 'ingest' }),
+    );
+    const ocpp_port = await ingest.listen();
+    shutdown.add('ingest', () => ingest.close());
+
+    const api = new ApiServer(
+      {
+        host: config.api_host,
+        port: config.api_port,
+        operator_token: config.operator_token,
+        body_bytes_max: config.api_body_bytes_max,
+      },
+      { store, tariffs, log: log.child({ component: 'api' }) },
+    );
+    const api_port = await api.listen();
+    shutdown.add('api', () => api.close());
+
+    const stack: RunningStack = {
+      ocpp_url: `${local_url(config.ocpp_host, ocpp_port, 'ws')}/ocpp/{chargePointId}`,
+      api_url: local_url(config.api_host, api_port, 'http'),
+      nats_url,
+      store,
+      shutdown,
+      stop: () => shutdown.run('stop'),
+    };
+    return stack;
+  } catch (error) {
+    await shutdown.run('start failed');
+    throw error;
+  }
+}

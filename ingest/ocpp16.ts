@@ -1,0 +1,153 @@
+import type { MeterValue, OcppEventBody, SampledValue } from '../schemas/events.js';
+import { OcppError } from './ocppj.js';
+import { ocpp16_validator } from './validate.js';
+
+/**
+ * OCPP 1.6 message semantics, free of I/O: each CALL becomes an answer, possibly preceded by an
+ * event that must be durable before the answer is sent.
+ */
+export interface Ocpp16Context {
+  heartbeat_interval_s: number;
+  now_ms: () => number;
+  allocate_transaction_id: () => Promise<number>;
+}
+
+export type CallOutcome =
+  | { kind: 'reply'; payload: Record<string, unknown> }
+  | { kind: 'publish_then_reply'; event: OcppEventBody; payload: Record<string, unknown> };
+
+/** Actions this server implements; any other action known to OCPP 1.6 is NotSupported. */
+const implemented = new Set([
+  'BootNotification',
+  'Heartbeat',
+  'StatusNotification',
+  'Authorize',
+  'StartTransaction',
+  'MeterValues',
+  'StopTransaction',
+]);
+
+function timestamp_ms(value: unknown, field: string): number {
+  const ms = Date.parse(String(value));
+  if (!Number.isFinite(ms)) throw new OcppError('PropertyConstraintViolation', `${field}: not a valid date-time`);
+  return ms;
+}
+
+type Json = Record<string, unknown>;
+
+/** OCPP 1.6 section 7.45 SampledValue defaults, written out so that stored rows are explicit. */
+function meter_values_of(list: unknown, field: string): MeterValue[] {
+  return ((list as Json[] | undefined) ?? []).map((mv, i) => ({
+    timestampMs: timestamp_ms(mv.timestamp, `${field}[${i}].timestamp`),
+    sampledValues: (mv.sampledValue as Json[]).map(
+      (sv): SampledValue => ({
+        value: String(sv.value),
+        context: (sv.context as string | undefined) ?? 'Sample.Periodic',
+        format: (sv.format as string | undefined) ?? 'Raw',
+        measurand: (sv.measurand as string | undefined) ?? 'Energy.Active.Import.Register',
+        phase: (sv.phase as string | undefined) ?? '',
+        location: (sv.location as string | undefined) ?? 'Outlet',
+        unit: (sv.unit as string | undefined) ?? 'Wh',
+      }),
+    ),
+  }));
+}
+
+const accepted = { status: 'Accepted' };
+
+export async function handle_ocpp16_call(action: string, payload: Json, context: Ocpp16Context): Promise<CallOutcome> {
+  const schema_id = `${action}.req`;
+  if (!ocpp16_validator.has(schema_id)) {
+    throw new OcppError('NotImplemented', `unknown action ${JSON.stringify(action).slice(0, 64)}`);
+  }
+  if (!implemented.has(action)) throw new OcppError('NotSupported', `${action} is not supported by this server`);
+  ocpp16_validator.check(schema_id, payload);
+  const now = new Date(context.now_ms()).toISOString();
+
+  switch (action) {
+    case 'BootNotification':
+      return {
+        kind: 'publish_then_reply',
+        event: {
+          body: 'boot',
+          boot: {
+            vendor: String(payload.chargePointVendor),
+            model: String(payload.chargePointModel),
+            serialNumber: String(payload.chargePointSerialNumber ?? ''),
+            firmwareVersion: String(payload.firmwareVersion ?? ''),
+          },
+        },
+        payload: { status: 'Accepted', currentTime: now, interval: context.heartbeat_interval_s },
+      };
+    case 'Heartbeat':
+      return { kind: 'reply', payload: { currentTime: now } };
+    case 'StatusNotification':
+      return {
+        kind: 'publish_then_reply',
+        event: {
+          body: 'status',
+          status: {
+            connectorId: Number(payload.connectorId),
+            status: String(payload.status),
+            errorCode: String(payload.errorCode),
+            timestampMs: payload.timestamp === undefined ? 0 : timestamp_ms(payload.timestamp, 'timestamp'),
+            info: String(payload.info ?? ''),
+          },
+        },
+        payload: {},
+      };
+    case 'Authorize':
+      return { kind: 'reply', payload: { idTagInfo: accepted } };
+    case 'StartTransaction': {
+      const started_ms = timestamp_ms(payload.timestamp, 'timestamp');
+      const transaction_id = await context.allocate_transaction_id();
+      return {
+        kind: 'publish_then_reply',
+        event: {
+          body: 'started',
+          started: {
+            transactionId: String(transaction_id),
+            connectorId: Number(payload.connectorId),
+            idTag: String(payload.idTag),
+            meterStartWh: Number(payload.meterStart),
+            timestampMs: started_ms,
+            reservationId: Number(payload.reservationId ?? 0),
+          },
+        },
+        payload: { transactionId: transaction_id, idTagInfo: accepted },
+      };
+    }
+    case 'MeterValues':
+      return {
+        kind: 'publish_then_reply',
+        event: {
+          body: 'meterValues',
+          meterValues: {
+            transactionId: payload.transactionId === undefined ? '' : String(payload.transactionId),
+            connectorId: Number(payload.connectorId),
+            meterValues: meter_values_of(payload.meterValue, 'meterValue'),
+          },
+        },
+        payload: {},
+      };
+    case 'StopTransaction':
+      return {
+        kind: 'publish_then_reply',
+        event: {
+          body: 'stopped',
+          stopped: {
+            transactionId: String(payload.transactionId),
+            idTag: String(payload.idTag ?? ''),
+            meterStopWh: Number(payload.meterStop),
+            timestampMs: timestamp_ms(payload.timestamp, 'timestamp'),
+            // OCPP 1.6 section 6.48: an omitted reason means Local.
+            reason: String(payload.reason ?? 'Local'),
+            transactionData: meter_values_of(payload.transactionData, 'transactionData'),
+          },
+        },
+        payload: payload.idTag === undefined ? {} : { idTagInfo: accepted },
+      };
+    default:
+      throw new OcppError('NotSupported', `${action} is not supported by this server`);
+  }
+}

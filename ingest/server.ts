@@ -1,0 +1,232 @@
+import { Counter, Gauge, Histogram } from 'prom-client';
+import uWS from 'uWebSockets.js';
+import type { Logger } from '../core/log.js';
+import { metrics_registry } from '../core/metrics.js';
+import type { OcppEvent } from '../schemas/events.js';
+import { handle_ocpp16_call } from './ocpp16.js';
+import { CALL, call_error, call_result, frame_id_of, OcppError, parse_frame, unknown_message_id } from './ocppj.js';
+import { type EventPublisher, PublishRejected } from './publisher.js';
+import type { TransactionIdAllocator } from './txid.js';
+
+const connections = new Gauge({
+  name: 'evrate_ingest_connections',
+  help: 'Charge points connected to this ingest process',
+  registers: [metrics_registry],
+});
+const calls = new Counter({
+  name: 'evrate_ingest_calls_total',
+  help: 'CALL frames received, by action',
+  labelNames: ['action'],
+  registers: [metrics_registry],
+});
+const call_errors = new Counter({
+  name: 'evrate_ingest_callerrors_total',
+  help: 'CALLERROR frames sent, by error code',
+  labelNames: ['code'],
+  registers: [metrics_registry],
+});
+const answer_seconds = new Histogram({
+  name: 'evrate_ingest_answer_seconds',
+  help: 'Time from a CALL arriving to its CALLRESULT being sent (durable events included)',
+  buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+  registers: [metrics_registry],
+});
+
+export interface IngestOptions {
+  host: string;
+  port: number;
+  frame_bytes_max: number;
+  heartbeat_interval_s: number;
+  /** Bound on CALLs of one charger being processed at once (OCPP-J allows one; retries overlap). */
+  in_flight_calls_max: number;
+}
+
+interface Connection {
+  charge_point_id: string;
+  protocol: 'ocpp1.6';
+  closed: boolean;
+  in_flight: number;
+}
+
+const supported_protocols = ['ocpp1.6'] as const;
+/** OCPP 1.6 chargeBoxIdentity is CiString48; printable characters only. */
+const charge_point_id_pattern = /^[\x21-\x7e]{1,48}$/;
+
+/**
+ * The OCPP-J front door on uWebSockets.js: ws://HOST:PORT/ocpp/{chargePointId}, subprotocol
+ * ocpp1.6. A CALL carrying an event is answered only after the event is durable in JetStream.
+ */
+export class IngestServer {
+  private listen_socket: uWS.us_listen_socket | undefined;
+  private readonly sockets = new Set<uWS.WebSocket<Connection>>();
+  port = 0;
+
+  constructor(
+    private readonly options: IngestOptions,
+    private readonly publisher: EventPublisher,
+    private readonly transaction_ids: TransactionIdAllocator,
+    private readonly log: Logger,
+  ) {}
+
+  async listen(): Promise<number> {
+    const app = uWS.App();
+    app.ws<Connection>('/ocpp/:id', {
+      compression: uWS.DISABLED,
+      maxPayloadLength: this.options.frame_bytes_max,
+      idleTimeout: Math.min(960, Math.max(8, this.options.heartbeat_interval_s * 2)),
+      maxBackpressure: 1024 * 1024,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (ws) => {
+        this.sockets.add(ws);
+        connections.inc();
+        this.log.debug({ charge_point_id: ws.getUserData().charge_point_id }, 'charge point connected');
+      },
+      message: (ws, message, is_binary) => this.on_message(ws, message, is_binary),
+      close: (ws, code) => {
+        const data = ws.getUserData();
+        data.closed = true;
+        this.sockets.delete(ws);
+        connections.dec();
+        this.log.debug({ charge_point_id: data.charge_point_id, code }, 'charge point disconnected');
+      },
+    });
+    app.any('/*', (res) => {
+      res.writeStatus('404 Not Found').end('OCPP-J endpoint is ws://HOST:PORT/ocpp/{chargePointId}\n');
+    });
+    await new Promise<void>((resolve, reject) => {
+      app.listen(this.options.host, this.options.port, (socket) => {
+        if (socket === false) {
+          reject(new Error(`OCPP_PORT: cannot listen on ${this.options.host}:${this.options.port} (in use?)`));
+          return;
+        }
+        this.listen_socket = socket;
+        this.port = uWS.us_socket_local_port(socket as unknown as uWS.us_socket);
+        resolve();
+      });
+    });
+    return this.port;
+  }
+
+  private upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
+    const raw_id = req.getParameter(0) ?? '';
+    let charge_point_id: string;
+    try {
+      charge_point_id = decodeURIComponent(raw_id);
+    } catch {
+      charge_point_id = '';
+    }
+    if (!charge_point_id_pattern.test(charge_point_id)) {
+      res.writeStatus('400 Bad Request').end('charge point id must be 1 to 48 printable characters\n');
+      return;
+    }
+    const offered = req
+      .getHeader('sec-websocket-protocol')
+      .split(',')
+      .map((p) => p.trim());
+    const protocol = supported_protocols.find((p) => offered.includes(p));
+    if (protocol === undefined) {
+      // OCPP-J 1.6 section 3.1.2: the subprotocol must be agreed; we refuse the handshake outright.
+      res.writeStatus('400 Bad Request').end(`unsupported subprotocol; offer one of ${supported_protocols.join(', ')}\n`);
+      return;
+    }
+    res.upgrade<Connection>(
+      { charge_point_id, protocol, closed: false, in_flight: 0 },
+      req.getHeader('sec-websocket-key'),
+      protocol,
+      req.getHeader('sec-websocket-extensions'),
+      context,
+    );
+  }
+
+  private send(ws: uWS.WebSocket<Connection>, text: string): void {
+    if (ws.getUserData().closed) return;
+    ws.send(text, false);
+  }
+
+  private send_error(ws: uWS.WebSocket<Connection>, id: string, error: OcppError): void {
+    call_errors.inc({ code: error.code });
+    this.send(ws, call_error(id, error));
+  }
+
+  private on_message(ws: uWS.WebSocket<Connection>, message: ArrayBuffer, is_binary: boolean): void {
+    const started = performance.now();
+    const connection = ws.getUserData();
+    if (is_binary) {
+      this.send_error(ws, unknown_message_id, new OcppError('FormationViolation', 'OCPP-J frames are text frames'));
+      return;
+    }
+    // The buffer is only valid during this callback: decode it now.
+    const text = Buffer.from(message).toString('utf8');
+    let frame: ReturnType<typeof parse_frame>;
+    try {
+      frame = parse_frame(text);
+    } catch (error) {
+      this.send_error(ws, frame_id_of(error), error as OcppError);
+      return;
+    }
+    if (frame.type !== CALL) {
+      // This server sends no CALLs yet, so there is nothing to match a CALLRESULT/CALLERROR to.
+      this.log.debug({ charge_point_id: connection.charge_point_id, id: frame.id }, 'unexpected reply frame ignored');
+      return;
+    }
+    if (connection.in_flight >= this.options.in_flight_calls_max) {
+      this.send_error(ws, frame.id, new OcppError('GenericError', 'too many calls in flight on this connection'));
+      return;
+    }
+    calls.inc({ action: frame.action.slice(0, 40) });
+    connection.in_flight++;
+    this.handle(connection, frame, text.length)
+      .then(
+        (reply) => {
+          if (reply === undefined) return;
+          this.send(ws, reply);
+          answer_seconds.observe((performance.now() - started) / 1000);
+        },
+        (error: unknown) => {
+          if (error instanceof OcppError) {
+            this.send_error(ws, frame.id, error);
+          } else if (error instanceof PublishRejected) {
+            // Not durable, so not answered: the charger retries the CALL (OCPP-J 1.6 section 4.1.1).
+          } else {
+            this.log.error({ err: error, charge_point_id: connection.charge_point_id }, 'call failed');
+            this.send_error(ws, frame.id, new OcppError('InternalError', 'internal error'));
+          }
+        },
+      )
+      .finally(() => {
+        connection.in_flight--;
+      });
+  }
+
+  private async handle(
+    connection: Connection,
+    frame: { id: string; action: string; payload: Record<string, unknown> },
+    bytes: number,
+  ): Promise<string | undefined> {
+    const outcome = await handle_ocpp16_call(frame.action, frame.payload, {
+      heartbeat_interval_s: this.options.heartbeat_interval_s,
+      now_ms: Date.now,
+      allocate_transaction_id: () => this.transaction_ids.allocate(),
+    });
+    if (outcome.kind === 'publish_then_reply') {
+      const event = {
+        chargePointId: connection.charge_point_id,
+        receivedAtMs: Date.now(),
+        ocppVersion: '1.6',
+        messageId: frame.id,
+        ...outcome.event,
+      } as OcppEvent;
+      await this.publisher.publish(event, bytes);
+    }
+    return call_result(frame.id, outcome.payload);
+  }
+
+  /** Stops accepting connections and closes the open ones. */
+  close(): void {
+    if (this.listen_socket !== undefined) {
+      uWS.us_listen_socket_close(this.listen_socket);
+      this.listen_socket = undefined;
+    }
+    for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
+  }
+}

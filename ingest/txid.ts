@@ -1,0 +1,51 @@
+import type { KV } from '@nats-io/kv';
+import { type Nats, open_kv } from '../core/nats.js';
+
+const block_size = 1000;
+/** OCPP 1.6 transactionId is a JSON integer; chargers commonly store it in 32 bits. */
+const transaction_id_max = 2 ** 31 - 1;
+
+/**
+ * OCPP 1.6 transaction ids, unique across all ingest nodes: each node reserves blocks of ids
+ * from one NATS KV counter with compare-and-set, then hands them out locally.
+ */
+export class TransactionIdAllocator {
+  private next = 0;
+  private end = 0;
+  private refill: Promise<void> | undefined;
+
+  private constructor(private readonly kv: KV) {}
+
+  static async open(nats: Nats): Promise<TransactionIdAllocator> {
+    return new TransactionIdAllocator(await open_kv(nats, 'evrate_ids'));
+  }
+
+  async allocate(): Promise<number> {
+    while (this.next >= this.end) {
+      this.refill ??= this.reserve().finally(() => {
+        this.refill = undefined;
+      });
+      await this.refill;
+    }
+    return this.next++;
+  }
+
+  private async reserve(): Promise<void> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const entry = await this.kv.get('ocpp16.transaction_id');
+      const start = entry === null ? 1 : Number(entry.string());
+      const end = start + block_size;
+      if (end > transaction_id_max) throw new Error('OCPP 1.6 transaction ids exhausted');
+      try {
+        if (entry === null) await this.kv.create('ocpp16.transaction_id', String(end));
+        else await this.kv.update('ocpp16.transaction_id', String(end), entry.revision);
+      } catch {
+        continue; // another node reserved this block first
+      }
+      this.next = start;
+      this.end = end;
+      return;
+    }
+    throw new Error('could not reserve a block of transaction ids');
+  }
+}

@@ -1,0 +1,69 @@
+import { createRequire } from 'node:module';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { OcppError, type OcppErrorCode } from './ocppj.js';
+
+// The official OCPP 1.6 JSON schemas, as shipped by the ocpp-rpc package (ids "urn:<Action>.req";
+// stored here under "<Action>.req").
+const require = createRequire(import.meta.url);
+const ocpp16_schemas = require('ocpp-rpc/lib/schemas/ocpp1_6.json') as { $id: string }[];
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+/** OCPP-J 1.6 section 4.2.3: which error code a broken schema rule maps to. */
+function error_code_of(error: ErrorObject): OcppErrorCode {
+  switch (error.keyword) {
+    case 'type':
+      return 'TypeConstraintViolation';
+    case 'required':
+    case 'minItems':
+    case 'maxItems':
+      return 'OccurenceConstraintViolation';
+    case 'additionalProperties':
+      return 'FormationViolation';
+    default:
+      return 'PropertyConstraintViolation';
+  }
+}
+
+export class SchemaValidator {
+  private readonly ajv: Ajv;
+  private readonly compiled = new Map<string, ValidateFunction>();
+
+  constructor(schemas: readonly { $id: string }[]) {
+    this.ajv = new Ajv({ strict: false, allErrors: false });
+    addFormats(this.ajv);
+    // Keys "<Action>.req" instead of the schemas' "urn:" ids, which current URI parsers reject.
+    for (const { $id, ...schema } of schemas) this.ajv.addSchema(schema, $id.replace(/^urn:/, ''));
+  }
+
+  has(schema_id: string): boolean {
+    return this.ajv.getSchema(schema_id) !== undefined;
+  }
+
+  /** Throws an OcppError naming the field and the rule when the payload breaks the schema. */
+  check(schema_id: string, payload: unknown): void {
+    let validate = this.compiled.get(schema_id);
+    if (validate === undefined) {
+      validate = this.ajv.getSchema(schema_id);
+      if (validate === undefined) throw new OcppError('NotImplemented', `no schema ${schema_id}`);
+      this.compiled.set(schema_id, validate);
+    }
+    if (validate(payload)) return;
+    const first = validate.errors?.[0];
+    if (first === undefined) throw new OcppError('FormationViolation', 'payload does not match the schema');
+    const field = first.instancePath === '' ? '(payload)' : first.instancePath.slice(1).replaceAll('/', '.');
+    const extra =
+      first.keyword === 'additionalProperties'
+        ? ` (${String((first.params as { additionalProperty?: string }).additionalProperty)})`
+        : first.keyword === 'required'
+          ? ` (${String((first.params as { missingProperty?: string }).missingProperty)})`
+          : '';
+    throw new OcppError(error_code_of(first), `${field}: ${first.message ?? 'invalid'}${extra}`, {
+      field,
+      rule: first.keyword,
+    });
+  }
+}
+
+export const ocpp16_validator = new SchemaValidator(ocpp16_schemas);

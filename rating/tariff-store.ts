@@ -1,0 +1,68 @@
+import type { KV } from '@nats-io/kv';
+import { type Nats, open_kv } from '../core/nats.js';
+import { type Tariff, validate_tariff } from './tariff.js';
+
+export interface TariffVersion {
+  tariff_id: string;
+  version: number;
+  tariff: Tariff;
+  created_at_ms: number;
+}
+
+function key_of(tariff_id: string): string {
+  return `t.${Buffer.from(tariff_id, 'utf8').toString('base64url')}`;
+}
+
+const versions_cache_max = 10_000;
+
+/**
+ * Tariffs by id, versioned, in NATS KV so that every process sees the same ones. A version, once
+ * written, never changes: key "<id>.v<N>" is created once; "<id>.current" points at the newest.
+ */
+export class TariffStore {
+  private readonly versions = new Map<string, TariffVersion>();
+
+  private constructor(private readonly kv: KV) {}
+
+  static async open(nats: Nats): Promise<TariffStore> {
+    return new TariffStore(await open_kv(nats, 'evrate_tariffs'));
+  }
+
+  /** Stores a new version of a tariff and returns it; concurrent writers each get their own. */
+  async put(tariff: Tariff): Promise<TariffVersion> {
+    const key = key_of(tariff.id);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const current = await this.kv.get(`${key}.current`);
+      const version = current === null || current.operation !== 'PUT' ? 1 : Number(current.string()) + 1;
+      const entry: TariffVersion = { tariff_id: tariff.id, version, tariff, created_at_ms: Date.now() };
+      try {
+        await this.kv.create(`${key}.v${version}`, JSON.stringify(entry));
+      } catch {
+        continue; // another writer took this version number
+      }
+      if (current === null) await this.kv.put(`${key}.current`, String(version));
+      else await this.kv.update(`${key}.current`, String(version), current.revision);
+      return entry;
+    }
+    throw new Error(`tariff ${tariff.id}: too many concurrent updates`);
+  }
+
+  async version(tariff_id: string, version: number): Promise<TariffVersion | undefined> {
+    const cache_key = `${tariff_id}\u0000${version}`;
+    const cached = this.versions.get(cache_key);
+    if (cached !== undefined) return cached;
+    const entry = await this.kv.get(`${key_of(tariff_id)}.v${version}`);
+    if (entry === null || entry.operation !== 'PUT') return undefined;
+    const parsed = JSON.parse(entry.string()) as TariffVersion;
+    validate_tariff(parsed.tariff);
+    if (this.versions.size >= versions_cache_max) this.versions.clear();
+    this.versions.set(cache_key, parsed);
+    return parsed;
+  }
+
+  async current(tariff_id: string): Promise<TariffVersion | undefined> {
+    const current = await this.kv.get(`${key_of(tariff_id)}.current`);
+    if (current === null || current.operation !== 'PUT') return undefined;
+    return await this.version(tariff_id, Number(current.string()));
+  }
+}
