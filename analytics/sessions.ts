@@ -1,3 +1,4 @@
+import { Money, money_text } from '../core/money.js';
 import { ident, sql } from './sql.js';
 import type { Store } from './store.js';
 
@@ -68,6 +69,9 @@ function normalize(row: RatedSessionRow): RatedSessionRow {
   ] as const) {
     row[key] = Number(row[key]);
   }
+  // ClickHouse prints decimals without trailing zeros; money is shown in the currency's minor units.
+  row.total_excl_vat = money_text(new Money(row.total_excl_vat), row.currency);
+  row.total_incl_vat = money_text(new Money(row.total_incl_vat), row.currency);
   return row;
 }
 

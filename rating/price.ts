@@ -1,5 +1,5 @@
 import type { Decimal } from 'decimal.js';
-import { Money, money_text, round_money } from './money.js';
+import { Money, money_text, round_money } from '../core/money.js';
 import type { PriceComponent, Tariff, TariffDimensionType } from './tariff.js';
 
 /** What the pricing needs to know of a finished session. */

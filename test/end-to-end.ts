@@ -1,0 +1,178 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RatedSessionRow } from '../analytics/sessions.js';
+import { Money } from '../core/money.js';
+import { TestCharger, run_ocpp16_session } from './helpers/charger.js';
+import { api_get, api_put, eventually, start_test_stack } from './helpers/stack.js';
+
+type Stack = Awaited<ReturnType<typeof start_test_stack>>;
+
+const tariff_v2 = {
+  country_code: 'DE',
+  party_id: 'EVR',
+  id: 'e2e',
+  currency: 'EUR',
+  elements: [
+    {
+      price_components: [
+        { type: 'ENERGY', price: 0.35, vat: 19, step_size: 1 },
+        { type: 'FLAT', price: 1.0, vat: 19, step_size: 1 },
+      ],
+    },
+  ],
+  last_updated: '2026-11-01T00:00:00Z',
+};
+
+/**
+ * The foundation's promise, run against one ClickHouse transport: a charger runs a full OCPP 1.6
+ * session and the priced session appears in ClickHouse and in the API, exact to the cent.
+ */
+export function describe_end_to_end(transport: string, env: () => Promise<Record<string, string>>): void {
+  describe(`end to end with ${transport}`, () => {
+    let stack: Stack;
+
+    beforeAll(async () => {
+      stack = await start_test_stack({ DEFAULT_TARIFF_ID: 'e2e', ...(await env()) });
+    });
+    afterAll(async () => {
+      await stack?.dispose();
+    });
+
+    const ocpp = (id: string) => stack.ocpp_url.replace('{chargePointId}', encodeURIComponent(id));
+
+    it('prices a full OCPP 1.6 session and serves it from ClickHouse with exact energy and price', async () => {
+      const put = await api_put(stack, '/v1/tariffs/e2e', JSON.stringify(tariff_v2));
+      expect(put.status).toBe(200);
+      // Version 1 is the seeded default tariff; this PUT is version 2.
+      expect(put.body.version).toBe(2);
+
+      const charger = await TestCharger.connect(ocpp('CP-E2E-1'));
+      const boot = await charger.call('BootNotification', { chargePointVendor: 'Acme', chargePointModel: 'X1' });
+      expect(boot.status).toBe('Accepted');
+      expect(typeof (await charger.call('Heartbeat', {})).currentTime).toBe('string');
+      await charger.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Preparing' });
+      const start = new Date('2026-11-20T17:00:00.000Z');
+      const stop = new Date('2026-11-20T18:30:00.000Z');
+      const transaction_id = await run_ocpp16_session(charger, {
+        id_tag: 'TAG-0001',
+        connector_id: 1,
+        meter_start_wh: 1_000_000,
+        meter_stop_wh: 1_012_345,
+        start,
+        stop,
+      });
+      charger.close();
+
+      const session = await eventually(async () => {
+        const { body } = await api_get(stack, '/v1/sessions?charge_point_id=CP-E2E-1');
+        return (body as { sessions: RatedSessionRow[] }).sessions[0];
+      });
+      // 12.345 kWh x 0.35 = 4.32075, plus 1.00 flat = 5.32075 -> 5.32 excl. VAT;
+      // with 19% VAT: 5.1416925 + 1.19 = 6.3316925 -> 6.33.
+      expect(session).toMatchObject({
+        charge_point_id: 'CP-E2E-1',
+        transaction_id: String(transaction_id),
+        connector_id: 1,
+        id_tag: 'TAG-0001',
+        energy_wh: 12_345,
+        meter_start_wh: 1_000_000,
+        meter_stop_wh: 1_012_345,
+        started_at_ms: start.getTime(),
+        stopped_at_ms: stop.getTime(),
+        stop_reason: 'EVDisconnected',
+        tariff_id: 'e2e',
+        tariff_version: 2,
+        currency: 'EUR',
+        total_excl_vat: '5.32',
+        total_incl_vat: '6.33',
+      });
+
+      const [row] = await stack.store.query<{ n: string; wh: string; excl: string; incl: string }>(
+        `SELECT toString(count()) AS n, toString(sum(energy_wh)) AS wh, toString(sum(total_excl_vat)) AS excl,
+                toString(sum(total_incl_vat)) AS incl
+         FROM ${stack.store.database}.rated_sessions FINAL WHERE charge_point_id = 'CP-E2E-1'`,
+      );
+      // Servers print decimals with or without trailing zeros; compare the exact values.
+      expect({ ...row, excl: new Money(row!.excl).toFixed(4), incl: new Money(row!.incl).toFixed(4) }).toEqual({
+        n: '1',
+        wh: '12345',
+        excl: '5.3200',
+        incl: '6.3300',
+      });
+      const [samples] = await stack.store.query<{ n: string }>(
+        `SELECT toString(count()) AS n FROM ${stack.store.database}.meter_values FINAL
+         WHERE charge_point_id = 'CP-E2E-1' AND transaction_id = '${transaction_id}'`,
+      );
+      expect(samples?.n).toBe('2');
+    });
+
+    it('rates a retried StopTransaction once', async () => {
+      const charger = await TestCharger.connect(ocpp('CP-E2E-2'));
+      const started = await charger.call('StartTransaction', {
+        connectorId: 2,
+        idTag: 'TAG-0002',
+        meterStart: 500,
+        timestamp: '2026-11-21T08:00:00Z',
+      });
+      const stop = {
+        transactionId: started.transactionId,
+        meterStop: 10_500,
+        timestamp: '2026-11-21T09:00:00Z',
+      };
+      await charger.call('StopTransaction', stop);
+      await charger.call('StopTransaction', stop);
+      charger.close();
+      const sessions = await eventually(async () => {
+        const { body } = await api_get(stack, '/v1/sessions?charge_point_id=CP-E2E-2');
+        const list = (body as { sessions: RatedSessionRow[] }).sessions;
+        return list.length > 0 ? list : undefined;
+      });
+      // Give a second (duplicate) row time to appear if the pipeline were to write one.
+      // Both stops were durable before their answers, so both have been consumed by now or soon.
+      await new Promise((r) => setTimeout(r, 1500));
+      const { body } = await api_get(stack, '/v1/sessions?charge_point_id=CP-E2E-2');
+      expect((body as { sessions: RatedSessionRow[] }).sessions).toHaveLength(1);
+      // 10 kWh x 0.35 = 3.50 + 1.00 flat = 4.50; incl. 19% VAT = 5.355 -> 5.36 (half up).
+      expect(sessions[0]).toMatchObject({ energy_wh: 10_000, total_excl_vat: '4.50', total_incl_vat: '5.36' });
+    });
+
+    it('answers a malformed frame with a CALLERROR and keeps the connection usable', async () => {
+      const charger = await TestCharger.connect(ocpp('CP-E2E-3'));
+      const broken = await charger.raw('[2, "abc", "Heartbeat"', '-1');
+      expect(broken.slice(0, 3)).toEqual([4, '-1', 'FormationViolation']);
+      const unknown = await charger.raw('[2, "u1", "FooBar", {}]', 'u1');
+      expect(unknown.slice(0, 3)).toEqual([4, 'u1', 'NotImplemented']);
+      const missing = await charger.raw(
+        JSON.stringify([2, 's1', 'StartTransaction', { connectorId: 1, idTag: 'T', timestamp: '2026-11-21T08:00:00Z' }]),
+        's1',
+      );
+      expect(missing.slice(0, 3)).toEqual([4, 's1', 'OccurenceConstraintViolation']);
+      expect(String(missing[3])).toContain('meterStart');
+      const wrong_type = await charger.raw(
+        JSON.stringify([2, 's2', 'MeterValues', { connectorId: 'one', meterValue: [] }]),
+        's2',
+      );
+      expect(wrong_type.slice(0, 3)).toEqual([4, 's2', 'TypeConstraintViolation']);
+      expect(typeof (await charger.call('Heartbeat', {})).currentTime).toBe('string');
+      charger.close();
+    });
+
+    it('refuses a handshake without the ocpp1.6 subprotocol', async () => {
+      await expect(TestCharger.connect(ocpp('CP-E2E-4'), 'ocpp9.9')).rejects.toThrow(/400/);
+    });
+
+    it('rejects a bad tariff with HTTP 400 naming the field, and operator calls without the token', async () => {
+      const bad = structuredClone(tariff_v2) as { elements: { price_components: { price: unknown }[] }[] };
+      bad.elements[0]!.price_components[0]!.price = 'cheap';
+      const res = await api_put(stack, '/v1/tariffs/e2e', JSON.stringify(bad));
+      expect(res.status).toBe(400);
+      expect(res.body.field).toBe('elements[0].price_components[0].price');
+      expect(String(res.body.error)).toContain('must be a number');
+      const not_json = await api_put(stack, '/v1/tariffs/e2e', '{');
+      expect(not_json.status).toBe(400);
+      const current = await api_get(stack, '/v1/tariffs/e2e');
+      expect((current.body as { version: number }).version).toBe(2);
+      const anonymous = await fetch(`${stack.api_url}/v1/sessions`);
+      expect(anonymous.status).toBe(401);
+    });
+  });
+}

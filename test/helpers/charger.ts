@@ -1,0 +1,90 @@
+import WebSocket from 'ws';
+
+/** A minimal OCPP-J charger for tests, on the `ws` package: sends CALLs, awaits their answers. */
+export class TestCharger {
+  private next_id = 1;
+  private readonly waiting = new Map<string, (frame: unknown[]) => void>();
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as unknown[];
+      const resolve = this.waiting.get(String(frame[1]));
+      if (resolve !== undefined) {
+        this.waiting.delete(String(frame[1]));
+        resolve(frame);
+      }
+    });
+  }
+
+  static async connect(url: string, protocol = 'ocpp1.6'): Promise<TestCharger> {
+    const socket = new WebSocket(url, protocol);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+      socket.once('unexpected-response', (_req, res) => reject(new Error(`handshake refused: ${res.statusCode}`)));
+    });
+    return new TestCharger(socket);
+  }
+
+  /** Sends raw text and resolves with the answer frame carrying `id` (or "-1"). */
+  async raw(text: string, id: string, timeout_ms = 10_000): Promise<unknown[]> {
+    const answer = new Promise<unknown[]>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer to ${id}`)), timeout_ms);
+      this.waiting.set(id, (frame) => {
+        clearTimeout(timer);
+        resolve(frame);
+      });
+    });
+    this.socket.send(text);
+    return await answer;
+  }
+
+  /** Sends a CALL; resolves with the CALLRESULT payload, rejects with the CALLERROR frame. */
+  async call(action: string, payload: unknown): Promise<Record<string, unknown>> {
+    const id = `m${this.next_id++}`;
+    const frame = await this.raw(JSON.stringify([2, id, action, payload]), id);
+    if (frame[0] === 3) return frame[2] as Record<string, unknown>;
+    throw Object.assign(new Error(`CALLERROR ${String(frame[2])}: ${String(frame[3])}`), { frame });
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+/** A whole OCPP 1.6 session; returns the transaction id. Energy is meter_stop_wh - meter_start_wh. */
+export async function run_ocpp16_session(
+  charger: TestCharger,
+  session: { id_tag: string; connector_id: number; meter_start_wh: number; meter_stop_wh: number; start: Date; stop: Date },
+): Promise<number> {
+  await charger.call('Authorize', { idTag: session.id_tag });
+  const started = await charger.call('StartTransaction', {
+    connectorId: session.connector_id,
+    idTag: session.id_tag,
+    meterStart: session.meter_start_wh,
+    timestamp: session.start.toISOString(),
+  });
+  const transaction_id = started.transactionId as number;
+  const middle_ms = (session.start.getTime() + session.stop.getTime()) / 2;
+  const middle_wh = Math.floor((session.meter_start_wh + session.meter_stop_wh) / 2);
+  await charger.call('MeterValues', {
+    connectorId: session.connector_id,
+    transactionId: transaction_id,
+    meterValue: [
+      {
+        timestamp: new Date(middle_ms).toISOString(),
+        sampledValue: [
+          { value: String(middle_wh), measurand: 'Energy.Active.Import.Register', unit: 'Wh' },
+          { value: '11.0', measurand: 'Power.Active.Import', unit: 'kW' },
+        ],
+      },
+    ],
+  });
+  await charger.call('StopTransaction', {
+    transactionId: transaction_id,
+    idTag: session.id_tag,
+    meterStop: session.meter_stop_wh,
+    timestamp: session.stop.toISOString(),
+    reason: 'EVDisconnected',
+  });
+  return transaction_id;
+}
