@@ -38,7 +38,9 @@ export async function open_chdb_store(data_dir: string, database: string): Promi
           format: 'JSONEachRow',
         });
       } catch (error) {
-        throw new StoreError(`chdb insert into ${table}: ${(error as Error).message}`, table, { cause: error });
+        throw new StoreError(`chdb insert into ${table}: ${(error as Error).message}`, table, {
+          cause: error,
+        });
       }
     },
     async close() {

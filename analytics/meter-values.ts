@@ -8,7 +8,10 @@ export interface MeterValueContext {
 }
 
 /** One JSONEachRow line per sampled value, the value kept verbatim (signed data included). */
-export function meter_value_json_rows(context: MeterValueContext, meter_values: readonly MeterValue[]): string[] {
+export function meter_value_json_rows(
+  context: MeterValueContext,
+  meter_values: readonly MeterValue[],
+): string[] {
   const rows: string[] = [];
   for (const meter_value of meter_values) {
     for (const sampled of meter_value.sampledValues) {

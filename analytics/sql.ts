@@ -47,7 +47,8 @@ const identifier_pattern = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /** A database, table or column name; only plain identifiers are allowed. */
 export function ident(name: string): SqlFragment {
-  if (!identifier_pattern.test(name)) throw new TypeError(`not a plain SQL identifier: ${JSON.stringify(name)}`);
+  if (!identifier_pattern.test(name))
+    throw new TypeError(`not a plain SQL identifier: ${JSON.stringify(name)}`);
   return new SqlFragment(name);
 }
 

@@ -4,8 +4,8 @@ import { insert_tariff_version, list_rated_sessions } from '../analytics/session
 import type { Store } from '../analytics/store.js';
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
-import type { TariffStore } from '../rating/tariff-store.js';
 import { TariffValidationError, validate_tariff } from '../rating/tariff.js';
+import type { TariffStore } from '../rating/tariff-store.js';
 
 export interface ApiOptions {
   host: string;
@@ -35,7 +35,10 @@ const page_limit_max = 1000;
 
 function send_json(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -56,7 +59,13 @@ async function read_body(req: http.IncomingMessage, bytes_max: number): Promise<
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function int_param(params: URLSearchParams, name: string, fallback: number, min: number, max: number): number {
+function int_param(
+  params: URLSearchParams,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   const raw = params.get(name);
   if (raw === null) return fallback;
   if (!/^\d+$/.test(raw)) throw new HttpError(400, `${name} must be a non-negative integer`, name);
@@ -82,7 +91,10 @@ export class ApiServer {
     this.server = http.createServer((req, res) => {
       this.route(req, res).catch((error: unknown) => {
         if (error instanceof HttpError) {
-          send_json(res, error.status, { error: error.message, ...(error.field ? { field: error.field } : {}) });
+          send_json(res, error.status, {
+            error: error.message,
+            ...(error.field ? { field: error.field } : {}),
+          });
           return;
         }
         this.deps.log.error({ err: error, url: req.url }, 'api request failed');
@@ -97,7 +109,9 @@ export class ApiServer {
   async listen(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', (error) =>
-        reject(new Error(`API_PORT: cannot listen on ${this.options.host}:${this.options.port}: ${error.message}`)),
+        reject(
+          new Error(`API_PORT: cannot listen on ${this.options.host}:${this.options.port}: ${error.message}`),
+        ),
       );
       this.server.listen(this.options.port, this.options.host, () => resolve());
     });

@@ -16,7 +16,7 @@ async function start(): Promise<void> {
   const stack = await start_stack(config, log);
   stack.shutdown.on_signals();
   const lines = [
-    'evrate is running',
+    `evrate is running (pid ${process.pid}; SIGTERM or Ctrl-C drains and stops it)`,
     `  OCPP 1.6J charge points: ${stack.ocpp_url}  (subprotocol ocpp1.6)`,
     `  operator API:            ${stack.api_url}/v1/sessions`,
     `  metrics:                 ${stack.api_url}/metrics`,

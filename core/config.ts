@@ -89,7 +89,10 @@ function read_int(env: Env, name: string, fallback: number, min: number, max: nu
 function read_decimal(env: Env, name: string, fallback: string): string {
   const raw = read_string(env, name, fallback);
   if (!/^\d+(\.\d+)?$/.test(raw)) {
-    throw new ConfigError(name, `expected a non-negative decimal number like 0.30, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(
+      name,
+      `expected a non-negative decimal number like 0.30, got ${JSON.stringify(raw)}`,
+    );
   }
   return raw;
 }
@@ -138,7 +141,10 @@ export function load_config(env: Env = process.env): Config {
   }
   const default_tariff_id = read_string(env, 'DEFAULT_TARIFF_ID', 'default');
   if (!/^[\x21-\x7e]{1,36}$/.test(default_tariff_id)) {
-    throw new ConfigError('DEFAULT_TARIFF_ID', 'must be 1 to 36 printable ASCII characters (OCPI CiString(36))');
+    throw new ConfigError(
+      'DEFAULT_TARIFF_ID',
+      'must be 1 to 36 printable ASCII characters (OCPI CiString(36))',
+    );
   }
 
   return {

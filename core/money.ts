@@ -5,7 +5,12 @@ import { Decimal } from 'decimal.js';
  * amounts are rounded once, to the currency's minor units, half away from zero (ROUND_HALF_UP),
  * when a total is formed. This file is the only place that rounds money.
  */
-export const Money = Decimal.clone({ precision: 60, rounding: Decimal.ROUND_HALF_UP, toExpNeg: -30, toExpPos: 40 });
+export const Money = Decimal.clone({
+  precision: 60,
+  rounding: Decimal.ROUND_HALF_UP,
+  toExpNeg: -30,
+  toExpPos: 40,
+});
 export type Money = Decimal;
 
 /** ISO 4217 minor units of currencies that differ from the usual 2. */

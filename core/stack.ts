@@ -55,7 +55,10 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
     const store = await open_store(config);
     shutdown.add('store', () => store.close());
     const applied = await migrate(store);
-    log.info({ transport: store.transport, server_version: store.server_version, applied }, 'clickhouse ready');
+    log.info(
+      { transport: store.transport, server_version: store.server_version, applied },
+      'clickhouse ready',
+    );
 
     const tariffs = await TariffStore.open(nats);
     if ((await tariffs.current(config.default_tariff_id)) === undefined) {

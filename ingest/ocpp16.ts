@@ -29,7 +29,8 @@ const implemented = new Set([
 
 function timestamp_ms(value: unknown, field: string): number {
   const ms = Date.parse(String(value));
-  if (!Number.isFinite(ms)) throw new OcppError('PropertyConstraintViolation', `${field}: not a valid date-time`);
+  if (!Number.isFinite(ms))
+    throw new OcppError('PropertyConstraintViolation', `${field}: not a valid date-time`);
   return ms;
 }
 
@@ -55,12 +56,17 @@ function meter_values_of(list: unknown, field: string): MeterValue[] {
 
 const accepted = { status: 'Accepted' };
 
-export async function handle_ocpp16_call(action: string, payload: Json, context: Ocpp16Context): Promise<CallOutcome> {
+export async function handle_ocpp16_call(
+  action: string,
+  payload: Json,
+  context: Ocpp16Context,
+): Promise<CallOutcome> {
   const schema_id = `${action}.req`;
   if (!ocpp16_validator.has(schema_id)) {
     throw new OcppError('NotImplemented', `unknown action ${JSON.stringify(action).slice(0, 64)}`);
   }
-  if (!implemented.has(action)) throw new OcppError('NotSupported', `${action} is not supported by this server`);
+  if (!implemented.has(action))
+    throw new OcppError('NotSupported', `${action} is not supported by this server`);
   ocpp16_validator.check(schema_id, payload);
   const now = new Date(context.now_ms()).toISOString();
 

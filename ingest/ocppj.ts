@@ -49,7 +49,9 @@ export function parse_frame(text: string): Frame {
   try {
     value = JSON.parse(text);
   } catch {
-    throw Object.assign(new OcppError('FormationViolation', 'frame is not valid JSON'), { id: unknown_message_id });
+    throw Object.assign(new OcppError('FormationViolation', 'frame is not valid JSON'), {
+      id: unknown_message_id,
+    });
   }
   if (!Array.isArray(value) || value.length < 3) {
     throw Object.assign(new OcppError('FormationViolation', 'frame must be a JSON array [type, id, ...]'), {
@@ -59,14 +61,19 @@ export function parse_frame(text: string): Frame {
   const [type, id] = value;
   if (typeof id !== 'string' || id.length === 0 || id.length > message_id_length_max) {
     throw Object.assign(
-      new OcppError('FormationViolation', `message id must be a string of 1 to ${message_id_length_max} characters`),
+      new OcppError(
+        'FormationViolation',
+        `message id must be a string of 1 to ${message_id_length_max} characters`,
+      ),
       { id: unknown_message_id },
     );
   }
   if (type === CALL) {
     const [, , action, payload] = value;
     if (value.length !== 4 || typeof action !== 'string') {
-      throw Object.assign(new OcppError('FormationViolation', 'CALL must be [2, id, action, payload]'), { id });
+      throw Object.assign(new OcppError('FormationViolation', 'CALL must be [2, id, action, payload]'), {
+        id,
+      });
     }
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
       throw Object.assign(new OcppError('FormationViolation', 'CALL payload must be a JSON object'), { id });

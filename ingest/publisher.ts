@@ -114,7 +114,7 @@ export class EventPublisher {
     });
     const started = performance.now();
     try {
-      await this.nats.js.publish(this.nats.events_subject + '.batch', data, {
+      await this.nats.js.publish(`${this.nats.events_subject}.batch`, data, {
         msgID: `${this.options.node_id}.${this.boot_ms}.${sequence}`,
         timeout: 10_000,
       });

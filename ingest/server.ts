@@ -1,10 +1,18 @@
-import { Counter, Gauge, Histogram } from 'prom-client';
 import uWS from 'uWebSockets.js';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
 import type { OcppEvent } from '../schemas/events.js';
 import { handle_ocpp16_call } from './ocpp16.js';
-import { CALL, call_error, call_result, frame_id_of, OcppError, parse_frame, unknown_message_id } from './ocppj.js';
+import {
+  CALL,
+  call_error,
+  call_result,
+  frame_id_of,
+  OcppError,
+  parse_frame,
+  unknown_message_id,
+} from './ocppj.js';
 import { type EventPublisher, PublishRejected } from './publisher.js';
 import type { TransactionIdAllocator } from './txid.js';
 
@@ -96,7 +104,9 @@ export class IngestServer {
     await new Promise<void>((resolve, reject) => {
       app.listen(this.options.host, this.options.port, (socket) => {
         if (socket === false) {
-          reject(new Error(`OCPP_PORT: cannot listen on ${this.options.host}:${this.options.port} (in use?)`));
+          reject(
+            new Error(`OCPP_PORT: cannot listen on ${this.options.host}:${this.options.port} (in use?)`),
+          );
           return;
         }
         this.listen_socket = socket;
@@ -126,7 +136,9 @@ export class IngestServer {
     const protocol = supported_protocols.find((p) => offered.includes(p));
     if (protocol === undefined) {
       // OCPP-J 1.6 section 3.1.2: the subprotocol must be agreed; we refuse the handshake outright.
-      res.writeStatus('400 Bad Request').end(`unsupported subprotocol; offer one of ${supported_protocols.join(', ')}\n`);
+      res
+        .writeStatus('400 Bad Request')
+        .end(`unsupported subprotocol; offer one of ${supported_protocols.join(', ')}\n`);
       return;
     }
     res.upgrade<Connection>(
@@ -152,7 +164,11 @@ export class IngestServer {
     const started = performance.now();
     const connection = ws.getUserData();
     if (is_binary) {
-      this.send_error(ws, unknown_message_id, new OcppError('FormationViolation', 'OCPP-J frames are text frames'));
+      this.send_error(
+        ws,
+        unknown_message_id,
+        new OcppError('FormationViolation', 'OCPP-J frames are text frames'),
+      );
       return;
     }
     // The buffer is only valid during this callback: decode it now.
@@ -166,11 +182,18 @@ export class IngestServer {
     }
     if (frame.type !== CALL) {
       // This server sends no CALLs yet, so there is nothing to match a CALLRESULT/CALLERROR to.
-      this.log.debug({ charge_point_id: connection.charge_point_id, id: frame.id }, 'unexpected reply frame ignored');
+      this.log.debug(
+        { charge_point_id: connection.charge_point_id, id: frame.id },
+        'unexpected reply frame ignored',
+      );
       return;
     }
     if (connection.in_flight >= this.options.in_flight_calls_max) {
-      this.send_error(ws, frame.id, new OcppError('GenericError', 'too many calls in flight on this connection'));
+      this.send_error(
+        ws,
+        frame.id,
+        new OcppError('GenericError', 'too many calls in flight on this connection'),
+      );
       return;
     }
     calls.inc({ action: frame.action.slice(0, 40) });

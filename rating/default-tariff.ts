@@ -5,7 +5,10 @@ import type { Tariff } from './tariff.js';
 export function default_tariff(
   config: Pick<
     Config,
-    'default_tariff_id' | 'default_tariff_currency' | 'default_tariff_price_per_kwh' | 'default_tariff_vat_percent'
+    | 'default_tariff_id'
+    | 'default_tariff_currency'
+    | 'default_tariff_price_per_kwh'
+    | 'default_tariff_vat_percent'
   >,
 ): Tariff {
   return {

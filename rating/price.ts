@@ -131,7 +131,8 @@ export function price_session(tariff: Tariff, facts: SessionFacts): PricedSessio
   // Pair assertion: the totals are the rounded sum of the lines unless a price limit replaced them.
   if (price_limit_applied === null) {
     const sum = lines.reduce((s, l) => s.plus(l.cost_excl_vat), new Money(0));
-    if (!round_money(sum, currency).eq(result.total_excl_vat)) throw new Error('breakdown does not sum to total');
+    if (!round_money(sum, currency).eq(result.total_excl_vat))
+      throw new Error('breakdown does not sum to total');
   }
   return result;
 }

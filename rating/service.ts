@@ -228,7 +228,9 @@ export class RatingService {
       }
     }
 
-    await Promise.all([...started.values()].map((o) => this.open_kv_bucket.put(kv_key(o.session_id), JSON.stringify(o))));
+    await Promise.all(
+      [...started.values()].map((o) => this.open_kv_bucket.put(kv_key(o.session_id), JSON.stringify(o))),
+    );
     const session_rows = await this.price(finished);
     await this.store.insert_json_rows('meter_values', meter_rows);
     await this.store.insert_json_rows('rated_sessions', session_rows.map(rated_session_json));
@@ -247,16 +249,23 @@ export class RatingService {
     const facts: { open: OpenSession; stop: Extract<OcppEvent, { body: 'stopped' }> }[] = [];
     for (const item of finished) {
       const tariff = await this.tariffs.version(item.open.tariff_id, item.open.tariff_version);
-      if (tariff === undefined) throw new Error(`tariff ${item.open.tariff_id} v${item.open.tariff_version} missing`);
+      if (tariff === undefined)
+        throw new Error(`tariff ${item.open.tariff_id} v${item.open.tariff_version} missing`);
       const energy_wh = item.stop.stopped.meterStopWh - item.open.meter_start_wh;
       if (energy_wh < 0) {
         // A register that ran backwards is a meter fault or replacement; never priced as negative.
         rating_anomalies.inc({ reason: 'negative_energy' });
-        this.log.error({ session_id: item.open.session_id, energy_wh }, 'meter register decreased; not rated');
+        this.log.error(
+          { session_id: item.open.session_id, energy_wh },
+          'meter register decreased; not rated',
+        );
         continue;
       }
       const stopped_at_ms = Math.max(item.stop.stopped.timestampMs, item.open.started_at_ms);
-      tasks.push({ tariff: tariff.tariff, facts: { energy_wh, started_at_ms: item.open.started_at_ms, stopped_at_ms } });
+      tasks.push({
+        tariff: tariff.tariff,
+        facts: { energy_wh, started_at_ms: item.open.started_at_ms, stopped_at_ms },
+      });
       facts.push(item);
     }
     const outcomes = await this.pool.price(tasks);

@@ -138,8 +138,22 @@ function validate_restrictions(value: unknown, field: string): void {
 /** Checks an OCPI 2.2.1 Tariff and returns it typed; throws TariffValidationError naming the field. */
 export function validate_tariff(value: unknown): Tariff {
   if (!is_object(value)) fail('(body)', 'must be a JSON object (OCPI 2.2.1 Tariff)');
-  string_field(value, 'country_code', 'country_code', /^[A-Z]{2}$/, 'must be ISO 3166 alpha-2 (2 letters)', true);
-  string_field(value, 'party_id', 'party_id', /^[A-Z0-9]{3}$/, 'must be 3 characters (ISO 15118 party id)', true);
+  string_field(
+    value,
+    'country_code',
+    'country_code',
+    /^[A-Z]{2}$/,
+    'must be ISO 3166 alpha-2 (2 letters)',
+    true,
+  );
+  string_field(
+    value,
+    'party_id',
+    'party_id',
+    /^[A-Z0-9]{3}$/,
+    'must be 3 characters (ISO 15118 party id)',
+    true,
+  );
   string_field(value, 'id', 'id', /^[\x21-\x7e]{1,36}$/, 'must be 1 to 36 printable ASCII characters', true);
   string_field(value, 'currency', 'currency', /^[A-Z]{3}$/, 'must be an ISO 4217 code (3 letters)', true);
   string_field(value, 'last_updated', 'last_updated', rfc3339, 'must be an RFC 3339 date-time', true);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RatedSessionRow } from '../analytics/sessions.js';
 import { Money } from '../core/money.js';
-import { TestCharger, run_ocpp16_session } from './helpers/charger.js';
+import { run_ocpp16_session, TestCharger } from './helpers/charger.js';
 import { api_get, api_put, eventually, start_test_stack } from './helpers/stack.js';
 
 type Stack = Awaited<ReturnType<typeof start_test_stack>>;
@@ -46,7 +46,10 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
       expect(put.body.version).toBe(2);
 
       const charger = await TestCharger.connect(ocpp('CP-E2E-1'));
-      const boot = await charger.call('BootNotification', { chargePointVendor: 'Acme', chargePointModel: 'X1' });
+      const boot = await charger.call('BootNotification', {
+        chargePointVendor: 'Acme',
+        chargePointModel: 'X1',
+      });
       expect(boot.status).toBe('Accepted');
       expect(typeof (await charger.call('Heartbeat', {})).currentTime).toBe('string');
       await charger.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Preparing' });
@@ -92,7 +95,11 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
          FROM ${stack.store.database}.rated_sessions FINAL WHERE charge_point_id = 'CP-E2E-1'`,
       );
       // Servers print decimals with or without trailing zeros; compare the exact values.
-      expect({ ...row, excl: new Money(row!.excl).toFixed(4), incl: new Money(row!.incl).toFixed(4) }).toEqual({
+      expect({
+        ...row,
+        excl: new Money(row!.excl).toFixed(4),
+        incl: new Money(row!.incl).toFixed(4),
+      }).toEqual({
         n: '1',
         wh: '12345',
         excl: '5.3200',
@@ -132,7 +139,11 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
       const { body } = await api_get(stack, '/v1/sessions?charge_point_id=CP-E2E-2');
       expect((body as { sessions: RatedSessionRow[] }).sessions).toHaveLength(1);
       // 10 kWh x 0.35 = 3.50 + 1.00 flat = 4.50; incl. 19% VAT = 5.355 -> 5.36 (half up).
-      expect(sessions[0]).toMatchObject({ energy_wh: 10_000, total_excl_vat: '4.50', total_incl_vat: '5.36' });
+      expect(sessions[0]).toMatchObject({
+        energy_wh: 10_000,
+        total_excl_vat: '4.50',
+        total_incl_vat: '5.36',
+      });
     });
 
     it('answers a malformed frame with a CALLERROR and keeps the connection usable', async () => {
@@ -142,7 +153,12 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
       const unknown = await charger.raw('[2, "u1", "FooBar", {}]', 'u1');
       expect(unknown.slice(0, 3)).toEqual([4, 'u1', 'NotImplemented']);
       const missing = await charger.raw(
-        JSON.stringify([2, 's1', 'StartTransaction', { connectorId: 1, idTag: 'T', timestamp: '2026-11-21T08:00:00Z' }]),
+        JSON.stringify([
+          2,
+          's1',
+          'StartTransaction',
+          { connectorId: 1, idTag: 'T', timestamp: '2026-11-21T08:00:00Z' },
+        ]),
         's1',
       );
       expect(missing.slice(0, 3)).toEqual([4, 's1', 'OccurenceConstraintViolation']);

@@ -20,7 +20,9 @@ export class TestCharger {
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
       socket.once('error', reject);
-      socket.once('unexpected-response', (_req, res) => reject(new Error(`handshake refused: ${res.statusCode}`)));
+      socket.once('unexpected-response', (_req, res) =>
+        reject(new Error(`handshake refused: ${res.statusCode}`)),
+      );
     });
     return new TestCharger(socket);
   }
@@ -54,7 +56,14 @@ export class TestCharger {
 /** A whole OCPP 1.6 session; returns the transaction id. Energy is meter_stop_wh - meter_start_wh. */
 export async function run_ocpp16_session(
   charger: TestCharger,
-  session: { id_tag: string; connector_id: number; meter_start_wh: number; meter_stop_wh: number; start: Date; stop: Date },
+  session: {
+    id_tag: string;
+    connector_id: number;
+    meter_start_wh: number;
+    meter_stop_wh: number;
+    start: Date;
+    stop: Date;
+  },
 ): Promise<number> {
   await charger.call('Authorize', { idTag: session.id_tag });
   const started = await charger.call('StartTransaction', {

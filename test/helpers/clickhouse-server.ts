@@ -79,7 +79,8 @@ async function wait_ready(url: string, exited: () => string | undefined, timeout
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`clickhouse-server not ready at ${url} after ${timeout_ms} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`clickhouse-server not ready at ${url} after ${timeout_ms} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -97,7 +98,11 @@ export async function start_clickhouse_server(): Promise<PrivateClickHouse> {
   const url = `http://127.0.0.1:${http_port}`;
   let current: ChildServer;
   const launch = async () => {
-    const { child, server, output } = spawn_server(clickhouse_server_binary, [`--config-file=${config}`], undefined);
+    const { child, server, output } = spawn_server(
+      clickhouse_server_binary,
+      [`--config-file=${config}`],
+      undefined,
+    );
     current = server;
     let exit_reason: string | undefined;
     child.once('exit', (code, signal) => {

@@ -46,7 +46,10 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, timeout
   }
 }
 
-export async function api_get(stack: RunningStack, pathname: string): Promise<{ status: number; body: unknown }> {
+export async function api_get(
+  stack: RunningStack,
+  pathname: string,
+): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`${stack.api_url}${pathname}`, {
     headers: { authorization: `Bearer ${test_operator_token}` },
   });

@@ -1,0 +1,62 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { project_root } from '../core/paths.js';
+import { TestCharger } from './helpers/charger.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'evrate-start-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+it('npm start runs the stack, answers a charger, and drains on SIGTERM', async () => {
+  const child = spawn('npm', ['start', '--silent'], {
+    cwd: project_root,
+    env: {
+      ...process.env,
+      DATA_DIR: dir,
+      OCPP_PORT: '0',
+      API_PORT: '0',
+      LOG_LEVEL: 'info',
+      NATS_URL: '',
+      CLICKHOUSE_URL: '',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    const deadline = Date.now() + 90_000;
+    while (!/operator token \(generated/.test(output)) {
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(`npm start did not come up:\n${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const ocpp = /charge points: (ws:\/\/\S+)\/ocpp\/\{chargePointId\}/.exec(output)?.[1];
+    const api = /operator API: +(http:\/\/\S+)\/v1\/sessions/.exec(output)?.[1];
+    const token = /operator token \(generated[^)]*\): (\S+)/.exec(output)?.[1];
+    expect(ocpp).toBeDefined();
+    const charger = await TestCharger.connect(`${ocpp}/ocpp/CP-START-1`);
+    const boot = await charger.call('BootNotification', { chargePointVendor: 'Acme', chargePointModel: 'S' });
+    expect(boot.status).toBe('Accepted');
+    charger.close();
+    const sessions = await fetch(`${api}/v1/sessions`, { headers: { authorization: `Bearer ${token}` } });
+    expect(sessions.status).toBe(200);
+    const metrics = await (await fetch(`${api}/metrics`)).text();
+    expect(metrics).toContain('evrate_ingest_calls_total{action="BootNotification"} 1');
+    const pid = Number(/evrate is running \(pid (\d+)/.exec(output)?.[1]);
+    process.kill(pid, 'SIGTERM');
+    expect(await exited).toBe(0);
+    expect(output).toContain('shutdown complete');
+  } finally {
+    if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+  }
+  expect(output).not.toMatch(/"level":(50|60)/);
+});
