@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, load_config, redact_config } from './config.js';
+
+describe('load_config', () => {
+  it('applies the documented defaults', () => {
+    const config = load_config({});
+    expect(config).toMatchObject({
+      ocpp_port: 9220,
+      api_port: 9221,
+      default_tariff_id: 'default',
+      nats_url: undefined,
+    });
+    expect(config.operator_token_generated).toBe(true);
+    expect(config.operator_token.length).toBeGreaterThanOrEqual(16);
+  });
+
+  it('names the variable that is wrong', () => {
+    expect(() => load_config({ OCPP_PORT: 'http' })).toThrow(/OCPP_PORT: expected an integer/);
+    expect(() => load_config({ API_PORT: '70000' })).toThrow(ConfigError);
+    expect(() => load_config({ NATS_URL: 'http://x' })).toThrow(/NATS_URL: scheme/);
+    expect(() => load_config({ DEFAULT_TARIFF_PRICE_PER_KWH: '0,30' })).toThrow(
+      /DEFAULT_TARIFF_PRICE_PER_KWH/,
+    );
+    expect(() => load_config({ OPERATOR_TOKEN: 'short' })).toThrow(/OPERATOR_TOKEN/);
+  });
+
+  it('never logs secrets', () => {
+    const config = load_config({
+      OPERATOR_TOKEN: 'secret-secret-secret',
+      CLICKHOUSE_URL: 'http://user:pw@ch:8123',
+      CLICKHOUSE_PASSWORD: 'pw',
+    });
+    const shown = JSON.stringify(redact_config(config));
+    expect(shown).not.toContain('secret-secret-secret');
+    expect(shown).not.toContain(':pw@');
+    expect(shown).not.toContain('"pw"');
+  });
+});
