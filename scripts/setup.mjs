@@ -20,7 +20,10 @@ function npm_packages() {
   const installed = path.join(root, 'node_modules', '.package-lock.json');
   const lock = path.join(root, 'package-lock.json');
   if (existsSync(installed) && statSync(installed).mtimeMs >= statSync(lock).mtimeMs) return;
-  run('npm', ['ci', '--no-audit', '--no-fund']);
+  // `npm install` with the committed lock file rather than `npm ci`: lock files written without
+  // registry addresses (omit-lockfile-registry-resolved) list other platforms' optional binaries
+  // in a way `npm ci` reports as out of sync.
+  run('npm', ['install', '--no-audit', '--no-fund']);
 }
 
 const debian = [
