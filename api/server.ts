@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import { insert_tariff_version, list_rated_sessions } from '../analytics/sessions.js';
 import type { Store } from '../analytics/store.js';
+import { type ChargePointRegistry, password_length_max, password_length_min } from '../core/charge-points.js';
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
 import { TariffValidationError, validate_tariff } from '../rating/tariff.js';
@@ -17,6 +18,7 @@ export interface ApiOptions {
 export interface ApiDeps {
   store: Store;
   tariffs: TariffStore;
+  charge_points: ChargePointRegistry;
   log: Logger;
 }
 
@@ -57,6 +59,22 @@ async function read_body(req: http.IncomingMessage, bytes_max: number): Promise<
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+function decode_path_segment(segment: string, field: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `${field} is not valid percent-encoding`, field);
+  }
+}
+
+function parse_json_body(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'body is not valid JSON', '(body)');
+  }
 }
 
 function int_param(
@@ -165,14 +183,39 @@ export class ApiServer {
       return;
     }
 
+    const charge_point_match = /^\/v1\/charge-points\/([^/]+)$/.exec(url.pathname);
+    if (charge_point_match !== null) {
+      if (method !== 'PUT') throw new HttpError(405, 'use PUT');
+      const charge_point_id = decode_path_segment(charge_point_match[1]!, 'charge_point_id');
+      if (!/^[\x21-\x7e]{1,48}$/.test(charge_point_id)) {
+        throw new HttpError(
+          400,
+          'charge point id must be 1 to 48 printable ASCII characters',
+          'charge_point_id',
+        );
+      }
+      const body = parse_json_body(await read_body(req, this.options.body_bytes_max));
+      const password =
+        typeof body === 'object' && body !== null ? (body as { password?: unknown }).password : undefined;
+      if (
+        typeof password !== 'string' ||
+        password.length < password_length_min ||
+        password.length > password_length_max
+      ) {
+        throw new HttpError(
+          400,
+          `password: must be a string of ${password_length_min} to ${password_length_max} characters (OCPP AuthorizationKey)`,
+          'password',
+        );
+      }
+      await this.deps.charge_points.set_password(charge_point_id, password);
+      send_json(res, 200, { charge_point_id, password_set: true });
+      return;
+    }
+
     const tariff_match = /^\/v1\/tariffs\/([^/]+)$/.exec(url.pathname);
     if (tariff_match !== null) {
-      let tariff_id: string;
-      try {
-        tariff_id = decodeURIComponent(tariff_match[1]!);
-      } catch {
-        throw new HttpError(400, 'tariff id is not valid percent-encoding', 'id');
-      }
+      const tariff_id = decode_path_segment(tariff_match[1]!, 'id');
       if (method === 'GET') {
         const current = await this.deps.tariffs.current(tariff_id);
         if (current === undefined) throw new HttpError(404, `tariff ${tariff_id} not found`);
@@ -180,13 +223,7 @@ export class ApiServer {
         return;
       }
       if (method !== 'PUT') throw new HttpError(405, 'use GET or PUT');
-      const body = await read_body(req, this.options.body_bytes_max);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body);
-      } catch {
-        throw new HttpError(400, 'body is not valid JSON', '(body)');
-      }
+      const parsed = parse_json_body(await read_body(req, this.options.body_bytes_max));
       let tariff: ReturnType<typeof validate_tariff>;
       try {
         tariff = validate_tariff(parsed);

@@ -28,6 +28,8 @@ export interface Config {
   ocpp_port: number;
   ocpp_frame_bytes_max: number;
   heartbeat_interval_s: number;
+  /** Accept charge points that are not registered, without a password. */
+  ocpp_allow_unknown: boolean;
 
   api_host: string;
   api_port: number;
@@ -84,6 +86,14 @@ function read_int(env: Env, name: string, fallback: number, min: number, max: nu
     throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
   }
   return value;
+}
+
+function read_bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(name, `expected true or false, got ${JSON.stringify(raw)}`);
 }
 
 function read_decimal(env: Env, name: string, fallback: string): string {
@@ -166,6 +176,7 @@ export function load_config(env: Env = process.env): Config {
     ocpp_port: read_int(env, 'OCPP_PORT', 9220, 0, 65535),
     ocpp_frame_bytes_max: read_int(env, 'OCPP_FRAME_BYTES_MAX', 65536, 1024, 16 * 1024 * 1024),
     heartbeat_interval_s: read_int(env, 'HEARTBEAT_INTERVAL_S', 300, 1, 86400),
+    ocpp_allow_unknown: read_bool(env, 'OCPP_ALLOW_UNKNOWN', false),
 
     api_host: read_string(env, 'API_HOST', '0.0.0.0'),
     api_port: read_int(env, 'API_PORT', 9221, 0, 65535),

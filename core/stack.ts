@@ -11,6 +11,7 @@ import { default_tariff } from '../rating/default-tariff.js';
 import { PricingPool } from '../rating/pool.js';
 import { RatingService } from '../rating/service.js';
 import { TariffStore } from '../rating/tariff-store.js';
+import { ChargePointRegistry } from './charge-points.js';
 import { type Config, redact_config } from './config.js';
 import type { Logger } from './log.js';
 import { connect_nats } from './nats.js';
@@ -61,6 +62,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
     );
 
     const tariffs = await TariffStore.open(nats);
+    const charge_points = await ChargePointRegistry.open(nats);
     if ((await tariffs.current(config.default_tariff_id)) === undefined) {
       const seeded = await tariffs.put(default_tariff(config));
       await insert_tariff_version(store, {
@@ -106,9 +108,11 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
         frame_bytes_max: config.ocpp_frame_bytes_max,
         heartbeat_interval_s: config.heartbeat_interval_s,
         in_flight_calls_max: 16,
+        allow_unknown_charge_points: config.ocpp_allow_unknown,
       },
       publisher,
       await TransactionIdAllocator.open(nats),
+      charge_points,
       log.child({ component: 'ingest' }),
     );
     const ocpp_port = await ingest.listen();
@@ -121,7 +125,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
         operator_token: config.operator_token,
         body_bytes_max: config.api_body_bytes_max,
       },
-      { store, tariffs, log: log.child({ component: 'api' }) },
+      { store, tariffs, charge_points, log: log.child({ component: 'api' }) },
     );
     const api_port = await api.listen();
     shutdown.add('api', () => api.close());

@@ -1,5 +1,6 @@
 import uWS from 'uWebSockets.js';
 import { Counter, Gauge, Histogram } from 'prom-client';
+import { type ChargePointRegistry, parse_basic_auth } from '../core/charge-points.js';
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
 import type { OcppEvent } from '../schemas/events.js';
@@ -33,6 +34,17 @@ const call_errors = new Counter({
   labelNames: ['code'],
   registers: [metrics_registry],
 });
+const handshakes_refused = new Counter({
+  name: 'evrate_ingest_handshakes_refused_total',
+  help: 'WebSocket handshakes refused, by reason',
+  labelNames: ['reason'],
+  registers: [metrics_registry],
+});
+const duplicate_calls = new Counter({
+  name: 'evrate_ingest_duplicate_calls_total',
+  help: 'CALLs repeated with a message id already seen on the connection: answered again, not re-published',
+  registers: [metrics_registry],
+});
 const answer_seconds = new Histogram({
   name: 'evrate_ingest_answer_seconds',
   help: 'Time from a CALL arriving to its CALLRESULT being sent (durable events included)',
@@ -47,13 +59,20 @@ export interface IngestOptions {
   heartbeat_interval_s: number;
   /** Bound on CALLs of one charger being processed at once (OCPP-J allows one; retries overlap). */
   in_flight_calls_max: number;
+  /** Accept charge points that are not registered (no password check). */
+  allow_unknown_charge_points: boolean;
 }
+
+/** Recent CALLs of a connection by message id, so that a charger's retry is answered again. */
+const recent_calls_max = 32;
 
 interface Connection {
   charge_point_id: string;
   protocol: 'ocpp1.6';
   closed: boolean;
   in_flight: number;
+  /** message id -> the frame text and its answer (undefined while in flight). */
+  recent: Map<string, { text: string; answer: Promise<string | undefined> }>;
 }
 
 const supported_protocols = ['ocpp1.6'] as const;
@@ -73,6 +92,7 @@ export class IngestServer {
     private readonly options: IngestOptions,
     private readonly publisher: EventPublisher,
     private readonly transaction_ids: TransactionIdAllocator,
+    private readonly charge_points: ChargePointRegistry,
     private readonly log: Logger,
   ) {}
 
@@ -126,6 +146,7 @@ export class IngestServer {
       charge_point_id = '';
     }
     if (!charge_point_id_pattern.test(charge_point_id)) {
+      handshakes_refused.inc({ reason: 'bad_charge_point_id' });
       res.writeStatus('400 Bad Request').end('charge point id must be 1 to 48 printable characters\n');
       return;
     }
@@ -141,13 +162,52 @@ export class IngestServer {
         .end(`unsupported subprotocol; offer one of ${supported_protocols.join(', ')}\n`);
       return;
     }
-    res.upgrade<Connection>(
-      { charge_point_id, protocol, closed: false, in_flight: 0 },
-      req.getHeader('sec-websocket-key'),
-      protocol,
-      req.getHeader('sec-websocket-extensions'),
-      context,
+    // Every header is read now: the request object is gone once this function returns.
+    const websocket_key = req.getHeader('sec-websocket-key');
+    const websocket_extensions = req.getHeader('sec-websocket-extensions');
+    const authorization = req.getHeader('authorization');
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    this.authenticate(charge_point_id, authorization).then(
+      (accepted) => {
+        if (aborted) return;
+        res.cork(() => {
+          if (!accepted) {
+            handshakes_refused.inc({ reason: 'unauthorized' });
+            res
+              .writeStatus('401 Unauthorized')
+              .writeHeader('WWW-Authenticate', 'Basic realm="OCPP", charset="UTF-8"')
+              .end('charge point unknown or wrong password\n');
+            return;
+          }
+          res.upgrade<Connection>(
+            { charge_point_id, protocol, closed: false, in_flight: 0, recent: new Map() },
+            websocket_key,
+            protocol,
+            websocket_extensions,
+            context,
+          );
+        });
+      },
+      (error: unknown) => {
+        this.log.error({ err: error, charge_point_id }, 'charge point authentication failed');
+        if (!aborted) res.cork(() => res.writeStatus('503 Service Unavailable').end('try again later\n'));
+      },
     );
+  }
+
+  /**
+   * Security profiles 1 and 2 (OCPP 1.6 security whitepaper A00.FR.203-205): HTTP Basic with the
+   * charge point id as username. Unregistered charge points only when allowed by configuration.
+   */
+  private async authenticate(charge_point_id: string, authorization: string): Promise<boolean> {
+    const credentials = authorization === '' ? undefined : parse_basic_auth(authorization);
+    if (credentials !== undefined && credentials.username !== charge_point_id) return false;
+    const verdict = await this.charge_points.verify(charge_point_id, credentials?.password);
+    if (verdict === 'unknown') return this.options.allow_unknown_charge_points;
+    return verdict === 'accepted';
   }
 
   private send(ws: uWS.WebSocket<Connection>, text: string): void {
@@ -188,6 +248,18 @@ export class IngestServer {
       );
       return;
     }
+    const seen = connection.recent.get(frame.id);
+    if (seen !== undefined && seen.text === text) {
+      // A charger's retry of a CALL (OCPP-J 1.6 section 4.1.1): answer it again, publish nothing.
+      duplicate_calls.inc();
+      seen.answer.then(
+        (reply) => {
+          if (reply !== undefined) this.send(ws, reply);
+        },
+        () => {},
+      );
+      return;
+    }
     if (connection.in_flight >= this.options.in_flight_calls_max) {
       this.send_error(
         ws,
@@ -198,24 +270,35 @@ export class IngestServer {
     }
     calls.inc({ action: frame.action.slice(0, 40) });
     connection.in_flight++;
-    this.handle(connection, frame, text.length)
-      .then(
-        (reply) => {
-          if (reply === undefined) return;
-          this.send(ws, reply);
-          answer_seconds.observe((performance.now() - started) / 1000);
-        },
-        (error: unknown) => {
-          if (error instanceof OcppError) {
-            this.send_error(ws, frame.id, error);
-          } else if (error instanceof PublishRejected) {
-            // Not durable, so not answered: the charger retries the CALL (OCPP-J 1.6 section 4.1.1).
-          } else {
-            this.log.error({ err: error, charge_point_id: connection.charge_point_id }, 'call failed');
-            this.send_error(ws, frame.id, new OcppError('InternalError', 'internal error'));
-          }
-        },
-      )
+    const answer = this.handle(connection, frame, text.length).then(
+      (reply) => reply,
+      (error: unknown) => {
+        if (error instanceof OcppError) {
+          call_errors.inc({ code: error.code });
+          return call_error(frame.id, error);
+        }
+        if (error instanceof PublishRejected) {
+          // Not durable, so not answered: the charger retries the CALL (OCPP-J 1.6 section 4.1.1),
+          // and the retry must be processed afresh.
+          connection.recent.delete(frame.id);
+          return undefined;
+        }
+        this.log.error({ err: error, charge_point_id: connection.charge_point_id }, 'call failed');
+        call_errors.inc({ code: 'InternalError' });
+        return call_error(frame.id, new OcppError('InternalError', 'internal error'));
+      },
+    );
+    if (connection.recent.size >= recent_calls_max) {
+      const oldest = connection.recent.keys().next().value;
+      if (oldest !== undefined) connection.recent.delete(oldest);
+    }
+    connection.recent.set(frame.id, { text, answer });
+    answer
+      .then((reply) => {
+        if (reply === undefined) return;
+        this.send(ws, reply);
+        answer_seconds.observe((performance.now() - started) / 1000);
+      })
       .finally(() => {
         connection.in_flight--;
       });

@@ -20,6 +20,7 @@ it('npm start runs the stack, answers a charger, and drains on SIGTERM', async (
       LOG_LEVEL: 'info',
       NATS_URL: '',
       CLICKHOUSE_URL: '',
+      OCPP_ALLOW_UNKNOWN: 'true',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,

@@ -15,8 +15,16 @@ export class TestCharger {
     });
   }
 
-  static async connect(url: string, protocol = 'ocpp1.6'): Promise<TestCharger> {
-    const socket = new WebSocket(url, protocol);
+  static async connect(
+    url: string,
+    protocol = 'ocpp1.6',
+    basic_auth?: { username: string; password: string },
+  ): Promise<TestCharger> {
+    const headers: Record<string, string> = {};
+    if (basic_auth !== undefined) {
+      headers.authorization = `Basic ${Buffer.from(`${basic_auth.username}:${basic_auth.password}`).toString('base64')}`;
+    }
+    const socket = new WebSocket(url, protocol, { headers });
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
       socket.once('error', reject);

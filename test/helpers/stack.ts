@@ -23,6 +23,7 @@ export async function start_test_stack(
     API_HOST: '127.0.0.1',
     OPERATOR_TOKEN: test_operator_token,
     LOG_LEVEL: 'warn',
+    OCPP_ALLOW_UNKNOWN: 'true',
     ...env,
   });
   const stack = await start_stack(config, create_logger(config.log_level));
