@@ -17,7 +17,7 @@ async function start(): Promise<void> {
   stack.shutdown.on_signals();
   const lines = [
     `evrate is running (pid ${process.pid}; SIGTERM or Ctrl-C drains and stops it)`,
-    `  OCPP 1.6J charge points: ${stack.ocpp_url}  (subprotocol ocpp1.6)`,
+    `  OCPP charge points:      ${stack.ocpp_url}  (subprotocols ocpp2.0.1, ocpp1.6)`,
     `  operator API:            ${stack.api_url}/v1/sessions`,
     `  metrics:                 ${stack.api_url}/metrics`,
     `  NATS:                    ${stack.nats_url}`,

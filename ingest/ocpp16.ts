@@ -3,18 +3,19 @@ import { OcppError } from './ocppj.js';
 import { ocpp16_validator } from './validate.js';
 
 /**
- * OCPP 1.6 message semantics, free of I/O: each CALL becomes an answer, possibly preceded by an
- * event that must be durable before the answer is sent.
+ * OCPP 1.6 message semantics, free of I/O: each CALL becomes an answer, preceded by the events
+ * that must be durable before the answer is sent.
  */
-export interface Ocpp16Context {
+export interface CallContext {
   heartbeat_interval_s: number;
   now_ms: () => number;
   allocate_transaction_id: () => Promise<number>;
 }
 
-export type CallOutcome =
-  | { kind: 'reply'; payload: Record<string, unknown> }
-  | { kind: 'publish_then_reply'; event: OcppEventBody; payload: Record<string, unknown> };
+export interface CallOutcome {
+  events: OcppEventBody[];
+  payload: Record<string, unknown>;
+}
 
 /** Actions this server implements; any other action known to OCPP 1.6 is NotSupported. */
 const implemented = new Set([
@@ -25,6 +26,9 @@ const implemented = new Set([
   'StartTransaction',
   'MeterValues',
   'StopTransaction',
+  'DataTransfer',
+  'FirmwareStatusNotification',
+  'DiagnosticsStatusNotification',
 ]);
 
 function timestamp_ms(value: unknown, field: string): number {
@@ -59,7 +63,7 @@ const accepted = { status: 'Accepted' };
 export async function handle_ocpp16_call(
   action: string,
   payload: Json,
-  context: Ocpp16Context,
+  context: CallContext,
 ): Promise<CallOutcome> {
   const schema_id = `${action}.req`;
   if (!ocpp16_validator.has(schema_id)) {
@@ -73,86 +77,99 @@ export async function handle_ocpp16_call(
   switch (action) {
     case 'BootNotification':
       return {
-        kind: 'publish_then_reply',
-        event: {
-          body: 'boot',
-          boot: {
-            vendor: String(payload.chargePointVendor),
-            model: String(payload.chargePointModel),
-            serialNumber: String(payload.chargePointSerialNumber ?? ''),
-            firmwareVersion: String(payload.firmwareVersion ?? ''),
+        events: [
+          {
+            body: 'boot',
+            boot: {
+              vendor: String(payload.chargePointVendor),
+              model: String(payload.chargePointModel),
+              serialNumber: String(payload.chargePointSerialNumber ?? ''),
+              firmwareVersion: String(payload.firmwareVersion ?? ''),
+            },
           },
-        },
+        ],
         payload: { status: 'Accepted', currentTime: now, interval: context.heartbeat_interval_s },
       };
     case 'Heartbeat':
-      return { kind: 'reply', payload: { currentTime: now } };
+      return { events: [], payload: { currentTime: now } };
     case 'StatusNotification':
       return {
-        kind: 'publish_then_reply',
-        event: {
-          body: 'status',
-          status: {
-            connectorId: Number(payload.connectorId),
-            status: String(payload.status),
-            errorCode: String(payload.errorCode),
-            timestampMs: payload.timestamp === undefined ? 0 : timestamp_ms(payload.timestamp, 'timestamp'),
-            info: String(payload.info ?? ''),
+        events: [
+          {
+            body: 'status',
+            status: {
+              connectorId: Number(payload.connectorId),
+              status: String(payload.status),
+              errorCode: String(payload.errorCode),
+              timestampMs: payload.timestamp === undefined ? 0 : timestamp_ms(payload.timestamp, 'timestamp'),
+              info: String(payload.info ?? ''),
+              evseId: 0,
+            },
           },
-        },
+        ],
         payload: {},
       };
     case 'Authorize':
-      return { kind: 'reply', payload: { idTagInfo: accepted } };
+      return { events: [], payload: { idTagInfo: accepted } };
     case 'StartTransaction': {
       const started_ms = timestamp_ms(payload.timestamp, 'timestamp');
       const transaction_id = await context.allocate_transaction_id();
       return {
-        kind: 'publish_then_reply',
-        event: {
-          body: 'started',
-          started: {
-            transactionId: String(transaction_id),
-            connectorId: Number(payload.connectorId),
-            idTag: String(payload.idTag),
-            meterStartWh: Number(payload.meterStart),
-            timestampMs: started_ms,
-            reservationId: Number(payload.reservationId ?? 0),
+        events: [
+          {
+            body: 'started',
+            started: {
+              transactionId: String(transaction_id),
+              connectorId: Number(payload.connectorId),
+              idTag: String(payload.idTag),
+              meterStartWh: Number(payload.meterStart),
+              timestampMs: started_ms,
+              reservationId: Number(payload.reservationId ?? 0),
+              evseId: 0,
+            },
           },
-        },
+        ],
         payload: { transactionId: transaction_id, idTagInfo: accepted },
       };
     }
     case 'MeterValues':
       return {
-        kind: 'publish_then_reply',
-        event: {
-          body: 'meterValues',
-          meterValues: {
-            transactionId: payload.transactionId === undefined ? '' : String(payload.transactionId),
-            connectorId: Number(payload.connectorId),
-            meterValues: meter_values_of(payload.meterValue, 'meterValue'),
+        events: [
+          {
+            body: 'meterValues',
+            meterValues: {
+              transactionId: payload.transactionId === undefined ? '' : String(payload.transactionId),
+              connectorId: Number(payload.connectorId),
+              meterValues: meter_values_of(payload.meterValue, 'meterValue'),
+            },
           },
-        },
+        ],
         payload: {},
       };
     case 'StopTransaction':
       return {
-        kind: 'publish_then_reply',
-        event: {
-          body: 'stopped',
-          stopped: {
-            transactionId: String(payload.transactionId),
-            idTag: String(payload.idTag ?? ''),
-            meterStopWh: Number(payload.meterStop),
-            timestampMs: timestamp_ms(payload.timestamp, 'timestamp'),
-            // OCPP 1.6 section 6.48: an omitted reason means Local.
-            reason: String(payload.reason ?? 'Local'),
-            transactionData: meter_values_of(payload.transactionData, 'transactionData'),
+        events: [
+          {
+            body: 'stopped',
+            stopped: {
+              transactionId: String(payload.transactionId),
+              idTag: String(payload.idTag ?? ''),
+              meterStopWh: Number(payload.meterStop),
+              timestampMs: timestamp_ms(payload.timestamp, 'timestamp'),
+              // OCPP 1.6 section 6.48: an omitted reason means Local.
+              reason: String(payload.reason ?? 'Local'),
+              transactionData: meter_values_of(payload.transactionData, 'transactionData'),
+            },
           },
-        },
+        ],
         payload: payload.idTag === undefined ? {} : { idTagInfo: accepted },
       };
+    case 'DataTransfer':
+      // OCPP 1.6 section 4.3: no vendor-specific extensions are known here.
+      return { events: [], payload: { status: 'UnknownVendorId' } };
+    case 'FirmwareStatusNotification':
+    case 'DiagnosticsStatusNotification':
+      return { events: [], payload: {} };
     default:
       throw new OcppError('NotSupported', `${action} is not supported by this server`);
   }

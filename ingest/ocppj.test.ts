@@ -8,7 +8,7 @@ function code_of(fn: () => unknown): string {
   try {
     fn();
   } catch (error) {
-    return `${(error as OcppError).code}/${(error as { id?: string }).id}`;
+    return `${(error as OcppError).code}/${(error as OcppError).frame_id}`;
   }
   return 'no error';
 }
@@ -38,11 +38,12 @@ describe('OCPP 1.6 calls', () => {
       context,
     );
     expect(outcome).toMatchObject({
-      kind: 'publish_then_reply',
-      event: {
-        body: 'started',
-        started: { transactionId: '7', meterStartWh: 10, timestampMs: Date.UTC(2026, 0, 1) },
-      },
+      events: [
+        {
+          body: 'started',
+          started: { transactionId: '7', meterStartWh: 10, timestampMs: Date.UTC(2026, 0, 1) },
+        },
+      ],
       payload: { transactionId: 7, idTagInfo: { status: 'Accepted' } },
     });
   });
@@ -53,17 +54,15 @@ describe('OCPP 1.6 calls', () => {
       { connectorId: 1, meterValue: [{ timestamp: '2026-01-01T00:00:00Z', sampledValue: [{ value: '5' }] }] },
       context,
     );
-    expect(outcome).toMatchObject({
-      event: {
-        meterValues: {
-          meterValues: [
-            {
-              sampledValues: [
-                { measurand: 'Energy.Active.Import.Register', unit: 'Wh', context: 'Sample.Periodic' },
-              ],
-            },
-          ],
-        },
+    expect(outcome.events[0]).toMatchObject({
+      meterValues: {
+        meterValues: [
+          {
+            sampledValues: [
+              { measurand: 'Energy.Active.Import.Register', unit: 'Wh', context: 'Sample.Periodic' },
+            ],
+          },
+        ],
       },
     });
   });

@@ -6,7 +6,12 @@ export const CALL = 2;
 export const CALLRESULT = 3;
 export const CALLERROR = 4;
 
-/** OCPP-J 1.6 section 4.2.3 error codes (with the specification's own spelling). */
+export type OcppProtocol = 'ocpp1.6' | 'ocpp2.0.1';
+
+/**
+ * Error codes in OCPP-J 1.6 section 4.2.3 spelling (the spelling used throughout this code);
+ * wire_error_code gives the OCPP 2.0.1 part 4 section 4.3 name where it differs.
+ */
 export type OcppErrorCode =
   | 'NotImplemented'
   | 'NotSupported'
@@ -19,11 +24,27 @@ export type OcppErrorCode =
   | 'TypeConstraintViolation'
   | 'GenericError';
 
+/** Frame-level faults: unreadable frames and unknown message types. */
+export type FrameFault = 'unreadable' | 'unknown_message_type';
+
+export function wire_error_code(error: OcppError, protocol: OcppProtocol): string {
+  if (protocol === 'ocpp1.6') return error.code;
+  // OCPP 2.0.1 part 4 section 4.3 and 4.4.
+  if (error.fault === 'unreadable') return 'RpcFrameworkError';
+  if (error.fault === 'unknown_message_type') return 'MessageTypeNotSupported';
+  if (error.code === 'FormationViolation') return 'FormatViolation';
+  if (error.code === 'OccurenceConstraintViolation') return 'OccurrenceConstraintViolation';
+  return error.code;
+}
+
 export class OcppError extends Error {
   constructor(
     readonly code: OcppErrorCode,
     message: string,
     readonly details: Record<string, unknown> = {},
+    /** For errors found while reading a frame: the id to answer under. */
+    readonly frame_id?: string,
+    readonly fault?: FrameFault,
   ) {
     super(message);
     this.name = 'OcppError';
@@ -45,38 +66,27 @@ const message_id_length_max = 36;
  * the frame has none).
  */
 export function parse_frame(text: string): Frame {
+  const unreadable = (message: string) =>
+    new OcppError('FormationViolation', message, {}, unknown_message_id, 'unreadable');
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw Object.assign(new OcppError('FormationViolation', 'frame is not valid JSON'), {
-      id: unknown_message_id,
-    });
+    throw unreadable('frame is not valid JSON');
   }
-  if (!Array.isArray(value) || value.length < 3) {
-    throw Object.assign(new OcppError('FormationViolation', 'frame must be a JSON array [type, id, ...]'), {
-      id: unknown_message_id,
-    });
-  }
+  if (!Array.isArray(value) || value.length < 3)
+    throw unreadable('frame must be a JSON array [type, id, ...]');
   const [type, id] = value;
   if (typeof id !== 'string' || id.length === 0 || id.length > message_id_length_max) {
-    throw Object.assign(
-      new OcppError(
-        'FormationViolation',
-        `message id must be a string of 1 to ${message_id_length_max} characters`,
-      ),
-      { id: unknown_message_id },
-    );
+    throw unreadable(`message id must be a string of 1 to ${message_id_length_max} characters`);
   }
   if (type === CALL) {
     const [, , action, payload] = value;
     if (value.length !== 4 || typeof action !== 'string') {
-      throw Object.assign(new OcppError('FormationViolation', 'CALL must be [2, id, action, payload]'), {
-        id,
-      });
+      throw new OcppError('FormationViolation', 'CALL must be [2, id, action, payload]', {}, id);
     }
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-      throw Object.assign(new OcppError('FormationViolation', 'CALL payload must be a JSON object'), { id });
+      throw new OcppError('FormationViolation', 'CALL payload must be a JSON object', {}, id);
     }
     return { type, id, action, payload: payload as Record<string, unknown> };
   }
@@ -84,18 +94,29 @@ export function parse_frame(text: string): Frame {
   if (type === CALLERROR) {
     return { type, id, code: String(value[2]), description: String(value[3] ?? '') };
   }
-  throw Object.assign(new OcppError('ProtocolError', `unknown message type ${JSON.stringify(type)}`), { id });
+  throw new OcppError(
+    'ProtocolError',
+    `unknown message type ${JSON.stringify(type)}`,
+    {},
+    id,
+    'unknown_message_type',
+  );
 }
 
 export function frame_id_of(error: unknown): string {
-  const id = (error as { id?: unknown }).id;
-  return typeof id === 'string' ? id : unknown_message_id;
+  return error instanceof OcppError && error.frame_id !== undefined ? error.frame_id : unknown_message_id;
 }
 
 export function call_result(id: string, payload: unknown): string {
   return JSON.stringify([CALLRESULT, id, payload]);
 }
 
-export function call_error(id: string, error: OcppError): string {
-  return JSON.stringify([CALLERROR, id, error.code, error.message.slice(0, 255), error.details]);
+export function call_error(id: string, error: OcppError, protocol: OcppProtocol): string {
+  return JSON.stringify([
+    CALLERROR,
+    id,
+    wire_error_code(error, protocol),
+    error.message.slice(0, 255),
+    error.details,
+  ]);
 }

@@ -4,13 +4,15 @@ import { type ChargePointRegistry, parse_basic_auth } from '../core/charge-point
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
 import type { OcppEvent } from '../schemas/events.js';
-import { handle_ocpp16_call } from './ocpp16.js';
+import { type CallOutcome, handle_ocpp16_call } from './ocpp16.js';
+import { handle_ocpp201_call } from './ocpp201.js';
 import {
   CALL,
   call_error,
   call_result,
   frame_id_of,
   OcppError,
+  type OcppProtocol,
   parse_frame,
   unknown_message_id,
 } from './ocppj.js';
@@ -68,14 +70,16 @@ const recent_calls_max = 32;
 
 interface Connection {
   charge_point_id: string;
-  protocol: 'ocpp1.6';
+  protocol: OcppProtocol;
   closed: boolean;
   in_flight: number;
   /** message id -> the frame text and its answer (undefined while in flight). */
   recent: Map<string, { text: string; answer: Promise<string | undefined> }>;
 }
 
-const supported_protocols = ['ocpp1.6'] as const;
+/** In order of preference when a charger offers several (OCPP-J 1.6 3.1.2, 2.0.1 part 4 3.1.2). */
+const supported_protocols: readonly OcppProtocol[] = ['ocpp2.0.1', 'ocpp1.6'];
+const version_of: Record<OcppProtocol, string> = { 'ocpp1.6': '1.6', 'ocpp2.0.1': '2.0.1' };
 /** OCPP 1.6 chargeBoxIdentity is CiString48; printable characters only. */
 const charge_point_id_pattern = /^[\x21-\x7e]{1,48}$/;
 
@@ -217,7 +221,7 @@ export class IngestServer {
 
   private send_error(ws: uWS.WebSocket<Connection>, id: string, error: OcppError): void {
     call_errors.inc({ code: error.code });
-    this.send(ws, call_error(id, error));
+    this.send(ws, call_error(id, error, ws.getUserData().protocol));
   }
 
   private on_message(ws: uWS.WebSocket<Connection>, message: ArrayBuffer, is_binary: boolean): void {
@@ -275,7 +279,7 @@ export class IngestServer {
       (error: unknown) => {
         if (error instanceof OcppError) {
           call_errors.inc({ code: error.code });
-          return call_error(frame.id, error);
+          return call_error(frame.id, error, connection.protocol);
         }
         if (error instanceof PublishRejected) {
           // Not durable, so not answered: the charger retries the CALL (OCPP-J 1.6 section 4.1.1),
@@ -285,7 +289,7 @@ export class IngestServer {
         }
         this.log.error({ err: error, charge_point_id: connection.charge_point_id }, 'call failed');
         call_errors.inc({ code: 'InternalError' });
-        return call_error(frame.id, new OcppError('InternalError', 'internal error'));
+        return call_error(frame.id, new OcppError('InternalError', 'internal error'), connection.protocol);
       },
     );
     if (connection.recent.size >= recent_calls_max) {
@@ -309,20 +313,31 @@ export class IngestServer {
     frame: { id: string; action: string; payload: Record<string, unknown> },
     bytes: number,
   ): Promise<string | undefined> {
-    const outcome = await handle_ocpp16_call(frame.action, frame.payload, {
+    const context = {
       heartbeat_interval_s: this.options.heartbeat_interval_s,
       now_ms: Date.now,
       allocate_transaction_id: () => this.transaction_ids.allocate(),
-    });
-    if (outcome.kind === 'publish_then_reply') {
-      const event = {
-        chargePointId: connection.charge_point_id,
-        receivedAtMs: Date.now(),
-        ocppVersion: '1.6',
-        messageId: frame.id,
-        ...outcome.event,
-      } as OcppEvent;
-      await this.publisher.publish(event, bytes);
+    };
+    const outcome: CallOutcome =
+      connection.protocol === 'ocpp1.6'
+        ? await handle_ocpp16_call(frame.action, frame.payload, context)
+        : await handle_ocpp201_call(frame.action, frame.payload, context);
+    if (outcome.events.length > 0) {
+      const received_at_ms = Date.now();
+      await Promise.all(
+        outcome.events.map((body) =>
+          this.publisher.publish(
+            {
+              chargePointId: connection.charge_point_id,
+              receivedAtMs: received_at_ms,
+              ocppVersion: version_of[connection.protocol],
+              messageId: frame.id,
+              ...body,
+            } as OcppEvent,
+            bytes,
+          ),
+        ),
+      );
     }
     return call_result(frame.id, outcome.payload);
   }

@@ -7,6 +7,7 @@ import { OcppError, type OcppErrorCode } from './ocppj.js';
 // stored here under "<Action>.req").
 const require = createRequire(import.meta.url);
 const ocpp16_schemas = require('ocpp-rpc/lib/schemas/ocpp1_6.json') as { $id: string }[];
+const ocpp201_schemas = require('ocpp-rpc/lib/schemas/ocpp2_0_1.json') as { $id: string }[];
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -67,3 +68,4 @@ export class SchemaValidator {
 }
 
 export const ocpp16_validator = new SchemaValidator(ocpp16_schemas);
+export const ocpp201_validator = new SchemaValidator(ocpp201_schemas);

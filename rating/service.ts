@@ -251,6 +251,15 @@ export class RatingService {
       const tariff = await this.tariffs.version(item.open.tariff_id, item.open.tariff_version);
       if (tariff === undefined)
         throw new Error(`tariff ${item.open.tariff_id} v${item.open.tariff_version} missing`);
+      if (item.stop.stopped.meterStopWh < 0 || item.open.meter_start_wh < 0) {
+        // OCPP 2.0.1 chargers that send no energy register at start or end: not priced by guess.
+        rating_anomalies.inc({ reason: 'missing_register' });
+        this.log.error(
+          { session_id: item.open.session_id },
+          'no energy register at start or stop; not rated',
+        );
+        continue;
+      }
       const energy_wh = item.stop.stopped.meterStopWh - item.open.meter_start_wh;
       if (energy_wh < 0) {
         // A register that ran backwards is a meter fault or replacement; never priced as negative.

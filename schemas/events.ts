@@ -30,6 +30,7 @@ export interface StatusNotificationEvent {
   errorCode: string;
   timestampMs: number;
   info: string;
+  evseId: number;
 }
 
 export interface TransactionStartedEvent {
@@ -39,6 +40,7 @@ export interface TransactionStartedEvent {
   meterStartWh: number;
   timestampMs: number;
   reservationId: number;
+  evseId: number;
 }
 
 export interface MeterValuesEvent {

@@ -112,6 +112,70 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
       expect(samples?.n).toBe('2');
     });
 
+    it('prices an OCPP 2.0.1 session from the energy registers of its TransactionEvents', async () => {
+      const charger = await TestCharger.connect(ocpp('CP-E2E-201'), 'ocpp2.0.1');
+      const boot = await charger.call('BootNotification', {
+        chargingStation: { vendorName: 'Acme', model: 'Z2' },
+        reason: 'PowerUp',
+      });
+      expect(boot.status).toBe('Accepted');
+      const register = (kwh: number, context: string, at: string) => [
+        {
+          timestamp: at,
+          sampledValue: [
+            {
+              value: kwh,
+              context,
+              measurand: 'Energy.Active.Import.Register',
+              unitOfMeasure: { unit: 'kWh' },
+            },
+          ],
+        },
+      ];
+      const event = (eventType: string, seqNo: number, at: string, kwh: number, context: string) =>
+        charger.call('TransactionEvent', {
+          eventType,
+          timestamp: at,
+          triggerReason:
+            eventType === 'Started'
+              ? 'Authorized'
+              : eventType === 'Ended'
+                ? 'EVDeparted'
+                : 'MeterValuePeriodic',
+          seqNo,
+          transactionInfo: {
+            transactionId: 'TX-201-A',
+            ...(eventType === 'Ended' ? { stoppedReason: 'EVDisconnected' } : {}),
+          },
+          evse: { id: 1, connectorId: 1 },
+          idToken: { idToken: 'TOKEN-201', type: 'ISO14443' },
+          meterValue: register(kwh, context, at),
+        });
+      expect(await event('Started', 0, '2026-11-20T10:00:00Z', 5, 'Transaction.Begin')).toEqual({
+        idTokenInfo: { status: 'Accepted' },
+      });
+      await event('Updated', 1, '2026-11-20T10:30:00Z', 11.2, 'Sample.Periodic');
+      await event('Ended', 2, '2026-11-20T11:00:00Z', 17.5, 'Transaction.End');
+      const bad = await charger.raw('{"not": "an array"}', '-1');
+      expect(bad.slice(0, 3)).toEqual([4, '-1', 'RpcFrameworkError']);
+      charger.close();
+
+      const session = await eventually(async () => {
+        const { body } = await api_get(stack, '/v1/sessions?charge_point_id=CP-E2E-201');
+        return (body as { sessions: RatedSessionRow[] }).sessions[0];
+      });
+      // 12.5 kWh x 0.35 = 4.375, plus 1.00 flat = 5.375 -> 5.38 excl. VAT;
+      // with 19% VAT: 5.20625 + 1.19 = 6.39625 -> 6.40.
+      expect(session).toMatchObject({
+        transaction_id: 'TX-201-A',
+        id_tag: 'TOKEN-201',
+        energy_wh: 12_500,
+        stop_reason: 'EVDisconnected',
+        total_excl_vat: '5.38',
+        total_incl_vat: '6.40',
+      });
+    });
+
     it('rates a retried StopTransaction once', async () => {
       const charger = await TestCharger.connect(ocpp('CP-E2E-2'));
       const started = await charger.call('StartTransaction', {

@@ -40,7 +40,7 @@ it('npm start runs the stack, answers a charger, and drains on SIGTERM', async (
         throw new Error(`npm start did not come up:\n${output}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const ocpp = /charge points: (ws:\/\/\S+)\/ocpp\/\{chargePointId\}/.exec(output)?.[1];
+    const ocpp = /charge points: +(ws:\/\/\S+)\/ocpp\/\{chargePointId\}/.exec(output)?.[1];
     const api = /operator API: +(http:\/\/\S+)\/v1\/sessions/.exec(output)?.[1];
     const token = /operator token \(generated[^)]*\): (\S+)/.exec(output)?.[1];
     expect(ocpp).toBeDefined();

@@ -1,0 +1,221 @@
+import { Decimal } from 'decimal.js';
+import type { MeterValue, SampledValue } from '../schemas/events.js';
+import type { CallContext, CallOutcome } from './ocpp16.js';
+import { OcppError } from './ocppj.js';
+import { ocpp201_validator } from './validate.js';
+
+/**
+ * OCPP 2.0.1 message semantics, free of I/O. Transactions are the charger's own ids (scoped by
+ * charge point); energy registers are taken from the meter values of TransactionEvent.
+ */
+const implemented = new Set([
+  'BootNotification',
+  'Heartbeat',
+  'StatusNotification',
+  'Authorize',
+  'TransactionEvent',
+  'MeterValues',
+  'NotifyEvent',
+  'FirmwareStatusNotification',
+]);
+
+type Json = Record<string, unknown>;
+
+function timestamp_ms(value: unknown, field: string): number {
+  const ms = Date.parse(String(value));
+  if (!Number.isFinite(ms))
+    throw new OcppError('PropertyConstraintViolation', `${field}: not a valid date-time`);
+  return ms;
+}
+
+const energy_register = 'Energy.Active.Import.Register';
+
+/** OCPP 2.0.1 part 2 SampledValueType defaults, written out so that stored rows are explicit. */
+function meter_values_of(list: unknown, field: string): MeterValue[] {
+  return ((list as Json[] | undefined) ?? []).map((mv, i) => ({
+    timestampMs: timestamp_ms(mv.timestamp, `${field}[${i}].timestamp`),
+    sampledValues: (mv.sampledValue as Json[]).map((sv): SampledValue => {
+      const unit_of_measure = (sv.unitOfMeasure as Json | undefined) ?? {};
+      const multiplier = Number(unit_of_measure.multiplier ?? 0);
+      const unit = String(unit_of_measure.unit ?? 'Wh');
+      const signed = sv.signedMeterValue as Json | undefined;
+      return {
+        // The number as the charger wrote it, scaled by its multiplier (a power of ten) exactly.
+        value: new Decimal(String(sv.value)).mul(new Decimal(10).pow(multiplier)).toString(),
+        context: (sv.context as string | undefined) ?? 'Sample.Periodic',
+        format: signed === undefined ? 'Raw' : 'SignedData',
+        measurand: (sv.measurand as string | undefined) ?? energy_register,
+        phase: (sv.phase as string | undefined) ?? '',
+        location: (sv.location as string | undefined) ?? 'Outlet',
+        unit,
+      };
+    }),
+  }));
+}
+
+/**
+ * The energy register in Wh among meter values, rounded to the nearest Wh (the same rounding at
+ * start and stop, far below any meter's accuracy class); -1 when there is none. The last
+ * reading wins, which is the one closest to the event.
+ */
+export function register_wh(meter_values: readonly MeterValue[]): number {
+  let wh = -1;
+  for (const mv of meter_values) {
+    for (const sv of mv.sampledValues) {
+      if (sv.measurand !== energy_register || sv.phase !== '') continue;
+      const scale = sv.unit === 'kWh' ? 1000 : sv.unit === 'Wh' ? 1 : undefined;
+      if (scale === undefined) continue;
+      wh = new Decimal(sv.value).mul(scale).toDecimalPlaces(0, Decimal.ROUND_HALF_UP).toNumber();
+    }
+  }
+  return wh;
+}
+
+export async function handle_ocpp201_call(
+  action: string,
+  payload: Json,
+  context: CallContext,
+): Promise<CallOutcome> {
+  const schema_id = `${action}.req`;
+  if (!ocpp201_validator.has(schema_id)) {
+    throw new OcppError('NotImplemented', `unknown action ${JSON.stringify(action).slice(0, 64)}`);
+  }
+  if (!implemented.has(action))
+    throw new OcppError('NotSupported', `${action} is not supported by this server`);
+  ocpp201_validator.check(schema_id, payload);
+  const now = new Date(context.now_ms()).toISOString();
+
+  switch (action) {
+    case 'BootNotification': {
+      const station = payload.chargingStation as Json;
+      return {
+        events: [
+          {
+            body: 'boot',
+            boot: {
+              vendor: String(station.vendorName),
+              model: String(station.model),
+              serialNumber: String(station.serialNumber ?? ''),
+              firmwareVersion: String(station.firmwareVersion ?? ''),
+            },
+          },
+        ],
+        payload: { currentTime: now, interval: context.heartbeat_interval_s, status: 'Accepted' },
+      };
+    }
+    case 'Heartbeat':
+      return { events: [], payload: { currentTime: now } };
+    case 'StatusNotification':
+      return {
+        events: [
+          {
+            body: 'status',
+            status: {
+              connectorId: Number(payload.connectorId),
+              evseId: Number(payload.evseId),
+              status: String(payload.connectorStatus),
+              errorCode: '',
+              timestampMs: timestamp_ms(payload.timestamp, 'timestamp'),
+              info: '',
+            },
+          },
+        ],
+        payload: {},
+      };
+    case 'Authorize':
+      return { events: [], payload: { idTokenInfo: { status: 'Accepted' } } };
+    case 'TransactionEvent':
+      return transaction_event(payload);
+    case 'MeterValues':
+      return {
+        events: [
+          {
+            body: 'meterValues',
+            meterValues: {
+              transactionId: '',
+              connectorId: Number(payload.evseId),
+              meterValues: meter_values_of(payload.meterValue, 'meterValue'),
+            },
+          },
+        ],
+        payload: {},
+      };
+    case 'NotifyEvent':
+    case 'FirmwareStatusNotification':
+      return { events: [], payload: {} };
+    default:
+      throw new OcppError('NotSupported', `${action} is not supported by this server`);
+  }
+}
+
+function transaction_event(payload: Json): CallOutcome {
+  const info = payload.transactionInfo as Json;
+  const transaction_id = String(info.transactionId);
+  const evse = (payload.evse as Json | undefined) ?? {};
+  const evse_id = Number(evse.id ?? 0);
+  const connector_id = Number(evse.connectorId ?? evse.id ?? 0);
+  const id_token = String((payload.idToken as Json | undefined)?.idToken ?? '');
+  const at_ms = timestamp_ms(payload.timestamp, 'timestamp');
+  const meter_values = meter_values_of(payload.meterValue, 'meterValue');
+  const reply = id_token === '' ? {} : { idTokenInfo: { status: 'Accepted' } };
+  const event_type = String(payload.eventType);
+
+  if (event_type === 'Started') {
+    const events: CallOutcome['events'] = [
+      {
+        body: 'started',
+        started: {
+          transactionId: transaction_id,
+          connectorId: connector_id,
+          evseId: evse_id,
+          idTag: id_token,
+          meterStartWh: register_wh(meter_values),
+          timestampMs: at_ms,
+          reservationId: Number(payload.reservationId ?? 0),
+        },
+      },
+    ];
+    if (meter_values.length > 0) {
+      events.push({
+        body: 'meterValues',
+        meterValues: { transactionId: transaction_id, connectorId: connector_id, meterValues: meter_values },
+      });
+    }
+    return { events, payload: reply };
+  }
+  if (event_type === 'Ended') {
+    return {
+      events: [
+        {
+          body: 'stopped',
+          stopped: {
+            transactionId: transaction_id,
+            idTag: id_token,
+            meterStopWh: register_wh(meter_values),
+            timestampMs: at_ms,
+            // OCPP 2.0.1 ReasonEnumType: stoppedReason "MAY only be omitted when Reason is Local".
+            reason: String(info.stoppedReason ?? 'Local'),
+            transactionData: meter_values,
+          },
+        },
+      ],
+      payload: reply,
+    };
+  }
+  return {
+    events:
+      meter_values.length === 0
+        ? []
+        : [
+            {
+              body: 'meterValues',
+              meterValues: {
+                transactionId: transaction_id,
+                connectorId: connector_id,
+                meterValues: meter_values,
+              },
+            },
+          ],
+    payload: reply,
+  };
+}
