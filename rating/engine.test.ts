@@ -414,6 +414,34 @@ describe('rate_session: restrictions in local time', () => {
 
 describe('rate_session: input errors', () => {
   const simple = tariff([{ price_components: [{ type: 'ENERGY', price: 0.3, step_size: 1 }] }]);
+  it('keeps energy registered without time passing, and the start fee of an empty session', () => {
+    const with_flat = tariff([
+      {
+        price_components: [
+          { type: 'FLAT', price: 1, step_size: 1 },
+          { type: 'ENERGY', price: 0.3, step_size: 1 },
+        ],
+      },
+    ]);
+    const instant = rate_session({
+      tariff: with_flat,
+      time_zone: berlin,
+      samples: [
+        { at_ms: 0, energy_wh: 0, charging: true },
+        { at_ms: 0, energy_wh: 1000, charging: true },
+      ],
+    });
+    expect(instant.total_cost.excl_vat).toBe('1.30');
+    const empty = rate_session({
+      tariff: with_flat,
+      time_zone: berlin,
+      samples: [
+        { at_ms: 0, energy_wh: 0, charging: true },
+        { at_ms: 0, energy_wh: 0, charging: true },
+      ],
+    });
+    expect(empty.total_cost.excl_vat).toBe('1.00');
+  });
   it('names the sample whose energy decreases', () => {
     try {
       rate_session({

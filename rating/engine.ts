@@ -196,7 +196,19 @@ function slice_session(input: RatingInput): Slice[] {
   for (let i = 0; i + 1 < samples.length; i++) {
     const a = samples[i]!;
     const b = samples[i + 1]!;
-    if (a.at_ms === b.at_ms) continue;
+    if (a.at_ms === b.at_ms) {
+      // Energy registered without time passing still belongs to the session.
+      if (a.energy_wh !== b.energy_wh) {
+        slices.push({
+          start_ms: a.at_ms,
+          end_ms: a.at_ms,
+          energy_wh_start: new Money(String(a.energy_wh)).minus(energy_wh_start),
+          energy_wh_end: new Money(String(b.energy_wh)).minus(energy_wh_start),
+          sample: a,
+        });
+      }
+      continue;
+    }
     const points = [a.at_ms];
     for (const cut of [...cuts].sort((x, y) => x - y)) if (cut > a.at_ms && cut < b.at_ms) points.push(cut);
     points.push(b.at_ms);
@@ -228,6 +240,17 @@ function slice_session(input: RatingInput): Slice[] {
         });
       }
     }
+  }
+  // A session of no duration and no energy still happened: one empty slice lets FLAT apply.
+  if (slices.length === 0) {
+    const zero = new Money(0);
+    slices.push({
+      start_ms,
+      end_ms: start_ms,
+      energy_wh_start: zero,
+      energy_wh_end: zero,
+      sample: samples[0]!,
+    });
   }
   return slices;
 }
