@@ -192,6 +192,7 @@ function slice_session(input: RatingInput): Slice[] {
         e.restrictions.day_of_week !== undefined),
   );
 
+  const cuts_sorted = [...cuts].sort((x, y) => x - y);
   const slices: Slice[] = [];
   for (let i = 0; i + 1 < samples.length; i++) {
     const a = samples[i]!;
@@ -210,7 +211,7 @@ function slice_session(input: RatingInput): Slice[] {
       continue;
     }
     const points = [a.at_ms];
-    for (const cut of [...cuts].sort((x, y) => x - y)) if (cut > a.at_ms && cut < b.at_ms) points.push(cut);
+    for (const cut of cuts_sorted) if (cut > a.at_ms && cut < b.at_ms) points.push(cut);
     points.push(b.at_ms);
     for (let p = 0; p + 1 < points.length; p++) {
       const from = points[p]!;
