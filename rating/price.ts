@@ -1,6 +1,6 @@
-import type { Decimal } from 'decimal.js';
-import { Money, money_text, round_money } from '../core/money.js';
-import type { PriceComponent, Tariff, TariffDimensionType } from './tariff.js';
+import { Money, round_money } from '../core/money.js';
+import { rate_session } from './engine.js';
+import type { Tariff, TariffDimensionType } from './tariff.js';
 
 /** What the pricing needs to know of a finished session. */
 export interface SessionFacts {
@@ -15,7 +15,7 @@ export interface BreakdownLine {
   element_index: number;
   /** Volume measured: Wh for ENERGY, seconds for TIME, 1 for FLAT. */
   volume: string;
-  /** Volume billed after step_size rounding (OCPI 2.2.1 mod_tariffs 11.4.6: rounded up). */
+  /** Volume billed after step_size rounding (OCPI 2.2.1 mod_cdrs step_size: the session total, rounded up). */
   billed_volume: string;
   step_size: number;
   /** Price per kWh, per hour, or per session (FLAT), excl. VAT. */
@@ -37,27 +37,18 @@ export interface PricedSession {
 }
 
 /**
- * For each dimension, the first element that prices it applies (OCPI 2.2.1 mod_tariffs 11.3.2:
- * "the first TariffElement ... that is valid is used"). Elements with restrictions are not
- * evaluated by this engine yet, so only unrestricted elements are candidates.
+ * This entry point prices with unrestricted elements only: the session facts carry no wall-clock
+ * zone, power or current, so an element with restrictions cannot be shown to match and is left out.
+ * The rest is the OCPI engine (rating/engine.ts) over one charging interval.
  */
-function component_for(
-  tariff: Tariff,
-  dimension: TariffDimensionType,
-): { component: PriceComponent; element_index: number } | undefined {
-  for (let e = 0; e < tariff.elements.length; e++) {
-    const element = tariff.elements[e]!;
-    if (element.restrictions !== undefined && Object.keys(element.restrictions).length > 0) continue;
-    const component = element.price_components.find((c) => c.type === dimension);
-    if (component !== undefined) return { component, element_index: e };
-  }
-  return undefined;
-}
-
-/** Rounds volume up to a whole number of steps (OCPI step_size). */
-function billed(volume: Decimal, step: number): Decimal {
-  if (volume.isZero()) return volume;
-  return volume.div(step).ceil().mul(step);
+function unrestricted(tariff: Tariff): { tariff: Tariff; element_indices: number[] } {
+  const element_indices: number[] = [];
+  const elements = tariff.elements.filter((element, e) => {
+    const open = element.restrictions === undefined || Object.keys(element.restrictions).length === 0;
+    if (open) element_indices.push(e);
+    return open;
+  });
+  return { tariff: { ...tariff, elements }, element_indices };
 }
 
 /** Prices a finished session with an OCPI tariff. Pure: same inputs, same output. */
@@ -69,62 +60,35 @@ export function price_session(tariff: Tariff, facts: SessionFacts): PricedSessio
     throw new RangeError('a session cannot stop before it starts');
   }
   const duration_s = Math.floor((facts.stopped_at_ms - facts.started_at_ms) / 1000);
-  const lines: BreakdownLine[] = [];
-  let excl = new Money(0);
-  let incl = new Money(0);
-  const add = (dimension: TariffDimensionType, volume: Decimal, per_unit_divisor: number) => {
-    const found = component_for(tariff, dimension);
-    if (found === undefined) return;
-    const { component, element_index } = found;
-    const billed_volume = dimension === 'FLAT' ? volume : billed(volume, component.step_size);
-    const unit_price = new Money(String(component.price));
-    const vat = new Money(String(component.vat ?? 0));
-    const cost_excl = billed_volume.div(per_unit_divisor).mul(unit_price);
-    const cost_incl = cost_excl.mul(vat.div(100).plus(1));
-    excl = excl.plus(cost_excl);
-    incl = incl.plus(cost_incl);
-    lines.push({
-      dimension,
-      element_index,
-      volume: volume.toString(),
-      billed_volume: billed_volume.toString(),
-      step_size: component.step_size,
-      unit_price: unit_price.toString(),
-      vat_percent: vat.toString(),
-      cost_excl_vat: cost_excl.toString(),
-      cost_incl_vat: cost_incl.toString(),
-    });
-  };
-  add('FLAT', new Money(1), 1);
-  add('ENERGY', new Money(facts.energy_wh), 1000);
-  add('TIME', new Money(duration_s), 3600);
-
+  const open = unrestricted(tariff);
+  const rated = rate_session({
+    tariff: open.tariff,
+    time_zone: 'UTC',
+    samples: [
+      { at_ms: facts.started_at_ms, energy_wh: 0, charging: true },
+      // TIME is billed on whole seconds.
+      { at_ms: facts.started_at_ms + duration_s * 1000, energy_wh: facts.energy_wh, charging: true },
+    ],
+  });
+  const lines: BreakdownLine[] = rated.lines.map((line) => ({
+    dimension: line.dimension,
+    element_index: open.element_indices[line.element_index]!,
+    volume: line.volume,
+    billed_volume: line.billed_volume,
+    step_size: line.step_size,
+    unit_price: line.unit_price,
+    vat_percent: line.vat_percent,
+    cost_excl_vat: line.cost_excl_vat,
+    cost_incl_vat: line.cost_incl_vat,
+  }));
+  const price_limit_applied = rated.price_limit_applied;
   const currency = tariff.currency;
-  let price_limit_applied: PricedSession['price_limit_applied'] = null;
-  const limit = (price: Tariff['min_price'], below: boolean) => {
-    if (price === undefined) return false;
-    const limit_excl = new Money(String(price.excl_vat));
-    if (below ? excl.gte(limit_excl) : excl.lte(limit_excl)) return false;
-    // The limit replaces the total; VAT on it is the given incl_vat, else scaled from the total.
-    const limit_incl =
-      price.incl_vat !== undefined
-        ? new Money(String(price.incl_vat))
-        : excl.isZero()
-          ? limit_excl
-          : limit_excl.mul(incl).div(excl);
-    excl = limit_excl;
-    incl = limit_incl;
-    return true;
-  };
-  if (limit(tariff.min_price, true)) price_limit_applied = 'min_price';
-  else if (limit(tariff.max_price, false)) price_limit_applied = 'max_price';
-
   const result: PricedSession = {
     currency,
     energy_wh: facts.energy_wh,
     duration_s,
-    total_excl_vat: money_text(excl, currency),
-    total_incl_vat: money_text(incl, currency),
+    total_excl_vat: rated.total_cost.excl_vat,
+    total_incl_vat: rated.total_cost.incl_vat,
     price_limit_applied,
     breakdown: lines,
   };

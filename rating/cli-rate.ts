@@ -1,0 +1,212 @@
+import { Money } from '../core/money.js';
+import {
+  type CdrChargingPeriod,
+  type CdrPrice,
+  type MeterSample,
+  RatingInputError,
+  rate_session,
+} from './engine.js';
+import { local_time } from './local-time.js';
+import { TariffValidationError, validate_tariff } from './tariff.js';
+
+/** A rating failure that names the input file ('tariff' or 'cdr'), the field and the rule broken. */
+export class RateCdrError extends Error {
+  constructor(
+    readonly file: 'tariff' | 'cdr',
+    readonly field: string,
+    readonly rule: string,
+  ) {
+    super(`${file}: ${field}: ${rule}`);
+    this.name = 'RateCdrError';
+  }
+}
+
+/** The input CDR with its pricing part (OCPI 2.2.1 mod_cdrs 10.3.1) computed by the engine. */
+export type PricedCdr = Record<string, unknown> & {
+  currency: string;
+  charging_periods: CdrChargingPeriod[];
+  total_cost: CdrPrice;
+  total_fixed_cost: CdrPrice;
+  total_energy_cost: CdrPrice;
+  total_time_cost: CdrPrice;
+  total_parking_cost: CdrPrice;
+  total_energy: string;
+  total_time: string;
+  total_parking_time: string;
+};
+
+export interface RateCdrOptions {
+  /** IANA zone of the Location; OCPI 2.2.1 CdrLocation has none, so a CLI passes it explicitly. */
+  time_zone?: string;
+}
+
+type Json = Record<string, unknown>;
+const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+const charging_periods_max = 10_000;
+
+function is_object(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function fail(field: string, rule: string): never {
+  throw new RateCdrError('cdr', field, rule);
+}
+
+function parse(file: 'tariff' | 'cdr', json: unknown): unknown {
+  if (typeof json !== 'string') return json;
+  try {
+    return JSON.parse(json) as unknown;
+  } catch (error) {
+    throw new RateCdrError(file, '(file)', `is not JSON: ${(error as Error).message}`);
+  }
+}
+
+function instant_ms(o: Json, key: string, field: string): number {
+  const value = o[key];
+  if (typeof value !== 'string' || !rfc3339.test(value))
+    fail(field, 'must be an RFC 3339 date-time with zone');
+  return Date.parse(value);
+}
+
+interface PeriodFacts {
+  start_ms: number;
+  energy_kwh: string | undefined;
+  charging: boolean;
+  current_a: number | undefined;
+  power_w: number | undefined;
+}
+
+function period_facts(value: unknown, i: number, start_ms: number, end_ms: number): PeriodFacts {
+  const at = `charging_periods[${i}]`;
+  if (!is_object(value)) fail(at, 'must be an object');
+  const period_start_ms = instant_ms(value, 'start_date_time', `${at}.start_date_time`);
+  if (period_start_ms < start_ms || period_start_ms > end_ms) {
+    fail(`${at}.start_date_time`, 'must lie within start_date_time and end_date_time');
+  }
+  const dimensions = value.dimensions;
+  if (!Array.isArray(dimensions)) fail(`${at}.dimensions`, 'must be an array of CdrDimension');
+  const volumes = new Map<string, number>();
+  dimensions.forEach((d: unknown, j) => {
+    const dat = `${at}.dimensions[${j}]`;
+    if (!is_object(d) || typeof d.type !== 'string') fail(`${dat}.type`, 'must be a CdrDimensionType');
+    if (typeof d.volume !== 'number' || !Number.isFinite(d.volume) || d.volume < 0) {
+      fail(`${dat}.volume`, 'must be a non-negative number');
+    }
+    volumes.set(d.type, d.volume);
+  });
+  const energy = volumes.get('ENERGY');
+  const current = volumes.get('CURRENT') ?? volumes.get('MAX_CURRENT');
+  const power_kw = volumes.get('POWER') ?? volumes.get('MAX_POWER');
+  return {
+    start_ms: period_start_ms,
+    energy_kwh: energy === undefined ? undefined : String(energy),
+    // PARKING_TIME: "Time not charging" (mod_cdrs CdrDimensionType); any other period charges.
+    charging: !volumes.has('PARKING_TIME') || volumes.has('TIME'),
+    current_a: current,
+    power_w: power_kw === undefined ? undefined : Number(new Money(String(power_kw)).mul(1000)),
+  };
+}
+
+/**
+ * Builds meter samples from a CDR's charging periods: a period lasts until the next one starts (the
+ * last until end_date_time), with the ENERGY volume it declares. A CDR without ENERGY dimensions
+ * spreads total_energy evenly over its time.
+ */
+function cdr_samples(cdr: Json): MeterSample[] {
+  const start_ms = instant_ms(cdr, 'start_date_time', 'start_date_time');
+  const end_ms = instant_ms(cdr, 'end_date_time', 'end_date_time');
+  if (end_ms < start_ms) fail('end_date_time', 'must not be before start_date_time');
+  const raw = cdr.charging_periods ?? [];
+  if (!Array.isArray(raw)) fail('charging_periods', 'must be an array of ChargingPeriod');
+  if (raw.length > charging_periods_max) fail('charging_periods', `at most ${charging_periods_max} periods`);
+  const periods = raw.map((p: unknown, i) => period_facts(p, i, start_ms, end_ms));
+  periods.forEach((p, i) => {
+    if (i > 0 && p.start_ms < periods[i - 1]!.start_ms) {
+      fail(`charging_periods[${i}].start_date_time`, 'periods must be in time order');
+    }
+  });
+  const total_energy = cdr.total_energy;
+  if (total_energy !== undefined && (typeof total_energy !== 'number' || total_energy < 0)) {
+    fail('total_energy', 'must be a non-negative number (kWh)');
+  }
+  const total_wh = new Money(String(total_energy ?? 0)).mul(1000);
+  const has_energy = periods.some((p) => p.energy_kwh !== undefined);
+  if (periods.length === 0 || periods[0]!.start_ms > start_ms) {
+    periods.unshift({
+      start_ms,
+      energy_kwh: undefined,
+      charging: true,
+      current_a: undefined,
+      power_w: undefined,
+    });
+  }
+  const samples: MeterSample[] = [];
+  let energy_wh = new Money(0);
+  const duration_ms = end_ms - start_ms;
+  periods.forEach((p, i) => {
+    const next_ms = periods[i + 1]?.start_ms ?? end_ms;
+    samples.push({
+      at_ms: p.start_ms,
+      energy_wh: energy_wh.toNumber(),
+      charging: p.charging,
+      ...(p.current_a === undefined ? {} : { current_a: p.current_a }),
+      ...(p.power_w === undefined ? {} : { power_w: p.power_w }),
+    });
+    energy_wh = has_energy
+      ? energy_wh.plus(new Money(p.energy_kwh ?? '0').mul(1000))
+      : duration_ms === 0
+        ? total_wh
+        : energy_wh.plus(total_wh.mul(next_ms - p.start_ms).div(duration_ms));
+  });
+  samples.push({ at_ms: end_ms, energy_wh: energy_wh.toNumber(), charging: false });
+  return samples;
+}
+
+/**
+ * Prices an OCPI 2.2.1 CDR with a tariff: the CDR's periods give the session facts, the engine
+ * gives the pricing part. Arguments are JSON text or parsed values; errors name file, field, rule.
+ */
+export function rate_cdr(tariff_json: unknown, cdr_json: unknown, options: RateCdrOptions = {}): PricedCdr {
+  let tariff: ReturnType<typeof validate_tariff>;
+  try {
+    tariff = validate_tariff(parse('tariff', tariff_json));
+  } catch (error) {
+    if (error instanceof TariffValidationError) throw new RateCdrError('tariff', error.field, error.rule);
+    throw error;
+  }
+  const cdr = parse('cdr', cdr_json);
+  if (!is_object(cdr)) fail('(file)', 'must be a JSON object (OCPI 2.2.1 CDR)');
+  if (cdr.currency !== undefined && cdr.currency !== tariff.currency) {
+    fail('currency', `must equal the tariff currency ${tariff.currency}`);
+  }
+  const location = cdr.cdr_location;
+  const zone_in_cdr = is_object(location) ? location.time_zone : undefined;
+  const time_zone = options.time_zone ?? zone_in_cdr;
+  if (typeof time_zone !== 'string') fail('cdr_location.time_zone', 'is required (or pass the time zone)');
+  try {
+    local_time(0, time_zone);
+  } catch {
+    fail('cdr_location.time_zone', `unknown IANA time zone ${time_zone}`);
+  }
+  const samples = cdr_samples(cdr);
+  try {
+    const rated = rate_session({ tariff, time_zone, samples });
+    return {
+      ...cdr,
+      currency: rated.currency,
+      tariffs: [tariff],
+      charging_periods: rated.charging_periods,
+      total_cost: rated.total_cost,
+      total_fixed_cost: rated.total_fixed_cost,
+      total_energy_cost: rated.total_energy_cost,
+      total_time_cost: rated.total_time_cost,
+      total_parking_cost: rated.total_parking_cost,
+      total_energy: rated.total_energy,
+      total_time: rated.total_time,
+      total_parking_time: rated.total_parking_time,
+    };
+  } catch (error) {
+    if (error instanceof RatingInputError) fail(`charging_periods (${error.field})`, error.rule);
+    throw error;
+  }
+}

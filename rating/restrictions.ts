@@ -1,0 +1,74 @@
+import type { Decimal } from 'decimal.js';
+import { Money } from '../core/money.js';
+import type { LocalTime } from './local-time.js';
+import type { TariffRestrictions } from './tariff.js';
+
+/** The state of a session during a slice of time in which no restriction can change its answer. */
+export interface SliceState {
+  local: LocalTime;
+  /** Energy consumed in the session before the slice starts, Wh (exact; interpolated at cuts). */
+  energy_wh_before: Decimal;
+  /** Seconds since the session started, at the slice start. */
+  duration_s_before: number;
+  power_w: number | undefined;
+  current_a: number | undefined;
+}
+
+/** kWh from the tariff JSON as exact Wh: the decimal text of the number, not its binary value. */
+export function kwh_in_wh(kwh: number): Decimal {
+  return new Money(String(kwh)).mul(1000);
+}
+
+function minutes(hhmm: string): number {
+  return Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+}
+
+/**
+ * start_time inclusive, end_time exclusive; "If end_time < start_time then the period wraps around
+ * to the next day" and "To stop at end of the day use: 00:00" (mod_tariffs 11.4.7).
+ */
+export function time_of_day_matches(r: TariffRestrictions, minute_of_day: number): boolean {
+  if (r.start_time === undefined && r.end_time === undefined) return true;
+  const start = r.start_time === undefined ? 0 : minutes(r.start_time);
+  const end = r.end_time === undefined ? 24 * 60 : minutes(r.end_time);
+  if (start === end) return true;
+  if (start < end) return minute_of_day >= start && minute_of_day < end;
+  return minute_of_day >= start || minute_of_day < end;
+}
+
+/**
+ * The restrictions that depend only on the wall clock (time, date, weekday). The engine splits a
+ * session where their answer changes, so they are evaluated once per slice.
+ */
+export function clock_restrictions_match(r: TariffRestrictions, local: LocalTime): boolean {
+  if (!time_of_day_matches(r, local.minute_of_day)) return false;
+  // start_date inclusive, end_date exclusive (mod_tariffs 11.4.7); YYYY-MM-DD compares as text.
+  if (r.start_date !== undefined && local.date < r.start_date) return false;
+  if (r.end_date !== undefined && local.date >= r.end_date) return false;
+  if (r.day_of_week !== undefined && !r.day_of_week.includes(local.day_of_week)) return false;
+  return true;
+}
+
+/**
+ * All restrictions of an element against a slice. min_* are inclusive and max_* exclusive
+ * (mod_tariffs 11.4.7). A power or current restriction does not match a slice without that
+ * measurement: the condition cannot be shown to hold. Reservation restrictions never match a
+ * charging session (no reservation facts are modelled).
+ */
+export function restrictions_match(r: TariffRestrictions | undefined, s: SliceState): boolean {
+  if (r === undefined) return true;
+  if (r.reservation !== undefined) return false;
+  if (!clock_restrictions_match(r, s.local)) return false;
+  if (r.min_kwh !== undefined && s.energy_wh_before.lt(kwh_in_wh(r.min_kwh))) return false;
+  if (r.max_kwh !== undefined && s.energy_wh_before.gte(kwh_in_wh(r.max_kwh))) return false;
+  if (r.min_duration !== undefined && !(s.duration_s_before >= r.min_duration)) return false;
+  if (r.max_duration !== undefined && !(s.duration_s_before < r.max_duration)) return false;
+  if (r.min_power !== undefined && !(s.power_w !== undefined && s.power_w / 1000 >= r.min_power))
+    return false;
+  if (r.max_power !== undefined && !(s.power_w !== undefined && s.power_w / 1000 < r.max_power)) return false;
+  if (r.min_current !== undefined && !(s.current_a !== undefined && s.current_a >= r.min_current))
+    return false;
+  if (r.max_current !== undefined && !(s.current_a !== undefined && s.current_a < r.max_current))
+    return false;
+  return true;
+}
