@@ -1,5 +1,5 @@
 import type { MeterValue, OcppEventBody, SampledValue } from '../schemas/events.js';
-import { OcppError } from './ocppj.js';
+import { connector_id, OcppError } from './ocppj.js';
 import { ocpp16_validator } from './validate.js';
 
 /**
@@ -98,7 +98,7 @@ export async function handle_ocpp16_call(
           {
             body: 'status',
             status: {
-              connectorId: Number(payload.connectorId),
+              connectorId: connector_id(payload.connectorId, 'connectorId'),
               status: String(payload.status),
               errorCode: String(payload.errorCode),
               timestampMs: payload.timestamp === undefined ? 0 : timestamp_ms(payload.timestamp, 'timestamp'),
@@ -120,7 +120,7 @@ export async function handle_ocpp16_call(
             body: 'started',
             started: {
               transactionId: String(transaction_id),
-              connectorId: Number(payload.connectorId),
+              connectorId: connector_id(payload.connectorId, 'connectorId'),
               idTag: String(payload.idTag),
               meterStartWh: Number(payload.meterStart),
               timestampMs: started_ms,
@@ -139,7 +139,7 @@ export async function handle_ocpp16_call(
             body: 'meterValues',
             meterValues: {
               transactionId: payload.transactionId === undefined ? '' : String(payload.transactionId),
-              connectorId: Number(payload.connectorId),
+              connectorId: connector_id(payload.connectorId, 'connectorId'),
               meterValues: meter_values_of(payload.meterValue, 'meterValue'),
             },
           },

@@ -1,7 +1,7 @@
 import { Decimal } from 'decimal.js';
 import type { MeterValue, SampledValue } from '../schemas/events.js';
 import type { CallContext, CallOutcome } from './ocpp16.js';
-import { OcppError } from './ocppj.js';
+import { connector_id, OcppError } from './ocppj.js';
 import { ocpp201_validator } from './validate.js';
 
 /**
@@ -111,8 +111,8 @@ export async function handle_ocpp201_call(
           {
             body: 'status',
             status: {
-              connectorId: Number(payload.connectorId),
-              evseId: Number(payload.evseId),
+              connectorId: connector_id(payload.connectorId, 'connectorId'),
+              evseId: connector_id(payload.evseId, 'evseId'),
               status: String(payload.connectorStatus),
               errorCode: '',
               timestampMs: timestamp_ms(payload.timestamp, 'timestamp'),
@@ -133,7 +133,7 @@ export async function handle_ocpp201_call(
             body: 'meterValues',
             meterValues: {
               transactionId: '',
-              connectorId: Number(payload.evseId),
+              connectorId: connector_id(payload.evseId, 'evseId'),
               meterValues: meter_values_of(payload.meterValue, 'meterValue'),
             },
           },
@@ -152,8 +152,9 @@ function transaction_event(payload: Json): CallOutcome {
   const info = payload.transactionInfo as Json;
   const transaction_id = String(info.transactionId);
   const evse = (payload.evse as Json | undefined) ?? {};
-  const evse_id = Number(evse.id ?? 0);
-  const connector_id = Number(evse.connectorId ?? evse.id ?? 0);
+  const evse_id = connector_id(evse.id, 'evse.id');
+  const evse_connector_id =
+    evse.connectorId === undefined ? evse_id : connector_id(evse.connectorId, 'evse.connectorId');
   const id_token = String((payload.idToken as Json | undefined)?.idToken ?? '');
   const at_ms = timestamp_ms(payload.timestamp, 'timestamp');
   const meter_values = meter_values_of(payload.meterValue, 'meterValue');
@@ -166,7 +167,7 @@ function transaction_event(payload: Json): CallOutcome {
         body: 'started',
         started: {
           transactionId: transaction_id,
-          connectorId: connector_id,
+          connectorId: evse_connector_id,
           evseId: evse_id,
           idTag: id_token,
           meterStartWh: register_wh(meter_values),
@@ -178,7 +179,11 @@ function transaction_event(payload: Json): CallOutcome {
     if (meter_values.length > 0) {
       events.push({
         body: 'meterValues',
-        meterValues: { transactionId: transaction_id, connectorId: connector_id, meterValues: meter_values },
+        meterValues: {
+          transactionId: transaction_id,
+          connectorId: evse_connector_id,
+          meterValues: meter_values,
+        },
       });
     }
     return { events, payload: reply };
@@ -211,7 +216,7 @@ function transaction_event(payload: Json): CallOutcome {
               body: 'meterValues',
               meterValues: {
                 transactionId: transaction_id,
-                connectorId: connector_id,
+                connectorId: evse_connector_id,
                 meterValues: meter_values,
               },
             },

@@ -120,3 +120,26 @@ export function call_error(id: string, error: OcppError, protocol: OcppProtocol)
     error.details,
   ]);
 }
+
+/** Upper bound of connector and EVSE ids: they are stored as 32-bit numbers. */
+const connector_id_max = 2 ** 31 - 1;
+
+/**
+ * A connector or EVSE id. The official schemas only say "integer"; OCPP 1.6 section 7 and 2.0.1
+ * define them as 0 (the whole charge point) or a positive number, so anything else is refused
+ * here rather than stored.
+ */
+export function connector_id(value: unknown, field: string): number {
+  if (value === undefined) return 0;
+  const id = Number(value);
+  if (!Number.isInteger(id) || id < 0 || id > connector_id_max) {
+    throw new OcppError(
+      'PropertyConstraintViolation',
+      `${field}: must be an integer from 0 to ${connector_id_max}`,
+      {
+        field,
+      },
+    );
+  }
+  return id;
+}
