@@ -1,22 +1,9 @@
-import type { MeterValue, OcppEventBody, SampledValue } from '../schemas/events.js';
+import type { MeterValue, SampledValue } from '../schemas/events.js';
+import { type CallContext, type CallOutcome, check_call, timestamp_ms } from './call.js';
 import { connector_id, OcppError } from './ocppj.js';
 import { ocpp16_validator } from './validate.js';
 
-/**
- * OCPP 1.6 message semantics, free of I/O: each CALL becomes an answer, preceded by the events
- * that must be durable before the answer is sent.
- */
-export interface CallContext {
-  heartbeat_interval_s: number;
-  now_ms: () => number;
-  allocate_transaction_id: () => Promise<number>;
-}
-
-export interface CallOutcome {
-  events: OcppEventBody[];
-  payload: Record<string, unknown>;
-}
-
+/** OCPP 1.6 message semantics, free of I/O: each CALL becomes its answer and its events. */
 /** Actions this server implements; any other action known to OCPP 1.6 is NotSupported. */
 const implemented = new Set([
   'BootNotification',
@@ -30,13 +17,6 @@ const implemented = new Set([
   'FirmwareStatusNotification',
   'DiagnosticsStatusNotification',
 ]);
-
-function timestamp_ms(value: unknown, field: string): number {
-  const ms = Date.parse(String(value));
-  if (!Number.isFinite(ms))
-    throw new OcppError('PropertyConstraintViolation', `${field}: not a valid date-time`);
-  return ms;
-}
 
 type Json = Record<string, unknown>;
 
@@ -65,13 +45,7 @@ export async function handle_ocpp16_call(
   payload: Json,
   context: CallContext,
 ): Promise<CallOutcome> {
-  const schema_id = `${action}.req`;
-  if (!ocpp16_validator.has(schema_id)) {
-    throw new OcppError('NotImplemented', `unknown action ${JSON.stringify(action).slice(0, 64)}`);
-  }
-  if (!implemented.has(action))
-    throw new OcppError('NotSupported', `${action} is not supported by this server`);
-  ocpp16_validator.check(schema_id, payload);
+  check_call(ocpp16_validator, implemented, action, payload);
   const now = new Date(context.now_ms()).toISOString();
 
   switch (action) {

@@ -1,6 +1,6 @@
 import { Decimal } from 'decimal.js';
 import type { MeterValue, SampledValue } from '../schemas/events.js';
-import type { CallContext, CallOutcome } from './ocpp16.js';
+import { type CallContext, type CallOutcome, check_call, timestamp_ms } from './call.js';
 import { connector_id, OcppError } from './ocppj.js';
 import { ocpp201_validator } from './validate.js';
 
@@ -20,13 +20,6 @@ const implemented = new Set([
 ]);
 
 type Json = Record<string, unknown>;
-
-function timestamp_ms(value: unknown, field: string): number {
-  const ms = Date.parse(String(value));
-  if (!Number.isFinite(ms))
-    throw new OcppError('PropertyConstraintViolation', `${field}: not a valid date-time`);
-  return ms;
-}
 
 const energy_register = 'Energy.Active.Import.Register';
 
@@ -76,13 +69,7 @@ export async function handle_ocpp201_call(
   payload: Json,
   context: CallContext,
 ): Promise<CallOutcome> {
-  const schema_id = `${action}.req`;
-  if (!ocpp201_validator.has(schema_id)) {
-    throw new OcppError('NotImplemented', `unknown action ${JSON.stringify(action).slice(0, 64)}`);
-  }
-  if (!implemented.has(action))
-    throw new OcppError('NotSupported', `${action} is not supported by this server`);
-  ocpp201_validator.check(schema_id, payload);
+  check_call(ocpp201_validator, implemented, action, payload);
   const now = new Date(context.now_ms()).toISOString();
 
   switch (action) {

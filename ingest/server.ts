@@ -4,7 +4,8 @@ import { type ChargePointRegistry, parse_basic_auth } from '../core/charge-point
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
 import type { OcppEvent } from '../schemas/events.js';
-import { type CallOutcome, handle_ocpp16_call } from './ocpp16.js';
+import type { CallOutcome } from './call.js';
+import { handle_ocpp16_call } from './ocpp16.js';
 import { handle_ocpp201_call } from './ocpp201.js';
 import {
   CALL,

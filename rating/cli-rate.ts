@@ -1,11 +1,5 @@
 import { Money } from '../core/money.js';
-import {
-  type CdrChargingPeriod,
-  type CdrPrice,
-  type MeterSample,
-  RatingInputError,
-  rate_session,
-} from './engine.js';
+import { type MeterSample, type RatedSession, RatingInputError, rate_session } from './engine.js';
 import { local_time } from './local-time.js';
 import { TariffValidationError, validate_tariff } from './tariff.js';
 
@@ -22,18 +16,20 @@ export class RateCdrError extends Error {
 }
 
 /** The input CDR with its pricing part (OCPI 2.2.1 mod_cdrs 10.3.1) computed by the engine. */
-export type PricedCdr = Record<string, unknown> & {
-  currency: string;
-  charging_periods: CdrChargingPeriod[];
-  total_cost: CdrPrice;
-  total_fixed_cost: CdrPrice;
-  total_energy_cost: CdrPrice;
-  total_time_cost: CdrPrice;
-  total_parking_cost: CdrPrice;
-  total_energy: string;
-  total_time: string;
-  total_parking_time: string;
-};
+export type PricedCdr = Record<string, unknown> &
+  Pick<
+    RatedSession,
+    | 'currency'
+    | 'charging_periods'
+    | 'total_cost'
+    | 'total_fixed_cost'
+    | 'total_energy_cost'
+    | 'total_time_cost'
+    | 'total_parking_cost'
+    | 'total_energy'
+    | 'total_time'
+    | 'total_parking_time'
+  >;
 
 export interface RateCdrOptions {
   /** IANA zone of the Location; OCPI 2.2.1 CdrLocation has none, so a CLI passes it explicitly. */

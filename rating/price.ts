@@ -1,6 +1,6 @@
 import { Money, round_money } from '../core/money.js';
-import { rate_session } from './engine.js';
-import type { Tariff, TariffDimensionType } from './tariff.js';
+import { type RatedLine, rate_session } from './engine.js';
+import type { Tariff } from './tariff.js';
 
 /** What the pricing needs to know of a finished session. */
 export interface SessionFacts {
@@ -9,21 +9,8 @@ export interface SessionFacts {
   stopped_at_ms: number;
 }
 
-/** One line of the explanation: how one dimension's cost came about. */
-export interface BreakdownLine {
-  dimension: TariffDimensionType;
-  element_index: number;
-  /** Volume measured: Wh for ENERGY, seconds for TIME, 1 for FLAT. */
-  volume: string;
-  /** Volume billed after step_size rounding (OCPI 2.2.1 mod_cdrs step_size: the session total, rounded up). */
-  billed_volume: string;
-  step_size: number;
-  /** Price per kWh, per hour, or per session (FLAT), excl. VAT. */
-  unit_price: string;
-  vat_percent: string;
-  cost_excl_vat: string;
-  cost_incl_vat: string;
-}
+/** One line of the explanation: how one dimension's cost came about (the engine's line, without periods). */
+export type BreakdownLine = Omit<RatedLine, 'period_index'>;
 
 export interface PricedSession {
   currency: string;
