@@ -128,16 +128,24 @@ function check_samples(samples: MeterSample[]): void {
     fail('samples', `session longer than ${session_duration_ms_max} ms`);
 }
 
-/** Energy at `at_ms` inside a sample interval, interpolated linearly (exact decimal). */
+/**
+ * Interpolated energy is kept to the nano-Wh: every value then has few enough digits that the
+ * slices' differences add up exactly (they telescope) to the energy between the samples.
+ */
+const interpolated_wh_decimals = 9;
+
+/** Energy at `at_ms` inside a sample interval, interpolated linearly. */
 function energy_at(a: MeterSample, b: MeterSample, at_ms: number): Decimal {
   const e0 = new Money(String(a.energy_wh));
   if (b.at_ms === a.at_ms) return e0;
-  return e0.plus(
-    new Money(String(b.energy_wh))
-      .minus(e0)
-      .mul(at_ms - a.at_ms)
-      .div(b.at_ms - a.at_ms),
-  );
+  return e0
+    .plus(
+      new Money(String(b.energy_wh))
+        .minus(e0)
+        .mul(at_ms - a.at_ms)
+        .div(b.at_ms - a.at_ms),
+    )
+    .toDecimalPlaces(interpolated_wh_decimals, Money.ROUND_HALF_UP);
 }
 
 /**
