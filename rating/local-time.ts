@@ -35,7 +35,31 @@ function formatter_for(time_zone: string): Intl.DateTimeFormat {
   return formatter;
 }
 
+/**
+ * UTC offsets of IANA zones are multiples of 15 minutes and change at local wall-clock times on
+ * those multiples, so no offset change falls inside a 15-minute block of UTC time. Within a
+ * block, local time is the block's start plus the minutes elapsed: one Intl call per block.
+ */
+const block_ms = 15 * 60_000;
+const blocks_cached_max = 100_000;
+const blocks = new Map<string, LocalTime>();
+
 export function local_time(at_ms: number, time_zone: string): LocalTime {
+  const block_start_ms = Math.floor(at_ms / block_ms) * block_ms;
+  const key = `${time_zone}\u0000${block_start_ms}`;
+  let base = blocks.get(key);
+  if (base === undefined) {
+    base = local_time_intl(block_start_ms, time_zone);
+    if (blocks.size >= blocks_cached_max) blocks.clear();
+    blocks.set(key, base);
+  }
+  const minute_of_day = base.minute_of_day + Math.floor((at_ms - block_start_ms) / 60_000);
+  // Past local midnight the date and weekday change too: ask Intl for that (rare) instant.
+  if (minute_of_day >= 1440) return local_time_intl(at_ms, time_zone);
+  return { date: base.date, minute_of_day, day_of_week: base.day_of_week };
+}
+
+function local_time_intl(at_ms: number, time_zone: string): LocalTime {
   const parts: Record<string, string> = {};
   for (const part of formatter_for(time_zone).formatToParts(new Date(at_ms))) parts[part.type] = part.value;
   const hour = Number(parts.hour);
