@@ -22,6 +22,15 @@ describe('load_config', () => {
       /DEFAULT_TARIFF_PRICE_PER_KWH/,
     );
     expect(() => load_config({ OPERATOR_TOKEN: 'short' })).toThrow(/OPERATOR_TOKEN/);
+    expect(() => load_config({ OCPP_TLS_CERT_FILE: '/nonexistent/cert.pem' })).toThrow(
+      /OCPP_TLS_KEY_FILE: required/,
+    );
+    expect(() =>
+      load_config({ OCPP_TLS_CERT_FILE: '/nonexistent/cert.pem', OCPP_TLS_KEY_FILE: '/nonexistent/key.pem' }),
+    ).toThrow(/OCPP_TLS_CERT_FILE: file not found/);
+    expect(() => load_config({ OCPP_ALLOW_UNKNOWN: 'yes' })).toThrow(
+      /OCPP_ALLOW_UNKNOWN: expected true or false/,
+    );
   });
 
   it('never logs secrets', () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 
@@ -30,6 +31,8 @@ export interface Config {
   heartbeat_interval_s: number;
   /** Accept charge points that are not registered, without a password. */
   ocpp_allow_unknown: boolean;
+  /** PEM certificate chain and key: TLS terminated by the OCPP server (security profile 2). */
+  ocpp_tls: { cert_file: string; key_file: string } | undefined;
 
   api_host: string;
   api_port: number;
@@ -124,6 +127,23 @@ function read_url(env: Env, name: string, schemes: readonly string[]): string | 
   return raw;
 }
 
+function read_tls(env: Env): Config['ocpp_tls'] {
+  const cert_file = read_optional(env, 'OCPP_TLS_CERT_FILE');
+  const key_file = read_optional(env, 'OCPP_TLS_KEY_FILE');
+  if (cert_file === undefined && key_file === undefined) return undefined;
+  if (cert_file === undefined)
+    throw new ConfigError('OCPP_TLS_CERT_FILE', 'required when OCPP_TLS_KEY_FILE is set');
+  if (key_file === undefined)
+    throw new ConfigError('OCPP_TLS_KEY_FILE', 'required when OCPP_TLS_CERT_FILE is set');
+  for (const [name, file] of [
+    ['OCPP_TLS_CERT_FILE', cert_file],
+    ['OCPP_TLS_KEY_FILE', key_file],
+  ] as const) {
+    if (!existsSync(file)) throw new ConfigError(name, `file not found: ${file}`);
+  }
+  return { cert_file: path.resolve(cert_file), key_file: path.resolve(key_file) };
+}
+
 export function load_config(env: Env = process.env): Config {
   const log_level = read_string(env, 'LOG_LEVEL', 'info');
   if (!(log_levels as readonly string[]).includes(log_level)) {
@@ -177,6 +197,7 @@ export function load_config(env: Env = process.env): Config {
     ocpp_frame_bytes_max: read_int(env, 'OCPP_FRAME_BYTES_MAX', 65536, 1024, 16 * 1024 * 1024),
     heartbeat_interval_s: read_int(env, 'HEARTBEAT_INTERVAL_S', 300, 1, 86400),
     ocpp_allow_unknown: read_bool(env, 'OCPP_ALLOW_UNKNOWN', false),
+    ocpp_tls: read_tls(env),
 
     api_host: read_string(env, 'API_HOST', '0.0.0.0'),
     api_port: read_int(env, 'API_PORT', 9221, 0, 65535),

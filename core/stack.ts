@@ -109,6 +109,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
         heartbeat_interval_s: config.heartbeat_interval_s,
         in_flight_calls_max: 16,
         allow_unknown_charge_points: config.ocpp_allow_unknown,
+        tls: config.ocpp_tls,
       },
       publisher,
       await TransactionIdAllocator.open(nats),
@@ -131,7 +132,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
     shutdown.add('api', () => api.close());
 
     const stack: RunningStack = {
-      ocpp_url: `${local_url(config.ocpp_host, ocpp_port, 'ws')}/ocpp/{chargePointId}`,
+      ocpp_url: `${local_url(config.ocpp_host, ocpp_port, config.ocpp_tls === undefined ? 'ws' : 'wss')}/ocpp/{chargePointId}`,
       api_url: local_url(config.api_host, api_port, 'http'),
       nats_url,
       store,

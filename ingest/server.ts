@@ -64,6 +64,8 @@ export interface IngestOptions {
   in_flight_calls_max: number;
   /** Accept charge points that are not registered (no password check). */
   allow_unknown_charge_points: boolean;
+  /** PEM files: TLS is terminated here (wss://, security profile 2). */
+  tls: { cert_file: string; key_file: string } | undefined;
 }
 
 /** Recent CALLs of a connection by message id, so that a charger's retry is answered again. */
@@ -102,7 +104,13 @@ export class IngestServer {
   ) {}
 
   async listen(): Promise<number> {
-    const app = uWS.App();
+    const app =
+      this.options.tls === undefined
+        ? uWS.App()
+        : uWS.SSLApp({
+            cert_file_name: this.options.tls.cert_file,
+            key_file_name: this.options.tls.key_file,
+          });
     app.ws<Connection>('/ocpp/:id', {
       compression: uWS.DISABLED,
       maxPayloadLength: this.options.frame_bytes_max,

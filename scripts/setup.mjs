@@ -30,6 +30,8 @@ const debian = [
   { binary: '/usr/sbin/nats-server', package: 'nats-server', when: ['start', 'test'] },
   { binary: '/usr/sbin/clickhouse-server', package: 'clickhouse-server', when: ['test'] },
   { binary: '/usr/bin/jsonnet', package: 'jsonnet', when: ['test'] },
+  // The TLS test makes its own certificate.
+  { binary: '/usr/bin/openssl', package: 'openssl', when: ['test'] },
 ];
 
 function debian_packages() {

@@ -19,12 +19,13 @@ export class TestCharger {
     url: string,
     protocol = 'ocpp1.6',
     basic_auth?: { username: string; password: string },
+    tls_ca?: string,
   ): Promise<TestCharger> {
     const headers: Record<string, string> = {};
     if (basic_auth !== undefined) {
       headers.authorization = `Basic ${Buffer.from(`${basic_auth.username}:${basic_auth.password}`).toString('base64')}`;
     }
-    const socket = new WebSocket(url, protocol, { headers });
+    const socket = new WebSocket(url, protocol, { headers, ...(tls_ca === undefined ? {} : { ca: tls_ca }) });
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
       socket.once('error', reject);
