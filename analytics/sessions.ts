@@ -89,9 +89,17 @@ export async function list_rated_sessions(
   return rows.map(normalize);
 }
 
+/** Keeps a stored tariff version in ClickHouse for audit (the `tariffs` table). */
 export async function insert_tariff_version(
   store: Store,
-  entry: { tariff_id: string; version: number; currency: string; tariff_json: string; created_at_ms: number },
+  version: { tariff_id: string; version: number; tariff: { currency: string }; created_at_ms: number },
 ): Promise<void> {
-  await store.insert_json_rows('tariffs', [JSON.stringify(entry)]);
+  const row = {
+    tariff_id: version.tariff_id,
+    version: version.version,
+    currency: version.tariff.currency,
+    tariff_json: JSON.stringify(version.tariff),
+    created_at_ms: version.created_at_ms,
+  };
+  await store.insert_json_rows('tariffs', [JSON.stringify(row)]);
 }

@@ -235,13 +235,7 @@ export class ApiServer {
         throw new HttpError(400, `id: must equal the id in the URL (${tariff_id})`, 'id');
       }
       const version = await this.deps.tariffs.put(tariff);
-      await insert_tariff_version(this.deps.store, {
-        tariff_id: version.tariff_id,
-        version: version.version,
-        currency: tariff.currency,
-        tariff_json: JSON.stringify(tariff),
-        created_at_ms: version.created_at_ms,
-      });
+      await insert_tariff_version(this.deps.store, version);
       send_json(res, 200, version);
       return;
     }

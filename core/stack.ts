@@ -65,13 +65,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
     const charge_points = await ChargePointRegistry.open(nats);
     if ((await tariffs.current(config.default_tariff_id)) === undefined) {
       const seeded = await tariffs.put(default_tariff(config));
-      await insert_tariff_version(store, {
-        tariff_id: seeded.tariff_id,
-        version: seeded.version,
-        currency: seeded.tariff.currency,
-        tariff_json: JSON.stringify(seeded.tariff),
-        created_at_ms: seeded.created_at_ms,
-      });
+      await insert_tariff_version(store, seeded);
       log.info({ tariff_id: seeded.tariff_id }, 'default tariff seeded');
     }
 
