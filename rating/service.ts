@@ -9,7 +9,7 @@ import { metrics_registry } from '../core/metrics.js';
 import { type Nats, open_kv } from '../core/nats.js';
 import { decode_event_batch, type OcppEvent } from '../schemas/events.js';
 import type { PricingPool } from './pool.js';
-import type { TariffStore } from './tariff-store.js';
+import type { TariffStore, TariffVersion } from './tariff-store.js';
 import type { PriceTask } from './worker.js';
 
 const events_consumed = new Counter({
@@ -169,6 +169,9 @@ export class RatingService {
     const meter_rows: string[] = [];
     const started = new Map<string, OpenSession>();
     const finished: { open: OpenSession; stop: Extract<OcppEvent, { body: 'stopped' }> }[] = [];
+    // Sessions starting in one batch (a few milliseconds of events) share the tariff version
+    // current when the batch is processed: one KV read per batch, not one per session.
+    let current_tariff: Promise<TariffVersion | undefined> | undefined;
 
     for (const event of events) {
       events_consumed.inc({ kind: event.body });
@@ -176,7 +179,8 @@ export class RatingService {
         const s = event.started;
         const session_id = session_id_of(event.chargePointId, s.transactionId);
         if ((await this.done_kv_bucket.get(kv_key(session_id))) !== null) continue; // redelivered
-        const tariff = await this.tariffs.current(this.options.default_tariff_id);
+        current_tariff ??= this.tariffs.current(this.options.default_tariff_id);
+        const tariff = await current_tariff;
         if (tariff === undefined) throw new Error(`tariff ${this.options.default_tariff_id} not found`);
         const open: OpenSession = {
           session_id,
