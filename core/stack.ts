@@ -3,6 +3,7 @@ import { migrate } from '../analytics/migrations.js';
 import { open_store } from '../analytics/open.js';
 import { insert_tariff_version } from '../analytics/sessions.js';
 import type { Store } from '../analytics/store.js';
+import { operator_routes } from '../api/operator-routes.js';
 import { ApiServer } from '../api/server.js';
 import { EventPublisher } from '../ingest/publisher.js';
 import { IngestServer } from '../ingest/server.js';
@@ -120,7 +121,8 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
         operator_token: config.operator_token,
         body_bytes_max: config.api_body_bytes_max,
       },
-      { store, tariffs, charge_points, log: log.child({ component: 'api' }) },
+      [...operator_routes({ store, tariffs, charge_points })],
+      log.child({ component: 'api' }),
     );
     const api_port = await api.listen();
     shutdown.add('api', () => api.close());

@@ -1,0 +1,99 @@
+import type http from 'node:http';
+
+/** An error the client caused: answered with its status and a JSON body naming the problem. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field?: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export type Method = 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+
+/** What a route handler gets: the request, the response, the parsed URL and the path captures. */
+export interface RouteContext {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  url: URL;
+  /** Percent-decoded capture groups of the route's path pattern, in order. */
+  params: string[];
+  /** Reads and parses the JSON body (size-limited); 400 when it is not JSON, 413 when too big. */
+  json_body(): Promise<unknown>;
+}
+
+export interface Route {
+  method: Method;
+  /** Anchored pattern matched against the URL path; capture groups become `params`. */
+  path: RegExp;
+  /**
+   * `operator`: the router checks the operator Bearer token before the handler runs.
+   * `self`: the handler authenticates the caller itself (OCPI Token, public probes).
+   */
+  auth: 'operator' | 'self';
+  /** Names of the captures, used in error messages when one is not valid percent-encoding. */
+  param_names?: string[];
+  handle(ctx: RouteContext): Promise<void>;
+}
+
+export function send_json(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+  });
+  res.end(text);
+}
+
+export async function read_body(req: http.IncomingMessage, bytes_max: number): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > bytes_max) throw new HttpError(413, `request body over ${bytes_max} bytes`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    total += (chunk as Buffer).length;
+    if (total > bytes_max) throw new HttpError(413, `request body over ${bytes_max} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function decode_path_segment(segment: string, field: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `${field} is not valid percent-encoding`, field);
+  }
+}
+
+export function parse_json_body(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'body is not valid JSON', '(body)');
+  }
+}
+
+export function int_param(
+  params: URLSearchParams,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = params.get(name);
+  if (raw === null) return fallback;
+  if (!/^\d+$/.test(raw)) throw new HttpError(400, `${name} must be a non-negative integer`, name);
+  const value = Number(raw);
+  if (value < min || value > max) throw new HttpError(400, `${name} must be between ${min} and ${max}`, name);
+  return value;
+}
