@@ -25,6 +25,20 @@ export interface RouteContext {
   json_body(): Promise<unknown>;
 }
 
+/** The OpenAPI 3.1 description of one route; `/v1/openapi.json` is built from these. */
+export interface RouteDoc {
+  /** The OpenAPI path template, e.g. `/v1/tariffs/{id}`. */
+  path: string;
+  summary: string;
+  tags?: string[];
+  /** OpenAPI Parameter objects (path and query). */
+  parameters?: unknown[];
+  /** JSON Schema of the request body, when the route takes one. */
+  request_body?: unknown;
+  /** OpenAPI Responses object keyed by status code. */
+  responses: Record<string, unknown>;
+}
+
 export interface Route {
   method: Method;
   /** Anchored pattern matched against the URL path; capture groups become `params`. */
@@ -37,6 +51,7 @@ export interface Route {
   /** Names of the captures, used in error messages when one is not valid percent-encoding. */
   param_names?: string[];
   handle(ctx: RouteContext): Promise<void>;
+  doc?: RouteDoc;
 }
 
 export function send_json(
