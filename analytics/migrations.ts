@@ -6,10 +6,25 @@ import type { Store } from './store.js';
  * and on current servers alike: DateTime('UTC') rather than DateTime64, ReplacingMergeTree for
  * idempotent writes, no TTL, no Map. Applied in order at start; applied versions are recorded.
  */
+/**
+ * A column added to an existing table. ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`, so
+ * the migrator looks the column up in system.columns and adds it only when it is missing.
+ */
+interface AddColumn {
+  table: string;
+  column: string;
+  /** Type and default, e.g. `UInt32 DEFAULT 0`. */
+  definition: string;
+}
+
 interface Migration {
   version: number;
   name: string;
-  statements: (db: string) => string[];
+  statements: (db: string) => (string | AddColumn)[];
+}
+
+function add_columns(table: string, columns: Record<string, string>): AddColumn[] {
+  return Object.entries(columns).map(([column, definition]) => ({ table, column, definition }));
 }
 
 export const migrations: readonly Migration[] = [
@@ -71,7 +86,78 @@ export const migrations: readonly Migration[] = [
       ORDER BY (tariff_id, version)`,
     ],
   },
+  {
+    version: 2,
+    name: 'session dimensions, connector status, connections, rejected frames',
+    statements: (db) => [
+      ...add_columns('rated_sessions', {
+        evse_id: 'UInt32 DEFAULT 0',
+        station_id: "String DEFAULT ''",
+        // RFID, APP, QR, AD_HOC, ROAMING or UNKNOWN: how the driver paid.
+        payment_method: "String DEFAULT ''",
+        // The token issuer as "CC*PID" (OCPI country code and party id); '' for our own tokens.
+        party: "String DEFAULT ''",
+        time_zone: "String DEFAULT ''",
+        energy_cost_excl_vat: 'Decimal(18, 4) DEFAULT 0',
+        time_cost_excl_vat: 'Decimal(18, 4) DEFAULT 0',
+        parking_cost_excl_vat: 'Decimal(18, 4) DEFAULT 0',
+        fixed_cost_excl_vat: 'Decimal(18, 4) DEFAULT 0',
+        // Whole session (plug-in to stop) and the idle part of it (plugged, not charging).
+        duration_s: 'UInt32 DEFAULT 0',
+        parking_s: 'UInt32 DEFAULT 0',
+        // 1 when closed after a silence without a stop; a later stop writes a higher version.
+        provisional: 'UInt8 DEFAULT 0',
+      }),
+      ...add_columns('meter_values', {
+        evse_id: 'UInt32 DEFAULT 0',
+        // 2.0.1 signedMeterValue as JSON, verbatim; 1.6 keeps signed data in value (format SignedData).
+        signed_data: "String DEFAULT ''",
+      }),
+      // Every StatusNotification, for occupancy: a connector is occupied from a status other than
+      // Available/Unavailable/Faulted until the next Available, and charging while Charging.
+      `CREATE TABLE IF NOT EXISTS ${db}.connector_status (
+        charge_point_id String,
+        evse_id UInt32,
+        connector_id UInt32,
+        status String,
+        error_code String,
+        timestamp DateTime('UTC'),
+        timestamp_ms Int64,
+        received_at_ms Int64
+      ) ENGINE = ReplacingMergeTree
+      PARTITION BY toYYYYMM(timestamp)
+      ORDER BY (charge_point_id, evse_id, connector_id, timestamp_ms, status)`,
+      `CREATE TABLE IF NOT EXISTS ${db}.charger_connections (
+        charge_point_id String,
+        node_id String,
+        connected UInt8,
+        protocol String,
+        at DateTime('UTC'),
+        at_ms Int64
+      ) ENGINE = ReplacingMergeTree
+      PARTITION BY toYYYYMM(at)
+      ORDER BY (charge_point_id, at_ms, connected, node_id)`,
+      `CREATE TABLE IF NOT EXISTS ${db}.ocpp_rejections (
+        charge_point_id String,
+        node_id String,
+        action String,
+        error_code String,
+        at DateTime('UTC'),
+        at_ms Int64
+      ) ENGINE = MergeTree
+      PARTITION BY toYYYYMM(at)
+      ORDER BY (at, error_code, charge_point_id)`,
+    ],
+  },
 ];
+
+async function column_exists(store: Store, table: string, column: string): Promise<boolean> {
+  const rows = await store.query<{ n: number | string }>(
+    sql`SELECT count() AS n FROM system.columns WHERE database = ${store.database} AND table = ${table} AND name = ${column}`
+      .text,
+  );
+  return Number(rows[0]?.n ?? 0) > 0;
+}
 
 export async function migrate(store: Store): Promise<number[]> {
   const db = ident(store.database).text;
@@ -87,7 +173,15 @@ export async function migrate(store: Store): Promise<number[]> {
   const applied: number[] = [];
   for (const migration of migrations) {
     if (done.has(migration.version)) continue;
-    for (const statement of migration.statements(db)) await store.exec(statement);
+    for (const statement of migration.statements(db)) {
+      if (typeof statement === 'string') {
+        await store.exec(statement);
+      } else if (!(await column_exists(store, statement.table, statement.column))) {
+        await store.exec(
+          `ALTER TABLE ${db}.${ident(statement.table).text} ADD COLUMN ${ident(statement.column).text} ${statement.definition}`,
+        );
+      }
+    }
     await store.exec(
       sql`INSERT INTO ${ident(store.database)}.schema_migrations VALUES (${migration.version}, ${migration.name}, ${Date.now()})`
         .text,
