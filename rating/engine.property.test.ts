@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Money, round_money } from '../core/money.js';
-import { type MeterSample, rate_session } from './engine.js';
+import { type MeterSample, rate_session, SessionRater } from './engine.js';
 import type { Tariff } from './tariff.js';
 
 /** A time-of-use tariff: a peak energy price 17:00-21:00 on weekdays, a night rate, a base rate. */
@@ -139,6 +139,54 @@ describe('rating engine properties', () => {
         expect(total.gte(2) && total.lte(15)).toBe(true);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  /** Energy bands, a duration band, parking after 2 h, and price limits: every cut the engine makes. */
+  const banded: Tariff = {
+    ...time_of_use,
+    min_price: { excl_vat: 1.5 },
+    max_price: { excl_vat: 40, incl_vat: 48 },
+    elements: [
+      {
+        price_components: [{ type: 'ENERGY', price: 0.25, vat: 21, step_size: 500 }],
+        restrictions: { max_kwh: 20 },
+      },
+      {
+        price_components: [{ type: 'PARKING_TIME', price: 6, vat: 21, step_size: 900 }],
+        restrictions: { min_duration: 7200 },
+      },
+      ...time_of_use.elements,
+    ],
+  };
+
+  it('the running cost after each sample equals pricing that prefix from scratch', () => {
+    fc.assert(
+      fc.property(session, fc.constantFrom(time_of_use, banded), (samples, tariff) => {
+        const rater = new SessionRater(tariff, zone, samples[0]!);
+        for (let i = 1; i < samples.length; i++) {
+          rater.add(samples[i]!);
+          const scratch = rate_session({ tariff, time_zone: zone, samples: samples.slice(0, i + 1) });
+          expect(rater.running_cost()).toEqual(scratch.total_cost);
+        }
+        expect(rater.result()).toEqual(rate_session({ tariff, time_zone: zone, samples }));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a rater restored from its saved state at any sample ends with the same price', () => {
+    fc.assert(
+      fc.property(session, fc.nat(), fc.constantFrom(time_of_use, banded), (samples, which, tariff) => {
+        const cut = 1 + (which % (samples.length - 1));
+        const before = new SessionRater(tariff, zone, samples[0]!);
+        for (let i = 1; i <= cut; i++) before.add(samples[i]!);
+        const saved = JSON.parse(JSON.stringify(before.state()));
+        const resumed = SessionRater.from_state(tariff, zone, samples[0]!, saved);
+        for (let i = cut + 1; i < samples.length; i++) resumed.add(samples[i]!);
+        expect(resumed.result()).toEqual(rate_session({ tariff, time_zone: zone, samples }));
+      }),
+      { numRuns: 200 },
     );
   });
 });

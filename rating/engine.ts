@@ -94,14 +94,6 @@ export class RatingInputError extends Error {
 export const session_duration_ms_max = 62 * 24 * 3600 * 1000;
 const minute_ms = 60_000;
 
-interface Slice {
-  start_ms: number;
-  end_ms: number;
-  energy_wh_start: Decimal;
-  energy_wh_end: Decimal;
-  sample: MeterSample;
-}
-
 interface Match {
   element_index: number;
   component: PriceComponent;
@@ -109,23 +101,6 @@ interface Match {
 
 function fail(field: string, rule: string): never {
   throw new RatingInputError(field, rule);
-}
-
-function check_samples(samples: MeterSample[]): void {
-  if (samples.length < 2) fail('samples', 'needs at least 2 samples (start and end)');
-  samples.forEach((s, i) => {
-    if (!Number.isInteger(s.at_ms)) fail(`samples[${i}].at_ms`, 'must be an integer epoch in ms');
-    if (!Number.isFinite(s.energy_wh) || s.energy_wh < 0) {
-      fail(`samples[${i}].energy_wh`, 'must be a non-negative number');
-    }
-    if (i === 0) return;
-    const prev = samples[i - 1]!;
-    if (s.at_ms < prev.at_ms) fail(`samples[${i}].at_ms`, 'must not be before the previous sample');
-    if (s.energy_wh < prev.energy_wh) fail(`samples[${i}].energy_wh`, 'energy must never decrease');
-  });
-  const duration_ms = samples[samples.length - 1]!.at_ms - samples[0]!.at_ms;
-  if (duration_ms > session_duration_ms_max)
-    fail('samples', `session longer than ${session_duration_ms_max} ms`);
 }
 
 /**
@@ -137,7 +112,8 @@ const interpolated_wh_decimals = 9;
 /** Energy at `at_ms` inside a sample interval, interpolated linearly. */
 function energy_at(a: MeterSample, b: MeterSample, at_ms: number): Decimal {
   const e0 = new Money(String(a.energy_wh));
-  if (b.at_ms === a.at_ms) return e0;
+  if (at_ms === a.at_ms) return e0;
+  if (at_ms === b.at_ms) return new Money(String(b.energy_wh));
   return e0
     .plus(
       new Money(String(b.energy_wh))
@@ -146,122 +122,6 @@ function energy_at(a: MeterSample, b: MeterSample, at_ms: number): Decimal {
         .div(b.at_ms - a.at_ms),
     )
     .toDecimalPlaces(interpolated_wh_decimals, Money.ROUND_HALF_UP);
-}
-
-/**
- * Cuts the session into slices within which no restriction can change its answer: at samples,
- * at min/max_duration, where the energy crosses min/max_kwh, and at the minute where a wall-clock
- * restriction (time of day, date, weekday) changes in the location's zone.
- */
-function slice_session(input: RatingInput): Slice[] {
-  const { samples, tariff, time_zone } = input;
-  const start_ms = samples[0]!.at_ms;
-  const energy_wh_start = new Money(String(samples[0]!.energy_wh));
-  const cuts = new Set<number>();
-  for (const element of tariff.elements) {
-    const r = element.restrictions;
-    if (r === undefined) continue;
-    for (const d of [r.min_duration, r.max_duration]) if (d !== undefined) cuts.add(start_ms + d * 1000);
-    for (const kwh of [r.min_kwh, r.max_kwh]) {
-      if (kwh === undefined) continue;
-      const target_wh = energy_wh_start.plus(kwh_in_wh(kwh));
-      for (let i = 0; i + 1 < samples.length; i++) {
-        const a = samples[i]!;
-        const b = samples[i + 1]!;
-        if (target_wh.gt(String(a.energy_wh)) && target_wh.lte(String(b.energy_wh))) {
-          // The first whole ms at which the register has reached the threshold.
-          const at = target_wh
-            .minus(String(a.energy_wh))
-            .div(new Money(String(b.energy_wh)).minus(String(a.energy_wh)))
-            .mul(b.at_ms - a.at_ms)
-            .ceil()
-            .toNumber();
-          cuts.add(a.at_ms + at);
-          break;
-        }
-      }
-    }
-  }
-  const clock_signature = (at_ms: number): string => {
-    const local = local_time(at_ms, time_zone);
-    return tariff.elements
-      .map((e) =>
-        e.restrictions === undefined || clock_restrictions_match(e.restrictions, local) ? '1' : '0',
-      )
-      .join('');
-  };
-  const has_clock = tariff.elements.some(
-    (e) =>
-      e.restrictions !== undefined &&
-      (e.restrictions.start_time !== undefined ||
-        e.restrictions.end_time !== undefined ||
-        e.restrictions.start_date !== undefined ||
-        e.restrictions.end_date !== undefined ||
-        e.restrictions.day_of_week !== undefined),
-  );
-
-  const cuts_sorted = [...cuts].sort((x, y) => x - y);
-  const slices: Slice[] = [];
-  for (let i = 0; i + 1 < samples.length; i++) {
-    const a = samples[i]!;
-    const b = samples[i + 1]!;
-    if (a.at_ms === b.at_ms) {
-      // Energy registered without time passing still belongs to the session.
-      if (a.energy_wh !== b.energy_wh) {
-        slices.push({
-          start_ms: a.at_ms,
-          end_ms: a.at_ms,
-          energy_wh_start: new Money(String(a.energy_wh)).minus(energy_wh_start),
-          energy_wh_end: new Money(String(b.energy_wh)).minus(energy_wh_start),
-          sample: a,
-        });
-      }
-      continue;
-    }
-    const points = [a.at_ms];
-    for (const cut of cuts_sorted) if (cut > a.at_ms && cut < b.at_ms) points.push(cut);
-    points.push(b.at_ms);
-    for (let p = 0; p + 1 < points.length; p++) {
-      const from = points[p]!;
-      const to = points[p + 1]!;
-      const clock_points = [from];
-      if (has_clock) {
-        // Local HH:MM boundaries fall on whole UTC minutes in every zone with whole-minute offsets.
-        let signature = clock_signature(from);
-        for (let m = Math.floor(from / minute_ms) * minute_ms + minute_ms; m < to; m += minute_ms) {
-          const next = clock_signature(m);
-          if (next !== signature) {
-            clock_points.push(m);
-            signature = next;
-          }
-        }
-      }
-      clock_points.push(to);
-      for (let c = 0; c + 1 < clock_points.length; c++) {
-        const s = clock_points[c]!;
-        const e = clock_points[c + 1]!;
-        slices.push({
-          start_ms: s,
-          end_ms: e,
-          energy_wh_start: energy_at(a, b, s).minus(energy_wh_start),
-          energy_wh_end: energy_at(a, b, e).minus(energy_wh_start),
-          sample: a,
-        });
-      }
-    }
-  }
-  // A session of no duration and no energy still happened: one empty slice lets FLAT apply.
-  if (slices.length === 0) {
-    const zero = new Money(0);
-    slices.push({
-      start_ms,
-      end_ms: start_ms,
-      energy_wh_start: zero,
-      energy_wh_end: zero,
-      sample: samples[0]!,
-    });
-  }
-  return slices;
 }
 
 /**
@@ -283,6 +143,14 @@ function match_component(
   return undefined;
 }
 
+function component_of(tariff: Tariff, element_index: number, dimension: TariffDimensionType): Match {
+  const component = tariff.elements[element_index]?.price_components.find((c) => c.type === dimension);
+  if (component === undefined)
+    throw new Error(`tariff element ${element_index} has no ${dimension} component`);
+  return { element_index, component };
+}
+
+/** A run of time with one charging state and the same ENERGY and TIME/PARKING_TIME elements. */
 interface Period {
   start_ms: number;
   end_ms: number;
@@ -310,198 +178,550 @@ function hours_text(seconds: Decimal): string {
 }
 
 /**
+ * Costs are summed in units of 1/18000 of the currency unit (18000 = lcm(1000 Wh per kWh, 3600 s
+ * per hour)), where every line's cost is an exact product: Wh x price x 18, s x price x 5. The one
+ * division happens on the total, so a running total and a from-scratch total of the same facts
+ * are the same number, never two different truncations of a repeating decimal.
+ */
+const cost_scale = 18_000;
+const scale_per_volume: Record<TariffDimensionType, number> = {
+  ENERGY: cost_scale / 1000,
+  FLAT: cost_scale,
+  TIME: cost_scale / 3600,
+  PARKING_TIME: cost_scale / 3600,
+};
+
+/** The scaled cost of a line. */
+function line_cost(match: Match, dimension: TariffDimensionType, billed_volume: Decimal): Cost {
+  const excl = billed_volume.mul(scale_per_volume[dimension]).mul(String(match.component.price));
+  return { excl, incl: excl.mul(new Money(String(match.component.vat ?? 0)).div(100).plus(1)) };
+}
+
+/** From scaled units to currency units (unrounded). */
+function unscale(cost: Cost): Cost {
+  return { excl: cost.excl.div(cost_scale), incl: cost.incl.div(cost_scale) };
+}
+
+interface Cost {
+  excl: Decimal;
+  incl: Decimal;
+}
+
+function zero_cost(): Cost {
+  return { excl: new Money(0), incl: new Money(0) };
+}
+
+function add_cost(a: Cost, b: Cost): Cost {
+  return { excl: a.excl.plus(b.excl), incl: a.incl.plus(b.incl) };
+}
+
+/** The lines a period produces, in CDR order: ENERGY (when energy flowed), then TIME or PARKING_TIME. */
+function period_lines(period: Period, period_index: number): WorkLine[] {
+  const lines: WorkLine[] = [];
+  if (period.energy !== undefined && period.energy_wh.gt(0)) {
+    lines.push({
+      period_index,
+      match: period.energy,
+      dimension: 'ENERGY',
+      volume: period.energy_wh,
+      billed_volume: period.energy_wh,
+    });
+  }
+  if (period.time !== undefined) {
+    const seconds = new Money(period.end_ms - period.start_ms).div(1000);
+    lines.push({
+      period_index,
+      match: period.time,
+      dimension: period.charging ? 'TIME' : 'PARKING_TIME',
+      volume: seconds,
+      billed_volume: seconds,
+    });
+  }
+  return lines;
+}
+
+/** The last line of a step_size family so far, and the session volume of its dimension. */
+interface StepLast {
+  match: Match;
+  dimension: TariffDimensionType;
+}
+
+/**
  * step_size "SHALL only be taken into account once per session for ENERGY and once for
  * PARKING_TIME and TIME combined" (mod_cdrs 10.4.5 step_size, and the mod_tariffs 11.4.6 examples):
  * the last line of the family rounds the session total of its dimension up to its own step, and
  * the extra volume is billed on that last line.
  */
-function apply_step_size(lines: WorkLine[], family: readonly TariffDimensionType[]): void {
-  let last: WorkLine | undefined;
-  for (const line of lines) if (family.includes(line.dimension)) last = line;
-  if (last === undefined) return;
-  const total = lines
-    .filter((l) => l.dimension === last.dimension)
-    .reduce((sum, l) => sum.plus(l.volume), new Money(0));
+function step_extra(last: StepLast | undefined, dimension_volume: Decimal): Decimal {
+  if (last === undefined) return new Money(0);
   const step = last.match.component.step_size;
-  const rounded = total.div(step).ceil().mul(step);
-  last.billed_volume = last.volume.plus(rounded.minus(total));
+  return dimension_volume.div(step).ceil().mul(step).minus(dimension_volume);
 }
 
-/** Prices a session with an OCPI 2.2.1 tariff. Pure: same inputs, same output. */
-export function rate_session(input: RatingInput): RatedSession {
-  const { tariff, samples, time_zone } = input;
-  check_samples(samples);
-  local_time(samples[0]!.at_ms, time_zone); // an unknown zone throws here, before any work
-  const session_start_ms = samples[0]!.at_ms;
-  const slices = slice_session(input);
+/** Serializable state of a SessionRater: enough to resume pricing after a restart. */
+export interface RaterState {
+  start_ms: number;
+  energy_wh_start: number;
+  last: MeterSample;
+  samples_seen: number;
+  flat: { element_index: number; period_index: number } | null;
+  periods: {
+    start_ms: number;
+    end_ms: number;
+    charging: boolean;
+    energy_wh: string;
+    energy: number;
+    time: number;
+  }[];
+}
 
-  const periods: Period[] = [];
-  let flat: { match: Match; period_index: number } | undefined;
-  for (const slice of slices) {
-    const state: SliceState = {
-      local: local_time(slice.start_ms, time_zone),
-      energy_wh_before: slice.energy_wh_start,
-      duration_s_before: (slice.start_ms - session_start_ms) / 1000,
-      power_w: slice.sample.power_w,
-      current_a: slice.sample.current_a,
+/**
+ * Prices one session sample by sample. Each sample cuts its interval into slices within which no
+ * restriction can change its answer (at min/max_duration, where the energy crosses min/max_kwh,
+ * and at the minute where a wall-clock restriction changes in the location's zone) and folds them
+ * into periods. `running_cost()` is O(1) per call: closed periods are summed when they close.
+ * `result()` explains the whole session; `rate_session` is this class fed all samples at once,
+ * so the live running cost, the final price and a from-scratch re-rating share one code path.
+ */
+export class SessionRater {
+  private last: MeterSample;
+  private samples_seen = 1;
+  private readonly periods: Period[] = [];
+  private flat: { match: Match; period_index: number } | undefined;
+  /** Cost of closed periods' lines before step rounding. */
+  private closed = zero_cost();
+  /** Volume per dimension of closed periods (Wh, s). */
+  private closed_volume: Record<'ENERGY' | 'TIME' | 'PARKING_TIME', Decimal> = {
+    ENERGY: new Money(0),
+    TIME: new Money(0),
+    PARKING_TIME: new Money(0),
+  };
+  private closed_step_last: { energy?: StepLast; time?: StepLast } = {};
+  private readonly duration_cuts_ms: number[];
+  private readonly kwh_targets_wh: Decimal[];
+  private readonly has_clock: boolean;
+  private readonly energy_wh_start: Decimal;
+
+  constructor(
+    readonly tariff: Tariff,
+    readonly time_zone: string,
+    readonly first: MeterSample,
+  ) {
+    local_time(first.at_ms, time_zone); // an unknown zone throws here, before any work
+    this.check(first, undefined, 0);
+    this.last = first;
+    this.energy_wh_start = new Money(String(first.energy_wh));
+    const duration_cuts = new Set<number>();
+    const kwh_targets: Decimal[] = [];
+    for (const element of tariff.elements) {
+      const r = element.restrictions;
+      if (r === undefined) continue;
+      for (const d of [r.min_duration, r.max_duration])
+        if (d !== undefined) duration_cuts.add(first.at_ms + d * 1000);
+      for (const kwh of [r.min_kwh, r.max_kwh]) {
+        if (kwh !== undefined) kwh_targets.push(this.energy_wh_start.plus(kwh_in_wh(kwh)));
+      }
+    }
+    this.duration_cuts_ms = [...duration_cuts].sort((x, y) => x - y);
+    this.kwh_targets_wh = kwh_targets;
+    this.has_clock = tariff.elements.some(
+      (e) =>
+        e.restrictions !== undefined &&
+        (e.restrictions.start_time !== undefined ||
+          e.restrictions.end_time !== undefined ||
+          e.restrictions.start_date !== undefined ||
+          e.restrictions.end_date !== undefined ||
+          e.restrictions.day_of_week !== undefined),
+    );
+  }
+
+  static from_state(tariff: Tariff, time_zone: string, first: MeterSample, state: RaterState): SessionRater {
+    const rater = new SessionRater(tariff, time_zone, first);
+    rater.last = state.last;
+    rater.samples_seen = state.samples_seen;
+    for (const p of state.periods) {
+      const period: Period = {
+        start_ms: p.start_ms,
+        end_ms: p.end_ms,
+        charging: p.charging,
+        energy_wh: new Money(p.energy_wh),
+        energy: p.energy < 0 ? undefined : component_of(tariff, p.energy, 'ENERGY'),
+        time: p.time < 0 ? undefined : component_of(tariff, p.time, p.charging ? 'TIME' : 'PARKING_TIME'),
+      };
+      if (rater.periods.length > 0) rater.close_current();
+      rater.periods.push(period);
+    }
+    if (state.flat !== null) {
+      rater.flat = {
+        match: component_of(tariff, state.flat.element_index, 'FLAT'),
+        period_index: state.flat.period_index,
+      };
+    }
+    return rater;
+  }
+
+  state(): RaterState {
+    return {
+      start_ms: this.first.at_ms,
+      energy_wh_start: this.first.energy_wh,
+      last: this.last,
+      samples_seen: this.samples_seen,
+      flat:
+        this.flat === undefined
+          ? null
+          : { element_index: this.flat.match.element_index, period_index: this.flat.period_index },
+      periods: this.periods.map((p) => ({
+        start_ms: p.start_ms,
+        end_ms: p.end_ms,
+        charging: p.charging,
+        energy_wh: p.energy_wh.toString(),
+        energy: p.energy?.element_index ?? -1,
+        time: p.time?.element_index ?? -1,
+      })),
     };
-    const charging = slice.sample.charging;
-    const energy = match_component(tariff, 'ENERGY', state);
-    const time = match_component(tariff, charging ? 'TIME' : 'PARKING_TIME', state);
-    const last = periods[periods.length - 1];
+  }
+
+  /** The latest sample taken in. */
+  get last_sample(): MeterSample {
+    return this.last;
+  }
+
+  private check(sample: MeterSample, prev: MeterSample | undefined, index: number): void {
+    if (!Number.isInteger(sample.at_ms)) fail(`samples[${index}].at_ms`, 'must be an integer epoch in ms');
+    if (!Number.isFinite(sample.energy_wh) || sample.energy_wh < 0) {
+      fail(`samples[${index}].energy_wh`, 'must be a non-negative number');
+    }
+    if (prev === undefined) return;
+    if (sample.at_ms < prev.at_ms) fail(`samples[${index}].at_ms`, 'must not be before the previous sample');
+    if (sample.energy_wh < prev.energy_wh) fail(`samples[${index}].energy_wh`, 'energy must never decrease');
+    if (sample.at_ms - this.first.at_ms > session_duration_ms_max)
+      fail('samples', `session longer than ${session_duration_ms_max} ms`);
+  }
+
+  /** Takes the next sample: the state of the previous sample holds until this one. */
+  add(sample: MeterSample): void {
+    const a = this.last;
+    this.check(sample, a, this.samples_seen);
+    this.samples_seen++;
+    this.last = sample;
+    const b = sample;
+    if (a.at_ms === b.at_ms) {
+      // Energy registered without time passing still belongs to the session.
+      if (a.energy_wh !== b.energy_wh) {
+        const from = new Money(String(a.energy_wh)).minus(this.energy_wh_start);
+        this.slice(a, a.at_ms, a.at_ms, from, new Money(String(b.energy_wh)).minus(this.energy_wh_start));
+      }
+      return;
+    }
+    const points = [a.at_ms];
+    for (const cut of this.duration_cuts_ms) if (cut > a.at_ms && cut < b.at_ms) points.push(cut);
+    for (const target_wh of this.kwh_targets_wh) {
+      if (target_wh.gt(String(a.energy_wh)) && target_wh.lte(String(b.energy_wh))) {
+        // The first whole ms at which the register has reached the threshold.
+        const at =
+          a.at_ms +
+          target_wh
+            .minus(String(a.energy_wh))
+            .div(new Money(String(b.energy_wh)).minus(String(a.energy_wh)))
+            .mul(b.at_ms - a.at_ms)
+            .ceil()
+            .toNumber();
+        if (at > a.at_ms && at < b.at_ms) points.push(at);
+      }
+    }
+    points.push(b.at_ms);
+    const sorted = [...new Set(points)].sort((x, y) => x - y);
+    for (let p = 0; p + 1 < sorted.length; p++) {
+      const from = sorted[p]!;
+      const to = sorted[p + 1]!;
+      if (!this.has_clock) {
+        this.slice_between(a, b, from, to);
+        continue;
+      }
+      // Local HH:MM boundaries fall on whole UTC minutes in every zone with whole-minute offsets.
+      let s = from;
+      let signature = this.clock_signature(from);
+      for (let m = Math.floor(from / minute_ms) * minute_ms + minute_ms; m < to; m += minute_ms) {
+        const next = this.clock_signature(m);
+        if (next !== signature) {
+          this.slice_between(a, b, s, m);
+          s = m;
+          signature = next;
+        }
+      }
+      this.slice_between(a, b, s, to);
+    }
+  }
+
+  private clock_signature(at_ms: number): string {
+    const local = local_time(at_ms, this.time_zone);
+    let signature = '';
+    for (const e of this.tariff.elements) {
+      signature +=
+        e.restrictions === undefined || clock_restrictions_match(e.restrictions, local) ? '1' : '0';
+    }
+    return signature;
+  }
+
+  private slice_between(a: MeterSample, b: MeterSample, start_ms: number, end_ms: number): void {
+    this.slice(
+      a,
+      start_ms,
+      end_ms,
+      energy_at(a, b, start_ms).minus(this.energy_wh_start),
+      energy_at(a, b, end_ms).minus(this.energy_wh_start),
+    );
+  }
+
+  /**
+   * Prices [start_ms, end_ms] (session energy from..to, Wh) in the state of sample `a` and folds
+   * it into the current period.
+   */
+  private slice(
+    a: MeterSample,
+    start_ms: number,
+    end_ms: number,
+    energy_wh_from: Decimal,
+    energy_wh_to: Decimal,
+  ): void {
+    const state: SliceState = {
+      local: local_time(start_ms, this.time_zone),
+      energy_wh_before: energy_wh_from,
+      duration_s_before: (start_ms - this.first.at_ms) / 1000,
+      power_w: a.power_w,
+      current_a: a.current_a,
+    };
+    const charging = a.charging;
+    const energy = match_component(this.tariff, 'ENERGY', state);
+    const time = match_component(this.tariff, charging ? 'TIME' : 'PARKING_TIME', state);
+    const current = this.periods[this.periods.length - 1];
     if (
-      last !== undefined &&
-      last.charging === charging &&
-      last.energy?.element_index === energy?.element_index &&
-      last.time?.element_index === time?.element_index
+      current !== undefined &&
+      current.charging === charging &&
+      current.energy?.element_index === energy?.element_index &&
+      current.time?.element_index === time?.element_index
     ) {
-      last.end_ms = slice.end_ms;
-      last.energy_wh = last.energy_wh.plus(slice.energy_wh_end.minus(slice.energy_wh_start));
+      current.end_ms = end_ms;
+      current.energy_wh = current.energy_wh.plus(energy_wh_to.minus(energy_wh_from));
     } else {
-      periods.push({
-        start_ms: slice.start_ms,
-        end_ms: slice.end_ms,
+      if (current !== undefined) this.close_current();
+      this.periods.push({
+        start_ms,
+        end_ms,
         charging,
-        energy_wh: slice.energy_wh_end.minus(slice.energy_wh_start),
+        energy_wh: energy_wh_to.minus(energy_wh_from),
         energy,
         time,
       });
     }
     // FLAT is billed once per session, by the first element that prices it while it matches.
-    if (flat === undefined) {
-      const match = match_component(tariff, 'FLAT', state);
-      if (match !== undefined) flat = { match, period_index: periods.length - 1 };
+    if (this.flat === undefined) {
+      const match = match_component(this.tariff, 'FLAT', state);
+      if (match !== undefined) this.flat = { match, period_index: this.periods.length - 1 };
     }
   }
 
-  const lines: WorkLine[] = [];
-  if (flat !== undefined) {
-    const one = new Money(1);
-    lines.push({ ...flat, dimension: 'FLAT', volume: one, billed_volume: one });
+  /** Adds the current (last) period's lines to the closed sums before a new period starts. */
+  private close_current(): void {
+    const index = this.periods.length - 1;
+    for (const line of period_lines(this.periods[index]!, index)) {
+      this.closed = add_cost(this.closed, line_cost(line.match, line.dimension, line.volume));
+      const dimension = line.dimension as 'ENERGY' | 'TIME' | 'PARKING_TIME';
+      this.closed_volume[dimension] = this.closed_volume[dimension].plus(line.volume);
+      const last = { match: line.match, dimension: line.dimension };
+      if (dimension === 'ENERGY') this.closed_step_last.energy = last;
+      else this.closed_step_last.time = last;
+    }
   }
-  periods.forEach((period, period_index) => {
-    if (period.energy !== undefined && period.energy_wh.gt(0)) {
-      lines.push({
-        period_index,
-        match: period.energy,
-        dimension: 'ENERGY',
-        volume: period.energy_wh,
-        billed_volume: period.energy_wh,
-      });
-    }
-    if (period.time !== undefined) {
-      const seconds = new Money(period.end_ms - period.start_ms).div(1000);
-      lines.push({
-        period_index,
-        match: period.time,
-        dimension: period.charging ? 'TIME' : 'PARKING_TIME',
-        volume: seconds,
-        billed_volume: seconds,
-      });
-    }
-  });
-  apply_step_size(lines, ['ENERGY']);
-  apply_step_size(lines, ['TIME', 'PARKING_TIME']);
 
-  const currency = tariff.currency;
-  const zero = () => ({ excl: new Money(0), incl: new Money(0) });
-  const sums: Record<TariffDimensionType, { excl: Decimal; incl: Decimal }> = {
-    FLAT: zero(),
-    ENERGY: zero(),
-    TIME: zero(),
-    PARKING_TIME: zero(),
-  };
-  const rated_lines: RatedLine[] = lines.map((line) => {
-    const { component } = line.match;
-    const unit_price = new Money(String(component.price));
-    const vat = new Money(String(component.vat ?? 0));
-    const per_unit = line.dimension === 'ENERGY' ? 1000 : line.dimension === 'FLAT' ? 1 : 3600;
-    const cost_excl = line.billed_volume.div(per_unit).mul(unit_price);
-    const cost_incl = cost_excl.mul(vat.div(100).plus(1));
-    const sum = sums[line.dimension];
-    sum.excl = sum.excl.plus(cost_excl);
-    sum.incl = sum.incl.plus(cost_incl);
-    return {
-      period_index: line.period_index,
-      element_index: line.match.element_index,
-      dimension: line.dimension,
-      volume: line.volume.toString(),
-      billed_volume: line.billed_volume.toString(),
-      step_size: component.step_size,
-      unit_price: unit_price.toString(),
-      vat_percent: vat.toString(),
-      cost_excl_vat: cost_excl.toString(),
-      cost_incl_vat: cost_incl.toString(),
+  /**
+   * The periods and FLAT match to price. A session of no duration and no energy still happened:
+   * one empty period at its start lets FLAT (and zero-volume lines) apply.
+   */
+  private effective(): { periods: Period[]; flat: { match: Match; period_index: number } | undefined } {
+    if (this.periods.length > 0) return { periods: this.periods, flat: this.flat };
+    const first = this.first;
+    const state: SliceState = {
+      local: local_time(first.at_ms, this.time_zone),
+      energy_wh_before: new Money(0),
+      duration_s_before: 0,
+      power_w: first.power_w,
+      current_a: first.current_a,
     };
-  });
+    const period: Period = {
+      start_ms: first.at_ms,
+      end_ms: first.at_ms,
+      charging: first.charging,
+      energy_wh: new Money(0),
+      energy: match_component(this.tariff, 'ENERGY', state),
+      time: match_component(this.tariff, first.charging ? 'TIME' : 'PARKING_TIME', state),
+    };
+    const flat = match_component(this.tariff, 'FLAT', state);
+    return { periods: [period], flat: flat === undefined ? undefined : { match: flat, period_index: 0 } };
+  }
 
-  let total_excl = Object.values(sums).reduce((s, v) => s.plus(v.excl), new Money(0));
-  let total_incl = Object.values(sums).reduce((s, v) => s.plus(v.incl), new Money(0));
-  let price_limit_applied: RatedSession['price_limit_applied'] = null;
-  // "The total cost excluding VAT can never be higher than the max_price excluding VAT", and the
-  // same incl. VAT, each on its own (mod_tariffs 11.3.1, note on max_price); min_price mirrors it.
-  // Without incl_vat the limit incl. VAT is the limit excl. VAT scaled by the session's VAT ratio.
+  /** The session's total so far, excl. and incl. VAT, rounded to the currency: O(1). */
+  running_cost(): CdrPrice {
+    if (this.periods.length === 0) return this.result().total_cost;
+    let cost = this.flat === undefined ? zero_cost() : line_cost(this.flat.match, 'FLAT', new Money(1));
+    cost = add_cost(cost, this.closed);
+    const volume = { ...this.closed_volume };
+    let energy_last = this.closed_step_last.energy;
+    let time_last = this.closed_step_last.time;
+    const index = this.periods.length - 1;
+    if (index >= 0) {
+      for (const line of period_lines(this.periods[index]!, index)) {
+        cost = add_cost(cost, line_cost(line.match, line.dimension, line.volume));
+        const dimension = line.dimension as 'ENERGY' | 'TIME' | 'PARKING_TIME';
+        volume[dimension] = volume[dimension].plus(line.volume);
+        if (dimension === 'ENERGY') energy_last = { match: line.match, dimension };
+        else time_last = { match: line.match, dimension };
+      }
+    }
+    for (const last of [energy_last, time_last]) {
+      if (last === undefined) continue;
+      const extra = step_extra(last, volume[last.dimension as 'ENERGY' | 'TIME' | 'PARKING_TIME']);
+      if (!extra.isZero()) cost = add_cost(cost, line_cost(last.match, last.dimension, extra));
+    }
+    const limited = apply_price_limits(this.tariff, unscale(cost));
+    return price_text(limited.cost, this.tariff.currency);
+  }
+
+  /** The priced session so far, explained line by line. */
+  result(): RatedSession {
+    const { tariff } = this;
+    const { periods, flat } = this.effective();
+
+    const lines: WorkLine[] = [];
+    if (flat !== undefined) {
+      const one = new Money(1);
+      lines.push({ ...flat, dimension: 'FLAT', volume: one, billed_volume: one });
+    }
+    periods.forEach((period, period_index) => {
+      lines.push(...period_lines(period, period_index));
+    });
+    for (const family of [['ENERGY'], ['TIME', 'PARKING_TIME']] as const) {
+      let last: WorkLine | undefined;
+      for (const line of lines) if ((family as readonly string[]).includes(line.dimension)) last = line;
+      if (last === undefined) continue;
+      const total = lines
+        .filter((l) => l.dimension === last.dimension)
+        .reduce((sum, l) => sum.plus(l.volume), new Money(0));
+      last.billed_volume = last.volume.plus(step_extra(last, total));
+    }
+
+    const currency = tariff.currency;
+    const sums: Record<TariffDimensionType, Cost> = {
+      FLAT: zero_cost(),
+      ENERGY: zero_cost(),
+      TIME: zero_cost(),
+      PARKING_TIME: zero_cost(),
+    };
+    const rated_lines: RatedLine[] = lines.map((line) => {
+      const { component } = line.match;
+      const scaled = line_cost(line.match, line.dimension, line.billed_volume);
+      sums[line.dimension] = add_cost(sums[line.dimension], scaled);
+      const cost = unscale(scaled);
+      return {
+        period_index: line.period_index,
+        element_index: line.match.element_index,
+        dimension: line.dimension,
+        volume: line.volume.toString(),
+        billed_volume: line.billed_volume.toString(),
+        step_size: component.step_size,
+        unit_price: new Money(String(component.price)).toString(),
+        vat_percent: new Money(String(component.vat ?? 0)).toString(),
+        cost_excl_vat: cost.excl.toString(),
+        cost_incl_vat: cost.incl.toString(),
+      };
+    });
+    const total = unscale(Object.values(sums).reduce(add_cost, zero_cost()));
+    const limited = apply_price_limits(tariff, total);
+
+    const charging_periods: CdrChargingPeriod[] = periods.map((period) => {
+      const dimensions: CdrDimension[] = [];
+      if (period.energy_wh.gt(0))
+        dimensions.push({ type: 'ENERGY', volume: period.energy_wh.div(1000).toString() });
+      dimensions.push({
+        type: period.charging ? 'TIME' : 'PARKING_TIME',
+        volume: hours_text(new Money(period.end_ms - period.start_ms).div(1000)),
+      });
+      return { start_date_time: iso(period.start_ms), dimensions, tariff_id: tariff.id };
+    });
+    const first = this.first;
+    const end = this.last;
+    const parking_ms = periods.filter((p) => !p.charging).reduce((s, p) => s + (p.end_ms - p.start_ms), 0);
+    const energy_wh_total = new Money(String(end.energy_wh)).minus(String(first.energy_wh));
+
+    // Pair assertion: the periods cover the session and carry all of its energy.
+    const energy_wh_periods = periods.reduce((s, p) => s.plus(p.energy_wh), new Money(0));
+    if (!energy_wh_periods.eq(energy_wh_total))
+      throw new Error('charging periods do not sum to the session energy');
+
+    return {
+      currency,
+      tariff_id: tariff.id,
+      start_date_time: iso(first.at_ms),
+      end_date_time: iso(end.at_ms),
+      charging_periods,
+      total_cost: price_text(limited.cost, currency),
+      total_fixed_cost: price_text(unscale(sums.FLAT), currency),
+      total_energy_cost: price_text(unscale(sums.ENERGY), currency),
+      total_time_cost: price_text(unscale(sums.TIME), currency),
+      total_parking_cost: price_text(unscale(sums.PARKING_TIME), currency),
+      total_energy: energy_wh_total.div(1000).toString(),
+      total_time: hours_text(new Money(end.at_ms - first.at_ms).div(1000)),
+      total_parking_time: hours_text(new Money(parking_ms).div(1000)),
+      price_limit_applied: limited.applied,
+      lines: rated_lines,
+    };
+  }
+}
+
+function price_text(cost: Cost, currency: string): CdrPrice {
+  return { excl_vat: money_text(cost.excl, currency), incl_vat: money_text(cost.incl, currency) };
+}
+
+/**
+ * "The total cost excluding VAT can never be higher than the max_price excluding VAT", and the
+ * same incl. VAT, each on its own (mod_tariffs 11.3.1, note on max_price); min_price mirrors it.
+ * Without incl_vat the limit incl. VAT is the limit excl. VAT scaled by the session's VAT ratio.
+ */
+function apply_price_limits(
+  tariff: Tariff,
+  total: Cost,
+): { cost: Cost; applied: RatedSession['price_limit_applied'] } {
   const limit_incl = (price: Price): Decimal =>
     price.incl_vat !== undefined
       ? new Money(String(price.incl_vat))
-      : total_excl.isZero()
+      : total.excl.isZero()
         ? new Money(String(price.excl_vat))
-        : new Money(String(price.excl_vat)).mul(total_incl).div(total_excl);
+        : new Money(String(price.excl_vat)).mul(total.incl).div(total.excl);
   const min = tariff.min_price;
   const max = tariff.max_price;
-  if (min !== undefined && total_excl.lt(String(min.excl_vat))) {
-    total_incl = Money.max(total_incl, limit_incl(min));
-    total_excl = new Money(String(min.excl_vat));
-    price_limit_applied = 'min_price';
-  } else if (max !== undefined) {
+  if (min !== undefined && total.excl.lt(String(min.excl_vat))) {
+    return {
+      cost: { excl: new Money(String(min.excl_vat)), incl: Money.max(total.incl, limit_incl(min)) },
+      applied: 'min_price',
+    };
+  }
+  if (max !== undefined) {
     const max_incl = limit_incl(max);
-    if (total_excl.gt(String(max.excl_vat)) || total_incl.gt(max_incl)) {
-      total_excl = Money.min(total_excl, String(max.excl_vat));
-      total_incl = Money.min(total_incl, max_incl);
-      price_limit_applied = 'max_price';
+    if (total.excl.gt(String(max.excl_vat)) || total.incl.gt(max_incl)) {
+      return {
+        cost: { excl: Money.min(total.excl, String(max.excl_vat)), incl: Money.min(total.incl, max_incl) },
+        applied: 'max_price',
+      };
     }
   }
+  return { cost: total, applied: null };
+}
 
-  const price = (excl: Decimal, incl: Decimal): CdrPrice => ({
-    excl_vat: money_text(excl, currency),
-    incl_vat: money_text(incl, currency),
-  });
-
-  const charging_periods: CdrChargingPeriod[] = periods.map((period) => {
-    const dimensions: CdrDimension[] = [];
-    if (period.energy_wh.gt(0))
-      dimensions.push({ type: 'ENERGY', volume: period.energy_wh.div(1000).toString() });
-    dimensions.push({
-      type: period.charging ? 'TIME' : 'PARKING_TIME',
-      volume: hours_text(new Money(period.end_ms - period.start_ms).div(1000)),
-    });
-    return { start_date_time: iso(period.start_ms), dimensions, tariff_id: tariff.id };
-  });
-  const first = samples[0]!;
-  const end = samples[samples.length - 1]!;
-  const parking_ms = periods.filter((p) => !p.charging).reduce((s, p) => s + (p.end_ms - p.start_ms), 0);
-  const energy_wh_total = new Money(String(end.energy_wh)).minus(String(first.energy_wh));
-
-  // Pair assertion: the periods cover the session and carry all of its energy.
-  const energy_wh_periods = periods.reduce((s, p) => s.plus(p.energy_wh), new Money(0));
-  if (!energy_wh_periods.eq(energy_wh_total))
-    throw new Error('charging periods do not sum to the session energy');
-
-  return {
-    currency,
-    tariff_id: tariff.id,
-    start_date_time: iso(first.at_ms),
-    end_date_time: iso(end.at_ms),
-    charging_periods,
-    total_cost: price(total_excl, total_incl),
-    total_fixed_cost: price(sums.FLAT.excl, sums.FLAT.incl),
-    total_energy_cost: price(sums.ENERGY.excl, sums.ENERGY.incl),
-    total_time_cost: price(sums.TIME.excl, sums.TIME.incl),
-    total_parking_cost: price(sums.PARKING_TIME.excl, sums.PARKING_TIME.incl),
-    total_energy: energy_wh_total.div(1000).toString(),
-    total_time: hours_text(new Money(end.at_ms - first.at_ms).div(1000)),
-    total_parking_time: hours_text(new Money(parking_ms).div(1000)),
-    price_limit_applied,
-    lines: rated_lines,
-  };
+/** Prices a session with an OCPI 2.2.1 tariff. Pure: same inputs, same output. */
+export function rate_session(input: RatingInput): RatedSession {
+  const { samples } = input;
+  if (samples.length < 2) fail('samples', 'needs at least 2 samples (start and end)');
+  const rater = new SessionRater(input.tariff, input.time_zone, samples[0]!);
+  for (let i = 1; i < samples.length; i++) rater.add(samples[i]!);
+  return rater.result();
 }
