@@ -191,10 +191,21 @@ const scale_per_volume: Record<TariffDimensionType, number> = {
   PARKING_TIME: cost_scale / 3600,
 };
 
+/** Per component: scaled price per unit of volume, and the VAT factor (both exact). */
+const component_factors = new WeakMap<PriceComponent, { per_volume: Decimal; vat_factor: Decimal }>();
+
 /** The scaled cost of a line. */
 function line_cost(match: Match, dimension: TariffDimensionType, billed_volume: Decimal): Cost {
-  const excl = billed_volume.mul(scale_per_volume[dimension]).mul(String(match.component.price));
-  return { excl, incl: excl.mul(new Money(String(match.component.vat ?? 0)).div(100).plus(1)) };
+  let factors = component_factors.get(match.component);
+  if (factors === undefined) {
+    factors = {
+      per_volume: new Money(String(match.component.price)).mul(scale_per_volume[dimension]),
+      vat_factor: new Money(String(match.component.vat ?? 0)).div(100).plus(1),
+    };
+    component_factors.set(match.component, factors);
+  }
+  const excl = billed_volume.mul(factors.per_volume);
+  return { excl, incl: excl.mul(factors.vat_factor) };
 }
 
 /** From scaled units to currency units (unrounded). */

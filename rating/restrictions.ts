@@ -19,8 +19,16 @@ export function kwh_in_wh(kwh: number): Decimal {
   return new Money(String(kwh)).mul(1000);
 }
 
+const minutes_by_text = new Map<string, number>();
+
 function minutes(hhmm: string): number {
-  return Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+  let value = minutes_by_text.get(hhmm);
+  if (value === undefined) {
+    value = Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+    if (minutes_by_text.size > 10_000) minutes_by_text.clear();
+    minutes_by_text.set(hhmm, value);
+  }
+  return value;
 }
 
 /**
