@@ -409,10 +409,18 @@ export class SessionRater {
       fail('samples', `session longer than ${session_duration_ms_max} ms`);
   }
 
-  /** Takes the next sample: the state of the previous sample holds until this one. */
-  add(sample: MeterSample): void {
-    const a = this.last;
-    this.check(sample, a, this.samples_seen);
+  /**
+   * Takes the next sample: the state of the previous sample holds until this one, unless
+   * `interval` says otherwise (a caller that learns whether the EV charged only when the interval
+   * ends, from the energy that flowed in it).
+   */
+  add(
+    sample: MeterSample,
+    interval?: Partial<Pick<MeterSample, 'charging' | 'power_w' | 'current_a'>>,
+  ): void {
+    const previous = this.last;
+    this.check(sample, previous, this.samples_seen);
+    const a = interval === undefined ? previous : { ...previous, ...interval };
     this.samples_seen++;
     this.last = sample;
     const b = sample;
