@@ -23,6 +23,18 @@ export interface RatedSessionRow {
   total_incl_vat: string;
   breakdown: string;
   rated_at_ms: number;
+  evse_id?: number;
+  station_id?: string;
+  payment_method?: string;
+  party?: string;
+  time_zone?: string;
+  energy_cost_excl_vat?: string;
+  time_cost_excl_vat?: string;
+  parking_cost_excl_vat?: string;
+  fixed_cost_excl_vat?: string;
+  duration_s?: number;
+  parking_s?: number;
+  provisional?: number;
 }
 
 const decimal_text = /^-?\d+(\.\d+)?$/;
@@ -35,17 +47,31 @@ function seconds(ms: number): number {
  * JSONEachRow line of a rated session. Decimals are written as bare JSON numbers from their exact
  * digits (ClickHouse 18.16 reads decimals only as numbers), after checking they are plain digits.
  */
+const decimal_fields = [
+  'total_excl_vat',
+  'total_incl_vat',
+  'energy_cost_excl_vat',
+  'time_cost_excl_vat',
+  'parking_cost_excl_vat',
+  'fixed_cost_excl_vat',
+] as const;
+
 export function rated_session_json(row: RatedSessionRow): string {
-  for (const field of ['total_excl_vat', 'total_incl_vat'] as const) {
-    if (!decimal_text.test(row[field])) throw new TypeError(`${field} is not a decimal: ${row[field]}`);
+  const rest: Record<string, unknown> = { ...row };
+  let decimals = '';
+  for (const field of decimal_fields) {
+    const value = row[field];
+    delete rest[field];
+    if (value === undefined) continue;
+    if (!decimal_text.test(value)) throw new TypeError(`${field} is not a decimal: ${value}`);
+    decimals += `,"${field}":${value}`;
   }
-  const { total_excl_vat, total_incl_vat, ...rest } = row;
   const base = JSON.stringify({
     ...rest,
     started_at: seconds(row.started_at_ms),
     stopped_at: seconds(row.stopped_at_ms),
   });
-  return `${base.slice(0, -1)},"total_excl_vat":${total_excl_vat},"total_incl_vat":${total_incl_vat}}`;
+  return `${base.slice(0, -1)}${decimals}}`;
 }
 
 /** Columns read back; decimals as strings so that no float ever touches money. */

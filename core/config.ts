@@ -53,6 +53,15 @@ export interface Config {
 
   rating_workers: number;
   rating_fetch_batch_max: number;
+  /** Partitions of the event stream (by charge point); rating processes share them. */
+  rating_partitions: number;
+  /** A session silent this long is closed provisionally. */
+  rating_silence_s: number;
+  /** Below this average power an interval is idle (PARKING_TIME), W. */
+  rating_idle_power_w: number;
+  rating_clock_skew_max_s: number;
+  /** IANA zone of locations without their own (tariff restrictions are in local time). */
+  default_time_zone: string;
   sink_flush_rows_max: number;
 }
 
@@ -78,6 +87,16 @@ function read_string(env: Env, name: string, fallback: string): string {
 function read_optional(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value === '' ? undefined : value;
+}
+
+function read_time_zone(env: Env, name: string, fallback: string): string {
+  const zone = read_string(env, name, fallback);
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+  } catch {
+    throw new ConfigError(name, `unknown IANA time zone "${zone}" (e.g. Europe/Amsterdam)`);
+  }
+  return zone;
 }
 
 function read_int(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -217,6 +236,11 @@ export function load_config(env: Env = process.env): Config {
 
     rating_workers: read_int(env, 'RATING_WORKERS', 1, 1, 64),
     rating_fetch_batch_max: read_int(env, 'RATING_FETCH_BATCH_MAX', 256, 1, 10_000),
+    rating_partitions: read_int(env, 'RATING_PARTITIONS', 8, 1, 1024),
+    rating_silence_s: read_int(env, 'RATING_SILENCE_S', 24 * 3600, 60, 30 * 24 * 3600),
+    rating_idle_power_w: read_int(env, 'RATING_IDLE_POWER_W', 50, 0, 100_000),
+    rating_clock_skew_max_s: read_int(env, 'RATING_CLOCK_SKEW_MAX_S', 300, 0, 86_400),
+    default_time_zone: read_time_zone(env, 'DEFAULT_TIME_ZONE', 'UTC'),
     sink_flush_rows_max: read_int(env, 'SINK_FLUSH_ROWS_MAX', 10_000, 1, 1_000_000),
   };
 }

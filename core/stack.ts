@@ -75,10 +75,19 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
     const rating = await RatingService.start(
       { nats, store, pool, tariffs, log: log.child({ component: 'rating' }) },
       {
-        consumer_name: 'rating',
+        process_id: config.node_id,
+        partitions: config.rating_partitions,
         fetch_batch_max: config.rating_fetch_batch_max,
         default_tariff_id: config.default_tariff_id,
-        open_sessions_cached_max: 1_000_000,
+        default_time_zone: config.default_time_zone,
+        sessions_cached_max: 1_000_000,
+        rules: {
+          idle_power_w: config.rating_idle_power_w,
+          clock_skew_ms_max: config.rating_clock_skew_max_s * 1000,
+          silence_ms: config.rating_silence_s * 1000,
+        },
+        lease_ttl_ms: 10_000,
+        cost_subject_prefix: config.nats_subject_prefix,
       },
       config.nats_stream,
     );
@@ -92,6 +101,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
         batch_events_max: config.ingest_batch_events_max,
         batch_bytes_max: config.ingest_batch_bytes_max,
         pending_events_max: config.ingest_pending_events_max,
+        partitions: config.rating_partitions,
       },
       log.child({ component: 'publisher' }),
     );

@@ -2,6 +2,7 @@ import { Counter, Histogram } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
 import type { Nats } from '../core/nats.js';
+import { partition_of, partition_subject } from '../core/partitions.js';
 import { encode_event_batch, type OcppEvent } from '../schemas/events.js';
 
 const batch_events = new Histogram({
@@ -29,6 +30,8 @@ export interface PublisherOptions {
   batch_events_max: number;
   batch_bytes_max: number;
   pending_events_max: number;
+  /** Partitions of the events subject (RATING_PARTITIONS). */
+  partitions: number;
 }
 
 export class PublishRejected extends Error {
@@ -106,7 +109,27 @@ export class EventPublisher {
     this.in_flight.add(done);
   }
 
+  /**
+   * One JetStream message per partition present in the flush (see core/partitions.ts); each
+   * partition's waiters are answered by its own publish.
+   */
   private async send(waiting: Waiting[], sequence: number): Promise<void> {
+    const by_partition = new Map<number, Waiting[]>();
+    for (const w of waiting) {
+      const partition = partition_of(w.event.chargePointId, this.options.partitions);
+      let group = by_partition.get(partition);
+      if (group === undefined) {
+        group = [];
+        by_partition.set(partition, group);
+      }
+      group.push(w);
+    }
+    await Promise.all(
+      [...by_partition].map(([partition, group]) => this.send_partition(partition, group, sequence)),
+    );
+  }
+
+  private async send_partition(partition: number, waiting: Waiting[], sequence: number): Promise<void> {
     const data = encode_event_batch({
       nodeId: this.options.node_id,
       sequence,
@@ -114,8 +137,8 @@ export class EventPublisher {
     });
     const started = performance.now();
     try {
-      await this.nats.js.publish(`${this.nats.events_subject}.batch`, data, {
-        msgID: `${this.options.node_id}.${this.boot_ms}.${sequence}`,
+      await this.nats.js.publish(partition_subject(this.nats.events_subject, partition), data, {
+        msgID: `${this.options.node_id}.${this.boot_ms}.${sequence}.${partition}`,
         timeout: 10_000,
       });
     } catch (error) {

@@ -1,16 +1,26 @@
-import { AckPolicy, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { meter_value_json_rows } from '../analytics/meter-values.js';
 import { type RatedSessionRow, rated_session_json } from '../analytics/sessions.js';
 import type { Store } from '../analytics/store.js';
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
+import { Money } from '../core/money.js';
 import { type Nats, open_kv } from '../core/nats.js';
+import { partition_subject } from '../core/partitions.js';
 import { decode_event_batch, type OcppEvent } from '../schemas/events.js';
+import { PartitionLeases } from './leases.js';
 import type { PricingPool } from './pool.js';
+import {
+  new_session_state,
+  type RatedVersion,
+  type SessionEvent,
+  type SessionRules,
+  type SessionState,
+} from './session.js';
 import type { TariffStore, TariffVersion } from './tariff-store.js';
-import type { PriceTask } from './worker.js';
+import { type SessionTask, tariff_key } from './worker.js';
 
 const events_consumed = new Counter({
   name: 'evrate_rating_events_total',
@@ -20,12 +30,13 @@ const events_consumed = new Counter({
 });
 const sessions_rated = new Counter({
   name: 'evrate_rating_sessions_rated_total',
-  help: 'Sessions priced and written',
+  help: 'Rated session versions written (final and provisional)',
+  labelNames: ['kind'],
   registers: [metrics_registry],
 });
 const rating_anomalies = new Counter({
   name: 'evrate_rating_anomalies_total',
-  help: 'Events that could not be rated (stop without start, pricing error, missing tariff)',
+  help: 'Facts that needed a rule (late sample, register reset, clock skew...) or could not be rated',
   labelNames: ['reason'],
   registers: [metrics_registry],
 });
@@ -36,12 +47,71 @@ const batch_failures = new Counter({
 });
 const consumer_pending = new Gauge({
   name: 'evrate_rating_consumer_pending_messages',
-  help: 'Messages in the stream not yet delivered to the rating consumer (lag)',
+  help: 'Messages in the stream not yet delivered to the rating consumer of a partition (lag)',
+  labelNames: ['partition'],
+  registers: [metrics_registry],
+});
+const event_lag_seconds = new Histogram({
+  name: 'evrate_rating_event_lag_seconds',
+  help: 'From ingest accepting an event to the rating service having written its effects',
+  buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+  registers: [metrics_registry],
+});
+const partitions_owned = new Gauge({
+  name: 'evrate_rating_partitions_owned',
+  help: 'Event partitions this process owns',
   registers: [metrics_registry],
 });
 
-/** What the rating service remembers of an open session between its start and stop events. */
-export interface OpenSession {
+export interface RatingOptions {
+  process_id: string;
+  partitions: number;
+  fetch_batch_max: number;
+  default_tariff_id: string;
+  default_time_zone: string;
+  /** Bound on session states held in memory; KV stays the source of truth. */
+  sessions_cached_max: number;
+  rules: SessionRules;
+  lease_ttl_ms: number;
+  /** Subject prefix for running costs: "<prefix>.cost.<base64url(charge point id)>". */
+  cost_subject_prefix: string;
+}
+
+/** Sessions are identified by charge point and transaction id (2.0.1 ids are per charger). */
+export function session_id_of(charge_point_id: string, transaction_id: string): string {
+  return `${charge_point_id}/${transaction_id}`;
+}
+
+function key_of(id: string): string {
+  return `s.${Buffer.from(id, 'utf8').toString('base64url')}`;
+}
+
+function connector_key(charge_point_id: string, connector_id: number): string {
+  return `c.${Buffer.from(`${charge_point_id}/${connector_id}`, 'utf8').toString('base64url')}`;
+}
+
+export function cost_subject(prefix: string, charge_point_id: string): string {
+  return `${prefix}.cost.${Buffer.from(charge_point_id, 'utf8').toString('base64url')}`;
+}
+
+/** The running cost message published while a session is open. */
+export interface RunningCostMessage {
+  session_id: string;
+  charge_point_id: string;
+  transaction_id: string;
+  currency: string;
+  total_cost: { excl_vat: string; incl_vat: string };
+  energy_wh: number;
+  at_ms: number;
+}
+
+interface ConnectorState {
+  session_id: string | null;
+  status: string;
+}
+
+/** What is kept in KV for an open session: the state, plus a flat view for the APIs. */
+interface StoredSession extends SessionState {
   session_id: string;
   charge_point_id: string;
   transaction_id: string;
@@ -53,42 +123,65 @@ export interface OpenSession {
   tariff_version: number;
 }
 
-export interface RatingOptions {
-  consumer_name: string;
-  fetch_batch_max: number;
-  default_tariff_id: string;
-  /** Bound on sessions held in memory; the KV bucket stays the source of truth. */
-  open_sessions_cached_max: number;
+function stored(state: SessionState): StoredSession {
+  const m = state.meta;
+  return {
+    ...state,
+    session_id: m.session_id,
+    charge_point_id: m.charge_point_id,
+    transaction_id: m.transaction_id,
+    connector_id: m.connector_id,
+    id_tag: m.id_tag,
+    meter_start_wh: m.meter_start_wh,
+    started_at_ms: m.started_at_ms,
+    tariff_id: m.tariff_id,
+    tariff_version: m.tariff_version,
+  };
 }
 
-/** Sessions are identified by charge point and transaction id (2.0.1 ids are per charger). */
-export function session_id_of(charge_point_id: string, transaction_id: string): string {
-  return `${charge_point_id}/${transaction_id}`;
-}
-
-function kv_key(session_id: string): string {
-  return `s.${Buffer.from(session_id, 'utf8').toString('base64url')}`;
+/** OCPI-style payment method from what ingest learned of the token at start. */
+function payment_method_of(started: Record<string, unknown>): { payment_method: string; party: string } {
+  const token_type = String(started.tokenType ?? '');
+  const party = String(started.tokenParty ?? '');
+  if (party !== '') return { payment_method: 'ROAMING', party };
+  const by_type: Record<string, string> = {
+    RFID: 'RFID',
+    APP_USER: 'APP',
+    AD_HOC_USER: 'AD_HOC',
+    OTHER: 'OTHER',
+  };
+  return { payment_method: by_type[token_type] ?? (started.idTag ? 'RFID' : 'UNKNOWN'), party };
 }
 
 /**
- * The streaming rating service: a durable pull consumer on the events stream. Each fetched batch
- * is processed as a whole — open sessions recorded in KV, raw meter values and priced sessions
- * inserted into ClickHouse — and only then acknowledged, so a crash at any point is followed by a
- * redelivery that rewrites the same rows (idempotent by session id and version).
+ * The streaming rating service. Each owned partition has a durable pull consumer; a fetched batch
+ * is processed as a whole: events routed to their sessions, priced on the worker pool, raw facts
+ * and rated versions inserted into ClickHouse, session states checkpointed to KV, and only then
+ * acknowledged. A crash anywhere before the ack redelivers the batch, which rewrites identical
+ * rows (deterministic ids and versions) and skips events a checkpoint already holds (per-session
+ * stream sequence), so no kWh or cent is lost or counted twice.
  */
 export class RatingService {
   private running = false;
-  private loop: Promise<void> | undefined;
-  private readonly cache = new Map<string, OpenSession>();
+  private readonly runners = new Map<number, Promise<void>>();
+  private readonly stopping = new Set<number>();
+  private readonly sessions = new Map<string, SessionState>();
+  private leases_timer: NodeJS.Timeout | undefined;
+  private leases_busy: Promise<void> = Promise.resolve();
+  private readonly tariff_cache = new Map<string, TariffVersion>();
+  private last_sweep_ms = Date.now();
 
   private constructor(
     private readonly nats: Nats,
     private readonly store: Store,
     private readonly pool: PricingPool,
     private readonly tariffs: TariffStore,
-    private readonly open_kv_bucket: KV,
-    private readonly done_kv_bucket: KV,
+    private readonly open_bucket: KV,
+    private readonly done_bucket: KV,
+    private readonly connector_bucket: KV,
+    private readonly leases: PartitionLeases,
     private readonly options: RatingOptions,
+    private readonly stream: string,
     private readonly log: Logger,
   ) {}
 
@@ -97,40 +190,103 @@ export class RatingService {
     options: RatingOptions,
     stream: string,
   ): Promise<RatingService> {
-    await deps.nats.jsm.consumers.add(stream, {
-      durable_name: options.consumer_name,
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: 60_000_000_000,
-      max_ack_pending: 20_000,
-      filter_subject: `${deps.nats.events_subject}.>`,
-    });
     const service = new RatingService(
       deps.nats,
       deps.store,
       deps.pool,
       deps.tariffs,
       await open_kv(deps.nats, 'evrate_sessions_open'),
-      // Finished sessions are remembered for a day so that a redelivered stop still finds its start.
-      await open_kv(deps.nats, 'evrate_sessions_done', { ttl_ms: 24 * 3600 * 1000 }),
+      // Finished sessions are remembered for a week so that a redelivered or late stop finds them.
+      await open_kv(deps.nats, 'evrate_sessions_done', { ttl_ms: 7 * 24 * 3600 * 1000 }),
+      await open_kv(deps.nats, 'evrate_connectors'),
+      await PartitionLeases.open(
+        deps.nats,
+        { process_id: options.process_id, partitions: options.partitions, ttl_ms: options.lease_ttl_ms },
+        deps.log,
+      ),
       options,
+      stream,
       deps.log,
     );
     service.running = true;
-    service.loop = service.run(stream);
+    await service.rebalance();
+    service.leases_timer = setInterval(
+      () => {
+        service.leases_busy = service.leases_busy.then(() => service.rebalance()).catch(() => {});
+      },
+      Math.max(200, Math.floor(options.lease_ttl_ms / 3)),
+    );
     return service;
   }
 
-  private async run(stream: string): Promise<void> {
-    const consumer = await this.nats.js.consumers.get(stream, this.options.consumer_name);
+  /** Owned partitions, for tests and the log. */
+  owned_partitions(): number[] {
+    return [...this.runners.keys()].sort((a, b) => a - b);
+  }
+
+  private async rebalance(): Promise<void> {
+    if (!this.running) return;
+    try {
+      for (const partition of await this.leases.renew()) await this.stop_runner(partition);
+      const desired = await this.leases.desired();
+      for (const partition of this.leases.owned()) {
+        if (!desired.has(partition)) {
+          await this.stop_runner(partition);
+          await this.leases.release(partition);
+        }
+      }
+      for (const partition of desired) {
+        if (this.runners.has(partition) || !this.running) continue;
+        if (await this.leases.claim(partition)) this.start_runner(partition);
+      }
+      partitions_owned.set(this.runners.size);
+    } catch (error) {
+      this.log.warn({ err: error }, 'partition rebalance failed; retrying');
+    }
+  }
+
+  private start_runner(partition: number): void {
+    this.stopping.delete(partition);
+    const runner = this.run(partition).catch((error: unknown) => {
+      this.log.error({ err: error, partition }, 'partition runner failed');
+    });
+    this.runners.set(partition, runner);
+  }
+
+  private async stop_runner(partition: number): Promise<void> {
+    const runner = this.runners.get(partition);
+    if (runner === undefined) return;
+    this.stopping.add(partition);
+    await runner;
+    this.runners.delete(partition);
+    // States of sessions of that partition are in KV; the next owner reads them there.
+    this.sessions.clear();
+  }
+
+  private active(partition: number): boolean {
+    return this.running && !this.stopping.has(partition);
+  }
+
+  private async run(partition: number): Promise<void> {
+    const consumer_name = `rating-p${partition}`;
+    await this.nats.jsm.consumers.add(this.stream, {
+      durable_name: consumer_name,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: 60_000_000_000,
+      max_ack_pending: 20_000,
+      filter_subject: partition_subject(this.nats.events_subject, partition),
+    });
+    const consumer = await this.nats.js.consumers.get(this.stream, consumer_name);
     let failures = 0;
-    while (this.running) {
+    while (this.active(partition)) {
       const batch: JsMsg[] = [];
       try {
         const messages = await consumer.fetch({ max_messages: this.options.fetch_batch_max, expires: 1000 });
         for await (const message of messages) batch.push(message);
       } catch (error) {
-        if (!this.running) break;
-        this.log.warn({ err: error }, 'fetch failed');
+        if (!this.active(partition)) break;
+        this.log.warn({ err: error, partition }, 'fetch failed');
         await sleep(500);
         continue;
       }
@@ -144,200 +300,382 @@ export class RatingService {
         } catch (error) {
           batch_failures.inc();
           failures++;
-          this.log.error({ err: error, attempt: failures }, 'rating batch failed; retrying');
+          this.log.error({ err: error, attempt: failures, partition }, 'rating batch failed; retrying');
           for (const message of batch) message.working();
-          if (!this.running) return;
+          if (!this.active(partition)) return;
           await sleep(Math.min(100 * 2 ** failures, 5000));
         }
       }
       const info = batch.at(-1)?.info;
-      if (info !== undefined) consumer_pending.set(info.pending);
+      if (info !== undefined) consumer_pending.set({ partition: String(partition) }, info.pending);
+      if (partition === Math.min(...this.runners.keys())) await this.sweep_silent();
     }
   }
 
-  private async process(batch: JsMsg[]): Promise<void> {
-    const events: OcppEvent[] = [];
-    for (const message of batch) {
-      try {
-        events.push(...decode_event_batch(message.data).events);
-      } catch (error) {
-        // Not ours to fix: count it, keep the message in the stream for inspection, move on.
-        rating_anomalies.inc({ reason: 'undecodable_batch' });
-        this.log.error({ err: error, seq: message.seq }, 'undecodable event batch');
-      }
+  private async tariff(tariff_id: string, version: number): Promise<TariffVersion> {
+    const key = tariff_key(tariff_id, version);
+    let found = this.tariff_cache.get(key);
+    if (found === undefined) {
+      found = await this.tariffs.version(tariff_id, version);
+      if (found === undefined) throw new Error(`tariff ${key} missing from the tariff store`);
+      if (this.tariff_cache.size > 10_000) this.tariff_cache.clear();
+      this.tariff_cache.set(key, found);
     }
-    const meter_rows: string[] = [];
-    const started = new Map<string, OpenSession>();
-    const finished: { open: OpenSession; stop: Extract<OcppEvent, { body: 'stopped' }> }[] = [];
-    // Sessions starting in one batch (a few milliseconds of events) share the tariff version
-    // current when the batch is processed: one KV read per batch, not one per session.
-    let current_tariff: Promise<TariffVersion | undefined> | undefined;
-
-    for (const event of events) {
-      events_consumed.inc({ kind: event.body });
-      if (event.body === 'started') {
-        const s = event.started;
-        const session_id = session_id_of(event.chargePointId, s.transactionId);
-        if ((await this.done_kv_bucket.get(kv_key(session_id))) !== null) continue; // redelivered
-        current_tariff ??= this.tariffs.current(this.options.default_tariff_id);
-        const tariff = await current_tariff;
-        if (tariff === undefined) throw new Error(`tariff ${this.options.default_tariff_id} not found`);
-        const open: OpenSession = {
-          session_id,
-          charge_point_id: event.chargePointId,
-          transaction_id: s.transactionId,
-          connector_id: s.connectorId,
-          id_tag: s.idTag,
-          meter_start_wh: s.meterStartWh,
-          started_at_ms: s.timestampMs,
-          tariff_id: tariff.tariff_id,
-          tariff_version: tariff.version,
-        };
-        started.set(session_id, open);
-        this.remember(open);
-      } else if (event.body === 'meterValues') {
-        const m = event.meterValues;
-        meter_rows.push(
-          ...meter_value_json_rows(
-            {
-              charge_point_id: event.chargePointId,
-              connector_id: m.connectorId,
-              transaction_id: m.transactionId,
-              received_at_ms: event.receivedAtMs,
-            },
-            m.meterValues,
-          ),
-        );
-      } else if (event.body === 'stopped') {
-        const session_id = session_id_of(event.chargePointId, event.stopped.transactionId);
-        const open = started.get(session_id) ?? (await this.lookup(session_id));
-        if (open === undefined) {
-          rating_anomalies.inc({ reason: 'stop_without_start' });
-          this.log.error({ session_id }, 'stop without a known start; not rated');
-          continue;
-        }
-        meter_rows.push(
-          ...meter_value_json_rows(
-            {
-              charge_point_id: event.chargePointId,
-              connector_id: open.connector_id,
-              transaction_id: open.transaction_id,
-              received_at_ms: event.receivedAtMs,
-            },
-            event.stopped.transactionData,
-          ),
-        );
-        finished.push({ open, stop: event });
-        started.delete(session_id);
-      }
-    }
-
-    await Promise.all(
-      [...started.values()].map((o) => this.open_kv_bucket.put(kv_key(o.session_id), JSON.stringify(o))),
-    );
-    const session_rows = await this.price(finished);
-    await this.store.insert_json_rows('meter_values', meter_rows);
-    await this.store.insert_json_rows('rated_sessions', session_rows.map(rated_session_json));
-    for (const { open } of finished) {
-      await this.done_kv_bucket.put(kv_key(open.session_id), JSON.stringify(open));
-      await this.open_kv_bucket.delete(kv_key(open.session_id));
-      this.cache.delete(open.session_id);
-    }
-    sessions_rated.inc(session_rows.length);
+    return found;
   }
 
-  private async price(
-    finished: { open: OpenSession; stop: Extract<OcppEvent, { body: 'stopped' }> }[],
-  ): Promise<RatedSessionRow[]> {
-    const tasks: PriceTask[] = [];
-    const facts: { open: OpenSession; stop: Extract<OcppEvent, { body: 'stopped' }> }[] = [];
-    for (const item of finished) {
-      const tariff = await this.tariffs.version(item.open.tariff_id, item.open.tariff_version);
-      if (tariff === undefined)
-        throw new Error(`tariff ${item.open.tariff_id} v${item.open.tariff_version} missing`);
-      if (item.stop.stopped.meterStopWh < 0 || item.open.meter_start_wh < 0) {
-        // OCPP 2.0.1 chargers that send no energy register at start or end: not priced by guess.
-        rating_anomalies.inc({ reason: 'missing_register' });
-        this.log.error(
-          { session_id: item.open.session_id },
-          'no energy register at start or stop; not rated',
-        );
-        continue;
-      }
-      const energy_wh = item.stop.stopped.meterStopWh - item.open.meter_start_wh;
-      if (energy_wh < 0) {
-        // A register that ran backwards is a meter fault or replacement; never priced as negative.
-        rating_anomalies.inc({ reason: 'negative_energy' });
-        this.log.error(
-          { session_id: item.open.session_id, energy_wh },
-          'meter register decreased; not rated',
-        );
-        continue;
-      }
-      const stopped_at_ms = Math.max(item.stop.stopped.timestampMs, item.open.started_at_ms);
-      tasks.push({
-        tariff: tariff.tariff,
-        facts: { energy_wh, started_at_ms: item.open.started_at_ms, stopped_at_ms },
-      });
-      facts.push(item);
-    }
-    const outcomes = await this.pool.price(tasks);
-    const rows: RatedSessionRow[] = [];
-    outcomes.forEach((outcome, i) => {
-      const { open, stop } = facts[i]!;
-      if (!outcome.ok) {
-        rating_anomalies.inc({ reason: 'pricing_error' });
-        this.log.error({ session_id: open.session_id, error: outcome.error }, 'pricing failed; not rated');
-        return;
-      }
-      rows.push({
-        session_id: open.session_id,
-        version: 1,
-        charge_point_id: open.charge_point_id,
-        connector_id: open.connector_id,
-        transaction_id: open.transaction_id,
-        id_tag: open.id_tag,
-        started_at_ms: open.started_at_ms,
-        stopped_at_ms: tasks[i]!.facts.stopped_at_ms,
-        meter_start_wh: open.meter_start_wh,
-        meter_stop_wh: stop.stopped.meterStopWh,
-        energy_wh: outcome.priced.energy_wh,
-        stop_reason: stop.stopped.reason,
-        tariff_id: open.tariff_id,
-        tariff_version: open.tariff_version,
-        currency: outcome.priced.currency,
-        total_excl_vat: outcome.priced.total_excl_vat,
-        total_incl_vat: outcome.priced.total_incl_vat,
-        breakdown: JSON.stringify(outcome.priced),
-        // Deterministic so that a redelivered stop writes a byte-identical row.
-        rated_at_ms: stop.receivedAtMs,
-      });
-    });
-    return rows;
-  }
-
-  private remember(open: OpenSession): void {
-    if (this.cache.size >= this.options.open_sessions_cached_max) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
-    this.cache.set(open.session_id, open);
-  }
-
-  private async lookup(session_id: string): Promise<OpenSession | undefined> {
-    const cached = this.cache.get(session_id);
+  private async load(session_id: string): Promise<SessionState | undefined> {
+    const cached = this.sessions.get(session_id);
     if (cached !== undefined) return cached;
-    for (const bucket of [this.open_kv_bucket, this.done_kv_bucket]) {
-      const entry = await bucket.get(kv_key(session_id));
-      if (entry !== null && entry.operation === 'PUT') return JSON.parse(entry.string()) as OpenSession;
+    for (const bucket of [this.open_bucket, this.done_bucket]) {
+      const entry = await bucket.get(key_of(session_id));
+      if (entry !== null && entry.operation === 'PUT') {
+        const state = entry.json<SessionState>();
+        // Entries written before session states existed carry no state: not resumable here.
+        if (state.meta === undefined) return undefined;
+        return state;
+      }
     }
     return undefined;
   }
 
+  private async process(batch: JsMsg[]): Promise<void> {
+    const meter_rows: string[] = [];
+    const status_rows: string[] = [];
+    const work = new Map<string, { state: SessionState; events: SessionEvent[]; created: boolean }>();
+    const connectors = new Map<string, ConnectorState>();
+    const connector_updates = new Map<string, ConnectorState>();
+    let current_tariff: Promise<TariffVersion | undefined> | undefined;
+    let oldest_received_ms = Number.POSITIVE_INFINITY;
+
+    const connector = async (cp: string, connector_id: number): Promise<ConnectorState> => {
+      const key = connector_key(cp, connector_id);
+      let state = connectors.get(key);
+      if (state === undefined) {
+        const entry = await this.connector_bucket.get(key);
+        state =
+          entry !== null && entry.operation === 'PUT'
+            ? entry.json<ConnectorState>()
+            : { session_id: null, status: 'Unknown' };
+        connectors.set(key, state);
+      }
+      return state;
+    };
+    const set_connector = (cp: string, connector_id: number, state: ConnectorState): void => {
+      const key = connector_key(cp, connector_id);
+      connectors.set(key, state);
+      connector_updates.set(key, state);
+    };
+    const route = async (session_id: string, seq: number, event: OcppEvent): Promise<boolean> => {
+      let item = work.get(session_id);
+      if (item === undefined) {
+        const state = await this.load(session_id);
+        if (state === undefined) return false;
+        item = { state, events: [], created: false };
+        work.set(session_id, item);
+      }
+      item.events.push({ seq, event });
+      return true;
+    };
+
+    for (const message of batch) {
+      let events: OcppEvent[];
+      try {
+        events = decode_event_batch(message.data).events;
+      } catch (error) {
+        // Not ours to fix: count it, keep the message in the stream for inspection, move on.
+        rating_anomalies.inc({ reason: 'undecodable_batch' });
+        this.log.error({ err: error, seq: message.seq }, 'undecodable event batch');
+        continue;
+      }
+      const seq = message.seq;
+      for (const event of events) {
+        events_consumed.inc({ kind: event.body });
+        oldest_received_ms = Math.min(oldest_received_ms, event.receivedAtMs);
+        const cp = event.chargePointId;
+        if (event.body === 'status') {
+          const s = event.status;
+          const connector_id = s.evseId > 0 ? s.evseId : s.connectorId;
+          status_rows.push(
+            JSON.stringify({
+              charge_point_id: cp,
+              evse_id: s.evseId,
+              connector_id: s.connectorId,
+              status: s.status,
+              error_code: s.errorCode,
+              timestamp: Math.floor((s.timestampMs || event.receivedAtMs) / 1000),
+              timestamp_ms: s.timestampMs || event.receivedAtMs,
+              received_at_ms: event.receivedAtMs,
+            }),
+          );
+          const state = await connector(cp, connector_id);
+          set_connector(cp, connector_id, { ...state, status: s.status });
+          if (state.session_id !== null) await route(state.session_id, seq, event);
+        } else if (event.body === 'started') {
+          const s = event.started;
+          const session_id = session_id_of(cp, s.transactionId);
+          const connector_id = s.evseId > 0 ? s.evseId : s.connectorId;
+          const existing = work.get(session_id)?.state ?? (await this.load(session_id));
+          if (existing !== undefined && existing.closed !== 'open') continue; // redelivered start
+          if (existing === undefined) {
+            current_tariff ??= this.tariffs.current(this.options.default_tariff_id);
+            const tariff = await current_tariff;
+            if (tariff === undefined) throw new Error(`tariff ${this.options.default_tariff_id} not found`);
+            const state = new_session_state(
+              {
+                session_id,
+                charge_point_id: cp,
+                transaction_id: s.transactionId,
+                connector_id: s.connectorId,
+                evse_id: s.evseId,
+                id_tag: s.idTag,
+                ...payment_method_of(s as unknown as Record<string, unknown>),
+                started_at_ms: s.timestampMs,
+                meter_start_wh: s.meterStartWh,
+                tariff_id: tariff.tariff_id,
+                tariff_version: tariff.version,
+                time_zone: this.options.default_time_zone,
+              },
+              seq,
+              event.receivedAtMs,
+            );
+            const status = (await connector(cp, connector_id)).status;
+            if (status !== 'Unknown') state.status = status;
+            work.set(session_id, { state, events: [], created: true });
+          }
+          set_connector(cp, connector_id, { session_id, status: (await connector(cp, connector_id)).status });
+        } else if (event.body === 'meterValues') {
+          const m = event.meterValues;
+          meter_rows.push(
+            ...meter_value_json_rows(
+              {
+                charge_point_id: cp,
+                connector_id: m.connectorId,
+                transaction_id: m.transactionId,
+                received_at_ms: event.receivedAtMs,
+              },
+              m.meterValues,
+            ),
+          );
+          if (m.transactionId === '') continue; // connector-level values: evidence only
+          if (!(await route(session_id_of(cp, m.transactionId), seq, event))) {
+            rating_anomalies.inc({ reason: 'meter_values_without_session' });
+          }
+        } else if (event.body === 'stopped') {
+          const session_id = session_id_of(cp, event.stopped.transactionId);
+          const routed = await route(session_id, seq, event);
+          const item = work.get(session_id);
+          meter_rows.push(
+            ...meter_value_json_rows(
+              {
+                charge_point_id: cp,
+                connector_id: item?.state.meta.connector_id ?? 0,
+                transaction_id: event.stopped.transactionId,
+                received_at_ms: event.receivedAtMs,
+              },
+              event.stopped.transactionData,
+            ),
+          );
+          if (!routed) {
+            rating_anomalies.inc({ reason: 'stop_without_start' });
+            this.log.error({ session_id }, 'stop without a known start; not rated');
+            continue;
+          }
+          const m = item!.state.meta;
+          const connector_id = m.evse_id > 0 ? m.evse_id : m.connector_id;
+          const c = await connector(cp, connector_id);
+          if (c.session_id === session_id)
+            set_connector(cp, connector_id, { session_id: null, status: c.status });
+        }
+      }
+    }
+
+    const tasks: SessionTask[] = [];
+    for (const item of work.values()) {
+      if (item.events.length === 0 && !item.created) continue;
+      tasks.push({
+        state: item.state,
+        events: item.events,
+        tariff_key: tariff_key(item.state.meta.tariff_id, item.state.meta.tariff_version),
+      });
+    }
+    const { states, rated, costs } = await this.price(tasks);
+
+    await Promise.all([
+      this.store.insert_json_rows('meter_values', meter_rows),
+      this.store.insert_json_rows('connector_status', status_rows),
+      this.store.insert_json_rows('rated_sessions', rated.map(rated_session_json)),
+    ]);
+    await this.checkpoint(states);
+    await Promise.all(
+      [...connector_updates].map(([key, state]) => this.connector_bucket.put(key, JSON.stringify(state))),
+    );
+    for (const cost of costs) {
+      this.nats.nc.publish(
+        cost_subject(this.options.cost_subject_prefix, cost.charge_point_id),
+        JSON.stringify(cost),
+      );
+    }
+    if (Number.isFinite(oldest_received_ms))
+      event_lag_seconds.observe((Date.now() - oldest_received_ms) / 1000);
+  }
+
+  /** Runs the tasks on the pool; a session whose pricing fails keeps its state and is counted. */
+  private async price(
+    tasks: SessionTask[],
+  ): Promise<{ states: SessionState[]; rated: RatedSessionRow[]; costs: RunningCostMessage[] }> {
+    const tariffs: Record<string, TariffVersion['tariff']> = {};
+    for (const task of tasks) {
+      const m = task.state.meta;
+      tariffs[task.tariff_key] = (await this.tariff(m.tariff_id, m.tariff_version)).tariff;
+    }
+    const outcomes = await this.pool.run({ tasks, tariffs, rules: this.options.rules, now_ms: Date.now() });
+    const states: SessionState[] = [];
+    const rated: RatedSessionRow[] = [];
+    const costs: RunningCostMessage[] = [];
+    outcomes.forEach((outcome, i) => {
+      const task = tasks[i]!;
+      if (!outcome.ok) {
+        // Deterministic: retrying cannot help. The events are skipped (the raw facts are kept in
+        // meter_values) and the session is flagged for a re-rating.
+        rating_anomalies.inc({ reason: 'pricing_error' });
+        this.log.error(
+          { session_id: task.state.meta.session_id, error: outcome.error },
+          'pricing failed; events skipped',
+        );
+        const seqs = (task.events ?? []).map((e) => e.seq);
+        const state = structuredClone(task.state);
+        state.last_seq = Math.max(state.last_seq, ...seqs);
+        state.anomalies.pricing_error = (state.anomalies.pricing_error ?? 0) + 1;
+        states.push(state);
+        return;
+      }
+      if (outcome.outcome === undefined) return;
+      const { state } = outcome.outcome;
+      for (const [reason, n] of Object.entries(state.anomalies)) {
+        const before = task.state.anomalies[reason] ?? 0;
+        if (n > before) rating_anomalies.inc({ reason }, n - before);
+      }
+      states.push(state);
+      for (const version of outcome.outcome.rated) {
+        rated.push(rated_row(state, version));
+        sessions_rated.inc({ kind: version.provisional ? 'provisional' : 'final' });
+      }
+      const cost = outcome.outcome.running_cost;
+      if (cost !== null) {
+        costs.push({
+          session_id: state.meta.session_id,
+          charge_point_id: state.meta.charge_point_id,
+          transaction_id: state.meta.transaction_id,
+          currency: tariffs[task.tariff_key]!.currency,
+          total_cost: cost,
+          energy_wh: state.energy_wh,
+          at_ms: state.rater?.last.at_ms ?? state.meta.started_at_ms,
+        });
+      }
+    });
+    return { states, rated, costs };
+  }
+
+  /** Session states to KV: open ones in the open bucket, closed ones moved to the done bucket. */
+  private async checkpoint(states: SessionState[]): Promise<void> {
+    await Promise.all(
+      states.map(async (state) => {
+        const key = key_of(state.meta.session_id);
+        const value = JSON.stringify(stored(state));
+        if (state.closed === 'open') {
+          await this.open_bucket.put(key, value);
+          this.remember(state);
+        } else {
+          await this.done_bucket.put(key, value);
+          await this.open_bucket.delete(key);
+          this.sessions.delete(state.meta.session_id);
+        }
+      }),
+    );
+  }
+
+  /** Rule 8: closes cached open sessions that have been silent too long (checked once a minute). */
+  private async sweep_silent(): Promise<void> {
+    const now = Date.now();
+    if (now - this.last_sweep_ms < 60_000) return;
+    this.last_sweep_ms = now;
+    const due = [...this.sessions.values()].filter(
+      (s) => s.closed === 'open' && now - s.last_activity_ms >= this.options.rules.silence_ms,
+    );
+    if (due.length === 0) return;
+    const tasks: SessionTask[] = due.map((state) => ({
+      state,
+      tariff_key: tariff_key(state.meta.tariff_id, state.meta.tariff_version),
+    }));
+    const { states, rated } = await this.price(tasks);
+    await this.store.insert_json_rows('rated_sessions', rated.map(rated_session_json));
+    await this.checkpoint(states);
+    this.log.info({ sessions: rated.length }, 'silent sessions closed provisionally');
+  }
+
+  private remember(state: SessionState): void {
+    this.sessions.delete(state.meta.session_id);
+    if (this.sessions.size >= this.options.sessions_cached_max) {
+      const oldest = this.sessions.keys().next().value;
+      if (oldest !== undefined) this.sessions.delete(oldest);
+    }
+    this.sessions.set(state.meta.session_id, state);
+  }
+
   async close(): Promise<void> {
     this.running = false;
-    await this.loop;
+    if (this.leases_timer !== undefined) clearInterval(this.leases_timer);
+    await this.leases_busy;
+    await Promise.all(this.runners.values());
+    this.runners.clear();
+    await this.leases.leave().catch(() => {});
   }
+}
+
+function seconds_text(ms: number): number {
+  return Math.max(0, Math.round(ms / 1000));
+}
+
+/** A rated version as its rated_sessions row: totals, cost dimensions and the explanation. */
+export function rated_row(state: SessionState, version: RatedVersion): RatedSessionRow {
+  const m = state.meta;
+  const r = version.rated;
+  const hours_ms = (hours: string) => new Money(hours).mul(3_600_000).round().toNumber();
+  return {
+    session_id: m.session_id,
+    version: version.version,
+    charge_point_id: m.charge_point_id,
+    connector_id: m.connector_id,
+    transaction_id: m.transaction_id,
+    id_tag: m.id_tag,
+    started_at_ms: m.started_at_ms,
+    stopped_at_ms: version.stopped_at_ms,
+    meter_start_wh: Math.max(m.meter_start_wh, 0),
+    meter_stop_wh: Math.round(version.meter_stop_wh),
+    energy_wh: Math.round(new Money(r.total_energy).mul(1000).toNumber()),
+    stop_reason: version.stop_reason,
+    tariff_id: m.tariff_id,
+    tariff_version: m.tariff_version,
+    currency: r.currency,
+    total_excl_vat: r.total_cost.excl_vat,
+    total_incl_vat: r.total_cost.incl_vat,
+    breakdown: JSON.stringify(r),
+    // Deterministic so that a redelivered batch writes a byte-identical row.
+    rated_at_ms: version.stopped_at_ms,
+    evse_id: m.evse_id,
+    station_id: m.charge_point_id,
+    payment_method: m.payment_method,
+    party: m.party,
+    time_zone: m.time_zone,
+    energy_cost_excl_vat: r.total_energy_cost.excl_vat,
+    time_cost_excl_vat: r.total_time_cost.excl_vat,
+    parking_cost_excl_vat: r.total_parking_cost.excl_vat,
+    fixed_cost_excl_vat: r.total_fixed_cost.excl_vat,
+    duration_s: seconds_text(hours_ms(r.total_time)),
+    parking_s: seconds_text(hours_ms(r.total_parking_time)),
+    provisional: version.provisional ? 1 : 0,
+  };
 }
 
 function sleep(ms: number): Promise<void> {
