@@ -88,10 +88,16 @@ async function start(): Promise<void> {
   const stack = await start_stack(config, log);
   stack.shutdown.on_signals();
   const lines = [
-    `evrate is running (pid ${process.pid}; SIGTERM or Ctrl-C drains and stops it)`,
-    `  OCPP charge points:      ${stack.ocpp_url}  (subprotocols ocpp2.0.1, ocpp1.6)`,
-    `  operator API:            ${stack.api_url}/v1/sessions`,
-    `  metrics:                 ${stack.api_url}/metrics`,
+    `evrate is running (pid ${process.pid}; roles ${[...config.roles].join(', ')}; SIGTERM or Ctrl-C drains and stops it)`,
+    ...(stack.ocpp_url === ''
+      ? []
+      : [`  OCPP charge points:      ${stack.ocpp_url}  (subprotocols ocpp2.0.1, ocpp1.6)`]),
+    ...(stack.api_url === ''
+      ? []
+      : [
+          `  operator API:            ${stack.api_url}/v1/sessions`,
+          `  metrics:                 ${stack.api_url}/metrics`,
+        ]),
     `  NATS:                    ${stack.nats_url}`,
     `  ClickHouse:              ${stack.store.transport} ${stack.store.server_version}`,
     config.operator_token_generated

@@ -7,7 +7,12 @@ import path from 'node:path';
  * Every setting of the process, read from environment variables. Defaults are written here and
  * nowhere else; README.md lists the same table for users.
  */
+export type Role = 'ingest' | 'rating' | 'api';
+const roles_all: readonly Role[] = ['ingest', 'rating', 'api'];
+
 export interface Config {
+  /** What this process runs; several processes with different roles share NATS and ClickHouse. */
+  roles: Set<Role>;
   data_dir: string;
   log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   node_id: string;
@@ -60,6 +65,8 @@ export interface Config {
   /** Below this average power an interval is idle (PARKING_TIME), W. */
   rating_idle_power_w: number;
   rating_clock_skew_max_s: number;
+  /** A dead rating process's partitions move to the others after this long. */
+  rating_lease_ttl_ms: number;
   /** IANA zone of locations without their own (tariff restrictions are in local time). */
   default_time_zone: string;
   sink_flush_rows_max: number;
@@ -196,7 +203,17 @@ export function load_config(env: Env = process.env): Config {
     );
   }
 
+  const roles = new Set<Role>();
+  for (const role of read_string(env, 'ROLES', roles_all.join(',')).split(',')) {
+    const name = role.trim();
+    if (!(roles_all as readonly string[]).includes(name)) {
+      throw new ConfigError('ROLES', `unknown role "${name}" (use a comma list of ${roles_all.join(', ')})`);
+    }
+    roles.add(name as Role);
+  }
+
   return {
+    roles,
     data_dir: path.resolve(read_string(env, 'DATA_DIR', './var')),
     log_level: log_level as Config['log_level'],
     node_id: read_string(env, 'NODE_ID', `${hostname()}-${process.pid}`),
@@ -240,6 +257,7 @@ export function load_config(env: Env = process.env): Config {
     rating_silence_s: read_int(env, 'RATING_SILENCE_S', 24 * 3600, 60, 30 * 24 * 3600),
     rating_idle_power_w: read_int(env, 'RATING_IDLE_POWER_W', 50, 0, 100_000),
     rating_clock_skew_max_s: read_int(env, 'RATING_CLOCK_SKEW_MAX_S', 300, 0, 86_400),
+    rating_lease_ttl_ms: read_int(env, 'RATING_LEASE_TTL_MS', 10_000, 1000, 600_000),
     default_time_zone: read_time_zone(env, 'DEFAULT_TIME_ZONE', 'UTC'),
     sink_flush_rows_max: read_int(env, 'SINK_FLUSH_ROWS_MAX', 10_000, 1, 1_000_000),
   };
@@ -247,7 +265,7 @@ export function load_config(env: Env = process.env): Config {
 
 /** The effective configuration as logged at start: secrets are replaced by their length. */
 export function redact_config(config: Config): Record<string, unknown> {
-  const redacted: Record<string, unknown> = { ...config };
+  const redacted: Record<string, unknown> = { ...config, roles: [...config.roles] };
   redacted.operator_token = config.operator_token_generated ? '(generated)' : '(set)';
   redacted.clickhouse_password = config.clickhouse_password === '' ? '' : '(set)';
   for (const key of ['nats_url', 'clickhouse_url'] as const) {

@@ -20,7 +20,9 @@ import { start_nats_server } from './nats-server.js';
 import { Shutdown } from './shutdown.js';
 
 export interface RunningStack {
+  /** '' when this process does not run the ingest role. */
   ocpp_url: string;
+  /** '' when this process does not run the api role. */
   api_url: string;
   nats_url: string;
   store: Store;
@@ -70,76 +72,86 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
       log.info({ tariff_id: seeded.tariff_id }, 'default tariff seeded');
     }
 
-    const pool = new PricingPool(config.rating_workers);
-    shutdown.add('pricing-pool', () => pool.close());
-    const rating = await RatingService.start(
-      { nats, store, pool, tariffs, log: log.child({ component: 'rating' }) },
-      {
-        process_id: config.node_id,
-        partitions: config.rating_partitions,
-        fetch_batch_max: config.rating_fetch_batch_max,
-        default_tariff_id: config.default_tariff_id,
-        default_time_zone: config.default_time_zone,
-        sessions_cached_max: 1_000_000,
-        rules: {
-          idle_power_w: config.rating_idle_power_w,
-          clock_skew_ms_max: config.rating_clock_skew_max_s * 1000,
-          silence_ms: config.rating_silence_s * 1000,
+    if (config.roles.has('rating')) {
+      const pool = new PricingPool(config.rating_workers);
+      shutdown.add('pricing-pool', () => pool.close());
+      const rating = await RatingService.start(
+        { nats, store, pool, tariffs, log: log.child({ component: 'rating' }) },
+        {
+          process_id: config.node_id,
+          partitions: config.rating_partitions,
+          fetch_batch_max: config.rating_fetch_batch_max,
+          default_tariff_id: config.default_tariff_id,
+          default_time_zone: config.default_time_zone,
+          sessions_cached_max: 1_000_000,
+          rules: {
+            idle_power_w: config.rating_idle_power_w,
+            clock_skew_ms_max: config.rating_clock_skew_max_s * 1000,
+            silence_ms: config.rating_silence_s * 1000,
+          },
+          lease_ttl_ms: config.rating_lease_ttl_ms,
+          cost_subject_prefix: config.nats_subject_prefix,
         },
-        lease_ttl_ms: 10_000,
-        cost_subject_prefix: config.nats_subject_prefix,
-      },
-      config.nats_stream,
-    );
-    shutdown.add('rating', () => rating.close());
+        config.nats_stream,
+      );
+      shutdown.add('rating', () => rating.close());
+    }
 
-    const publisher = new EventPublisher(
-      nats,
-      {
-        node_id: config.node_id,
-        linger_ms: config.ingest_batch_linger_ms,
-        batch_events_max: config.ingest_batch_events_max,
-        batch_bytes_max: config.ingest_batch_bytes_max,
-        pending_events_max: config.ingest_pending_events_max,
-        partitions: config.rating_partitions,
-      },
-      log.child({ component: 'publisher' }),
-    );
-    shutdown.add('publisher', () => publisher.close());
-    const ingest = new IngestServer(
-      {
-        host: config.ocpp_host,
-        port: config.ocpp_port,
-        frame_bytes_max: config.ocpp_frame_bytes_max,
-        heartbeat_interval_s: config.heartbeat_interval_s,
-        in_flight_calls_max: 16,
-        allow_unknown_charge_points: config.ocpp_allow_unknown,
-        tls: config.ocpp_tls,
-      },
-      publisher,
-      await TransactionIdAllocator.open(nats),
-      charge_points,
-      log.child({ component: 'ingest' }),
-    );
-    const ocpp_port = await ingest.listen();
-    shutdown.add('ingest', () => ingest.close());
+    let ocpp_port = 0;
+    if (config.roles.has('ingest')) {
+      const publisher = new EventPublisher(
+        nats,
+        {
+          node_id: config.node_id,
+          linger_ms: config.ingest_batch_linger_ms,
+          batch_events_max: config.ingest_batch_events_max,
+          batch_bytes_max: config.ingest_batch_bytes_max,
+          pending_events_max: config.ingest_pending_events_max,
+          partitions: config.rating_partitions,
+        },
+        log.child({ component: 'publisher' }),
+      );
+      shutdown.add('publisher', () => publisher.close());
+      const ingest = new IngestServer(
+        {
+          host: config.ocpp_host,
+          port: config.ocpp_port,
+          frame_bytes_max: config.ocpp_frame_bytes_max,
+          heartbeat_interval_s: config.heartbeat_interval_s,
+          in_flight_calls_max: 16,
+          allow_unknown_charge_points: config.ocpp_allow_unknown,
+          tls: config.ocpp_tls,
+        },
+        publisher,
+        await TransactionIdAllocator.open(nats),
+        charge_points,
+        log.child({ component: 'ingest' }),
+      );
+      ocpp_port = await ingest.listen();
+      shutdown.add('ingest', () => ingest.close());
+    }
 
-    const api = new ApiServer(
-      {
-        host: config.api_host,
-        port: config.api_port,
-        operator_token: config.operator_token,
-        body_bytes_max: config.api_body_bytes_max,
-      },
-      [...operator_routes({ store, tariffs, charge_points })],
-      log.child({ component: 'api' }),
-    );
-    const api_port = await api.listen();
-    shutdown.add('api', () => api.close());
+    let api_port = 0;
+    if (config.roles.has('api')) {
+      const api = new ApiServer(
+        {
+          host: config.api_host,
+          port: config.api_port,
+          operator_token: config.operator_token,
+          body_bytes_max: config.api_body_bytes_max,
+        },
+        [...operator_routes({ store, tariffs, charge_points })],
+        log.child({ component: 'api' }),
+      );
+      api_port = await api.listen();
+      shutdown.add('api', () => api.close());
+    }
 
     const stack: RunningStack = {
-      ocpp_url: `${local_url(config.ocpp_host, ocpp_port, config.ocpp_tls === undefined ? 'ws' : 'wss')}/ocpp/{chargePointId}`,
-      api_url: local_url(config.api_host, api_port, 'http'),
+      ocpp_url: config.roles.has('ingest')
+        ? `${local_url(config.ocpp_host, ocpp_port, config.ocpp_tls === undefined ? 'ws' : 'wss')}/ocpp/{chargePointId}`
+        : '',
+      api_url: config.roles.has('api') ? local_url(config.api_host, api_port, 'http') : '',
       nats_url,
       store,
       shutdown,
