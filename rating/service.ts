@@ -269,14 +269,7 @@ export class RatingService {
 
   private async run(partition: number): Promise<void> {
     const consumer_name = `rating-p${partition}`;
-    await this.nats.jsm.consumers.add(this.stream, {
-      durable_name: consumer_name,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: 60_000_000_000,
-      max_ack_pending: 20_000,
-      filter_subject: partition_subject(this.nats.events_subject, partition),
-    });
+    await this.take_over_consumer(partition, consumer_name);
     const consumer = await this.nats.js.consumers.get(this.stream, consumer_name);
     let failures = 0;
     while (this.active(partition)) {
@@ -310,6 +303,51 @@ export class RatingService {
       if (info !== undefined) consumer_pending.set({ partition: String(partition) }, info.pending);
       if (partition === Math.min(...this.runners.keys())) await this.sweep_silent();
     }
+  }
+
+  /**
+   * Opens the partition's durable consumer so that it delivers in stream order from the first
+   * unacknowledged message. JetStream redelivers a dead owner's unacknowledged messages only after
+   * ack_wait and after newer ones, which would apply a session's events out of order; so when the
+   * consumer has messages pending acknowledgement, it is recreated to start at its ack floor.
+   */
+  private async take_over_consumer(partition: number, consumer_name: string): Promise<void> {
+    const config = {
+      durable_name: consumer_name,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: 60_000_000_000,
+      // One batch in flight: the next fetch only comes after the previous batch was acknowledged.
+      max_ack_pending: this.options.fetch_batch_max,
+      filter_subject: partition_subject(this.nats.events_subject, partition),
+    };
+    let info: Awaited<ReturnType<typeof this.nats.jsm.consumers.info>> | undefined;
+    try {
+      info = await this.nats.jsm.consumers.info(this.stream, consumer_name);
+    } catch {
+      info = undefined;
+    }
+    if (
+      info !== undefined &&
+      info.num_ack_pending === 0 &&
+      info.config.max_ack_pending === config.max_ack_pending
+    ) {
+      return;
+    }
+    if (info === undefined) {
+      await this.nats.jsm.consumers.add(this.stream, { ...config, deliver_policy: DeliverPolicy.All });
+      return;
+    }
+    const start_seq = info.ack_floor.stream_seq + 1;
+    await this.nats.jsm.consumers.delete(this.stream, consumer_name);
+    await this.nats.jsm.consumers.add(this.stream, {
+      ...config,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: start_seq,
+    });
+    this.log.info(
+      { partition, start_seq, pending: info.num_ack_pending },
+      'partition consumer reset to its ack floor',
+    );
   }
 
   private async tariff(tariff_id: string, version: number): Promise<TariffVersion> {
