@@ -240,6 +240,13 @@ export class RatingService {
         if (await this.leases.claim(partition)) this.start_runner(partition);
       }
       partitions_owned.set(this.runners.size);
+      // Lag: what the stream holds for each owned partition that is not yet acknowledged.
+      for (const partition of this.runners.keys()) {
+        const info = await this.nats.jsm.consumers.info(this.stream, `rating-p${partition}`).catch(() => undefined);
+        if (info !== undefined) {
+          consumer_pending.set({ partition: String(partition) }, info.num_pending + info.num_ack_pending);
+        }
+      }
     } catch (error) {
       this.log.warn({ err: error }, 'partition rebalance failed; retrying');
     }
