@@ -149,6 +149,35 @@ export const migrations: readonly Migration[] = [
       ORDER BY (at, error_code, charge_point_id)`,
     ],
   },
+  {
+    version: 20,
+    name: 'every rated version kept for audit; rows refused by the store kept aside',
+    statements: (db) => [
+      // rated_sessions keeps the latest version of a session; this keeps all of them, with the
+      // difference a re-rating made, so a billing dispute can see what was charged when.
+      `CREATE TABLE IF NOT EXISTS ${db}.rated_session_versions AS ${db}.rated_sessions
+      ENGINE = ReplacingMergeTree
+      PARTITION BY toYYYYMM(stopped_at)
+      ORDER BY (session_id, version)`,
+      ...add_columns('rated_session_versions', {
+        // live, provisional, late_stop or rerate
+        rated_reason: "String DEFAULT ''",
+        previous_total_excl_vat: 'Decimal(18, 4) DEFAULT 0',
+        previous_total_incl_vat: 'Decimal(18, 4) DEFAULT 0',
+      }),
+      // A row the store refused for its content (not for being unreachable): kept verbatim with
+      // the error so that the stream moves on and nothing is lost; see rating/service.ts.
+      `CREATE TABLE IF NOT EXISTS ${db}.quarantined_rows (
+        table_name String,
+        row_json String,
+        error String,
+        at DateTime('UTC'),
+        at_ms Int64
+      ) ENGINE = MergeTree
+      PARTITION BY toYYYYMM(at)
+      ORDER BY (table_name, at_ms)`,
+    ],
+  },
 ];
 
 async function column_exists(store: Store, table: string, column: string): Promise<boolean> {

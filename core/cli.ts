@@ -17,6 +17,15 @@ commands:
               --sessions FILE     many CDRs, one JSON object per line (NDJSON); prints NDJSON
               --time-zone ZONE    IANA time zone of the location (e.g. Europe/Berlin); required
                                   unless each CDR carries cdr_location.time_zone
+  rerate    re-price finished sessions with a tariff version, through the running API; writes a
+            new version of each session and prints old total, new total and difference as JSON
+              --tariff ID         tariff id (required)
+              --tariff-version N  a stored version (default: the current one)
+              --session ID        one session ("<charge point id>/<transaction id>")
+              --charge-point ID   every session of a charge point
+              --from TIME --to TIME   sessions started in [from, to) (RFC 3339)
+              --api URL           the operator API (default: EVRATE_API_URL or http://127.0.0.1:9221)
+            the operator token comes from OPERATOR_TOKEN
 `;
 
 /** A mistake in what the user gave the CLI: printed as one line, exit code 2. */
@@ -107,6 +116,66 @@ async function start(): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+async function rerate_command(argv: string[]): Promise<void> {
+  let values: Record<string, string | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        tariff: { type: 'string' },
+        'tariff-version': { type: 'string' },
+        session: { type: 'string' },
+        'charge-point': { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        api: { type: 'string' },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.tariff === undefined) throw new UsageError('rerate: --tariff ID is required');
+  const version = values['tariff-version'];
+  if (version !== undefined && !/^[1-9]\d{0,8}$/.test(version)) {
+    throw new UsageError('rerate: --tariff-version must be a positive integer');
+  }
+  const token = process.env.OPERATOR_TOKEN;
+  if (token === undefined || token === '')
+    throw new UsageError('rerate: set OPERATOR_TOKEN to the operator token');
+  const api = values.api ?? process.env.EVRATE_API_URL ?? 'http://127.0.0.1:9221';
+  const body = {
+    tariff_id: values.tariff,
+    ...(version === undefined ? {} : { tariff_version: Number(version) }),
+    ...(values.session === undefined ? {} : { session_id: values.session }),
+    ...(values['charge-point'] === undefined ? {} : { charge_point_id: values['charge-point'] }),
+    ...(values.from === undefined ? {} : { from: values.from }),
+    ...(values.to === undefined ? {} : { to: values.to }),
+  };
+  let response: Response;
+  try {
+    response = await fetch(`${api.replace(/\/$/, '')}/v1/sessions/rerate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new UsageError(`rerate: cannot reach the API at ${api}: ${(error as Error).message}`);
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    let message = text;
+    try {
+      const parsed = JSON.parse(text) as { error?: string; field?: string };
+      message = String(parsed.error);
+      if (parsed.field !== undefined && !message.startsWith(`${parsed.field}:`))
+        message = `${parsed.field}: ${message}`;
+    } catch {}
+    throw new UsageError(`rerate: ${response.status}: ${message}`);
+  }
+  process.stdout.write(`${JSON.stringify(JSON.parse(text), null, 2)}\n`);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command] = argv;
   if (command === 'start') {
@@ -115,6 +184,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'rate') {
     rate(argv.slice(1));
+    return 0;
+  }
+  if (command === 'rerate') {
+    await rerate_command(argv.slice(1));
     return 0;
   }
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {

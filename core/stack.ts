@@ -4,6 +4,7 @@ import { open_store } from '../analytics/open.js';
 import { insert_tariff_version } from '../analytics/sessions.js';
 import type { Store } from '../analytics/store.js';
 import { operator_routes } from '../api/operator-routes.js';
+import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
 import { EventPublisher } from '../ingest/publisher.js';
 import { IngestServer } from '../ingest/server.js';
@@ -11,6 +12,7 @@ import { TransactionIdAllocator } from '../ingest/txid.js';
 import { default_tariff } from '../rating/default-tariff.js';
 import { PricingPool } from '../rating/pool.js';
 import { RatingService } from '../rating/service.js';
+import type { SessionRules } from '../rating/session.js';
 import { TariffStore } from '../rating/tariff-store.js';
 import { ChargePointRegistry } from './charge-points.js';
 import { type Config, redact_config } from './config.js';
@@ -28,6 +30,14 @@ export interface RunningStack {
   store: Store;
   shutdown: Shutdown;
   stop(): Promise<void>;
+}
+
+export function rating_rules(config: Config): SessionRules {
+  return {
+    idle_power_w: config.rating_idle_power_w,
+    clock_skew_ms_max: config.rating_clock_skew_max_s * 1000,
+    silence_ms: config.rating_silence_s * 1000,
+  };
 }
 
 function local_url(host: string, port: number, scheme: string): string {
@@ -140,7 +150,10 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           operator_token: config.operator_token,
           body_bytes_max: config.api_body_bytes_max,
         },
-        [...operator_routes({ store, tariffs, charge_points })],
+        [
+          ...operator_routes({ store, tariffs, charge_points }),
+          ...rerate_routes({ store, tariffs, rules: rating_rules(config) }),
+        ],
         log.child({ component: 'api' }),
       );
       api_port = await api.listen();

@@ -2,6 +2,7 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { meter_value_json_rows } from '../analytics/meter-values.js';
+import { insert_or_quarantine } from '../analytics/quarantine.js';
 import { type RatedSessionRow, rated_session_json } from '../analytics/sessions.js';
 import type { Store } from '../analytics/store.js';
 import type { Logger } from '../core/log.js';
@@ -242,7 +243,9 @@ export class RatingService {
       partitions_owned.set(this.runners.size);
       // Lag: what the stream holds for each owned partition that is not yet acknowledged.
       for (const partition of this.runners.keys()) {
-        const info = await this.nats.jsm.consumers.info(this.stream, `rating-p${partition}`).catch(() => undefined);
+        const info = await this.nats.jsm.consumers
+          .info(this.stream, `rating-p${partition}`)
+          .catch(() => undefined);
         if (info !== undefined) {
           consumer_pending.set({ partition: String(partition) }, info.num_pending + info.num_ack_pending);
         }
@@ -547,9 +550,9 @@ export class RatingService {
     const { states, rated, costs } = await this.price(tasks);
 
     await Promise.all([
-      this.store.insert_json_rows('meter_values', meter_rows),
-      this.store.insert_json_rows('connector_status', status_rows),
-      this.store.insert_json_rows('rated_sessions', rated.map(rated_session_json)),
+      insert_or_quarantine(this.store, 'meter_values', meter_rows),
+      insert_or_quarantine(this.store, 'connector_status', status_rows),
+      this.write_rated(rated),
     ]);
     await this.checkpoint(states);
     await Promise.all(
@@ -568,7 +571,7 @@ export class RatingService {
   /** Runs the tasks on the pool; a session whose pricing fails keeps its state and is counted. */
   private async price(
     tasks: SessionTask[],
-  ): Promise<{ states: SessionState[]; rated: RatedSessionRow[]; costs: RunningCostMessage[] }> {
+  ): Promise<{ states: SessionState[]; rated: RatedVersionRow[]; costs: RunningCostMessage[] }> {
     const tariffs: Record<string, TariffVersion['tariff']> = {};
     for (const task of tasks) {
       const m = task.state.meta;
@@ -576,7 +579,7 @@ export class RatingService {
     }
     const outcomes = await this.pool.run({ tasks, tariffs, rules: this.options.rules, now_ms: Date.now() });
     const states: SessionState[] = [];
-    const rated: RatedSessionRow[] = [];
+    const rated: RatedVersionRow[] = [];
     const costs: RunningCostMessage[] = [];
     outcomes.forEach((outcome, i) => {
       const task = tasks[i]!;
@@ -603,7 +606,11 @@ export class RatingService {
       }
       states.push(state);
       for (const version of outcome.outcome.rated) {
-        rated.push(rated_row(state, version));
+        rated.push({
+          row: rated_row(state, version),
+          reason: version.provisional ? 'provisional' : version.version > 1 ? 'late_stop' : 'live',
+          previous_total: version.previous_total,
+        });
         sessions_rated.inc({ kind: version.provisional ? 'provisional' : 'final' });
       }
       const cost = outcome.outcome.running_cost;
@@ -620,6 +627,16 @@ export class RatingService {
       }
     });
     return { states, rated, costs };
+  }
+
+  /** Latest versions to rated_sessions, every version to rated_session_versions (audit). */
+  private async write_rated(rated: RatedVersionRow[]): Promise<void> {
+    await insert_or_quarantine(
+      this.store,
+      'rated_sessions',
+      rated.map((r) => rated_session_json(r.row)),
+    );
+    await insert_or_quarantine(this.store, 'rated_session_versions', rated.map(rated_version_json));
   }
 
   /** Session states to KV: open ones in the open bucket, closed ones moved to the done bucket. */
@@ -654,7 +671,7 @@ export class RatingService {
       tariff_key: tariff_key(state.meta.tariff_id, state.meta.tariff_version),
     }));
     const { states, rated } = await this.price(tasks);
-    await this.store.insert_json_rows('rated_sessions', rated.map(rated_session_json));
+    await this.write_rated(rated);
     await this.checkpoint(states);
     this.log.info({ sessions: rated.length }, 'silent sessions closed provisionally');
   }
@@ -676,6 +693,23 @@ export class RatingService {
     this.runners.clear();
     await this.leases.leave().catch(() => {});
   }
+}
+
+/** A rated version with why it was rated and the total it replaces. */
+export interface RatedVersionRow {
+  row: RatedSessionRow;
+  reason: 'live' | 'provisional' | 'late_stop' | 'rerate';
+  previous_total: { excl_vat: string; incl_vat: string } | null;
+}
+
+/** The rated_session_versions row: the rated_sessions row plus the reason and the previous total. */
+export function rated_version_json(version: RatedVersionRow): string {
+  const base = rated_session_json(version.row);
+  const previous = version.previous_total ?? { excl_vat: '0', incl_vat: '0' };
+  for (const value of [previous.excl_vat, previous.incl_vat]) {
+    if (!/^-?\d+(\.\d+)?$/.test(value)) throw new TypeError(`previous total is not a decimal: ${value}`);
+  }
+  return `${base.slice(0, -1)},"rated_reason":${JSON.stringify(version.reason)},"previous_total_excl_vat":${previous.excl_vat},"previous_total_incl_vat":${previous.incl_vat}}`;
 }
 
 function seconds_text(ms: number): number {

@@ -72,6 +72,8 @@ export interface SessionState {
   /** Energy and cost so far, for the APIs (mirrors the last running cost). */
   energy_wh: number;
   running_cost: CdrPrice | null;
+  /** Total of the latest rated version, for the difference the next version makes. */
+  last_rated_total: CdrPrice | null;
   anomalies: Record<string, number>;
 }
 
@@ -96,6 +98,8 @@ export interface SessionEvent {
 export interface RatedVersion {
   version: number;
   provisional: boolean;
+  /** Total of the version this one replaces; null for the first. */
+  previous_total: CdrPrice | null;
   stopped_at_ms: number;
   meter_stop_wh: number;
   stop_reason: string;
@@ -179,6 +183,7 @@ export function new_session_state(meta: SessionMeta, seq: number, received_at_ms
     stop_reason: '',
     energy_wh: 0,
     running_cost: null,
+    last_rated_total: null,
     anomalies: {},
   };
 }
@@ -276,14 +281,17 @@ export function apply_session_events(
       state.closed = 'stopped';
       state.stop_reason = stop.reason;
       state.version += 1;
+      const result = rater.result();
       rated.push({
         version: state.version,
         provisional: false,
+        previous_total: state.last_rated_total,
         stopped_at_ms: rater.last_sample.at_ms,
         meter_stop_wh: state.last_register_wh,
         stop_reason: stop.reason,
-        rated: rater.result(),
+        rated: result,
       });
+      state.last_rated_total = result.total_cost;
       changed = true;
     }
   }
@@ -310,6 +318,9 @@ export function close_if_silent(
   state.closed = 'provisional';
   state.version += 1;
   const last = rater.last_sample;
+  const result = rater.result();
+  const previous_total = state.last_rated_total;
+  state.last_rated_total = result.total_cost;
   return {
     state,
     running_cost: null,
@@ -317,10 +328,11 @@ export function close_if_silent(
       {
         version: state.version,
         provisional: true,
+        previous_total,
         stopped_at_ms: last.at_ms,
         meter_stop_wh: state.last_register_wh,
         stop_reason: 'Provisional',
-        rated: rater.result(),
+        rated: result,
       },
     ],
   };
