@@ -140,7 +140,10 @@ describe('rating through crashes and scale-out', () => {
     await publish_events(env.nats.nats, interleave(sessions), partitions, 40);
     await new Promise((r) => setTimeout(r, 800));
     await b.kill('SIGKILL');
-    await eventually(async () => (owned_from_log(a.output()).size === partitions ? true : undefined), 120_000);
+    await eventually(
+      async () => (owned_from_log(a.output()).size === partitions ? true : undefined),
+      120_000,
+    );
     await expect_undisturbed_totals(env.store, sessions);
   }, 400_000);
 

@@ -146,9 +146,9 @@ export async function publish_events(
   const by_partition = new Map<number, OcppEvent[]>();
   for (const event of events) {
     const p = partition_of(event.chargePointId, partitions);
-    let list = by_partition.get(p);
-    if (list === undefined) by_partition.set(p, (list = []));
-    list.push(event);
+    const list = by_partition.get(p);
+    if (list === undefined) by_partition.set(p, [event]);
+    else list.push(event);
   }
   let messages = 0;
   for (const [p, list] of by_partition) {
