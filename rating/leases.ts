@@ -64,13 +64,13 @@ export class PartitionLeases {
   /** Renews every held lease; returns the partitions whose lease was lost (taken or expired). */
   async renew(): Promise<number[]> {
     const lost: number[] = [];
-    for (const [partition, revision] of this.held) {
+    for (const [partition, revision] of [...this.held]) {
       try {
-        this.held.set(
-          partition,
-          await this.leases.update(`p.${partition}`, this.options.process_id, revision),
-        );
+        const next = await this.leases.update(`p.${partition}`, this.options.process_id, revision);
+        // Released while the update was in flight: the release wins, the entry is not held again.
+        if (this.held.get(partition) === revision) this.held.set(partition, next);
       } catch (error) {
+        if (this.held.get(partition) !== revision) continue;
         this.log.warn({ partition, err: error }, 'partition lease lost');
         this.held.delete(partition);
         lost.push(partition);
@@ -83,12 +83,14 @@ export class PartitionLeases {
     const revision = this.held.get(partition);
     this.held.delete(partition);
     if (revision === undefined) return;
+    let expired = false;
     try {
       await this.leases.delete(`p.${partition}`, { previousSeq: revision });
-      this.log.info({ partition }, 'partition lease released');
     } catch {
-      // Already expired or taken: nothing to give back.
+      // Already expired or taken: nothing to give back, but this process holds it no more.
+      expired = true;
     }
+    this.log.info({ partition, expired }, 'partition lease released');
   }
 
   async leave(): Promise<void> {

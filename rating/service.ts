@@ -168,6 +168,8 @@ export class RatingService {
   private readonly stopping = new Set<number>();
   private readonly sessions = new Map<string, SessionState>();
   private leases_timer: NodeJS.Timeout | undefined;
+  private renew_timer: NodeJS.Timeout | undefined;
+  private renewing = false;
   private leases_busy: Promise<void> = Promise.resolve();
   private readonly tariff_cache = new Map<string, TariffVersion>();
   private last_sweep_ms = Date.now();
@@ -211,12 +213,23 @@ export class RatingService {
     );
     service.running = true;
     await service.rebalance();
-    service.leases_timer = setInterval(
-      () => {
-        service.leases_busy = service.leases_busy.then(() => service.rebalance()).catch(() => {});
-      },
-      Math.max(200, Math.floor(options.lease_ttl_ms / 3)),
-    );
+    const period_ms = Math.max(200, Math.floor(options.lease_ttl_ms / 3));
+    service.leases_timer = setInterval(() => {
+      service.leases_busy = service.leases_busy.then(() => service.rebalance()).catch(() => {});
+    }, period_ms);
+    // Renewal has its own timer: a rebalance waits for runners to finish their batch, and a lease
+    // must not expire meanwhile (another process would take the partition while this one still
+    // works on it).
+    service.renew_timer = setInterval(() => {
+      if (service.renewing) return;
+      service.renewing = true;
+      service
+        .renew()
+        .catch((error: unknown) => service.log.warn({ err: error }, 'partition lease renewal failed'))
+        .finally(() => {
+          service.renewing = false;
+        });
+    }, period_ms);
     return service;
   }
 
@@ -225,17 +238,25 @@ export class RatingService {
     return [...this.runners.keys()].sort((a, b) => a - b);
   }
 
+  private async renew(): Promise<void> {
+    const lost = await this.leases.renew();
+    // Stop at once: the partition may already be another process's.
+    for (const partition of lost) this.stopping.add(partition);
+    await Promise.all(lost.map((partition) => this.stop_runner(partition)));
+  }
+
   private async rebalance(): Promise<void> {
     if (!this.running) return;
     try {
-      for (const partition of await this.leases.renew()) await this.stop_runner(partition);
       const desired = await this.leases.desired();
-      for (const partition of this.leases.owned()) {
-        if (!desired.has(partition)) {
+      const surplus = [...this.leases.owned()].filter((partition) => !desired.has(partition));
+      for (const partition of surplus) this.stopping.add(partition);
+      await Promise.all(
+        surplus.map(async (partition) => {
           await this.stop_runner(partition);
           await this.leases.release(partition);
-        }
-      }
+        }),
+      );
       for (const partition of desired) {
         if (this.runners.has(partition) || !this.running) continue;
         if (await this.leases.claim(partition)) this.start_runner(partition);
@@ -688,6 +709,7 @@ export class RatingService {
   async close(): Promise<void> {
     this.running = false;
     if (this.leases_timer !== undefined) clearInterval(this.leases_timer);
+    if (this.renew_timer !== undefined) clearInterval(this.renew_timer);
     await this.leases_busy;
     await Promise.all(this.runners.values());
     this.runners.clear();
