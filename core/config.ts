@@ -36,10 +36,15 @@ export interface Config {
   heartbeat_interval_s: number;
   /** Accept charge points that are not registered, without a password. */
   ocpp_allow_unknown: boolean;
+  /** Accept idTags / idTokens the token store does not know (free-vend sites). */
+  ocpp_accept_unknown_tokens: boolean;
   /** PEM certificate chain and key: TLS terminated by the OCPP server (security profile 2). */
   ocpp_tls: { cert_file: string; key_file: string } | undefined;
 
   api_host: string;
+  /** This CPO's OCPI identity: operator tokens and CDRs carry it (ISO 3166-1 alpha-2, 3 characters). */
+  ocpi_country_code: string;
+  ocpi_party_id: string;
   api_port: number;
   api_body_bytes_max: number;
   operator_token: string;
@@ -89,6 +94,12 @@ const log_levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 function read_string(env: Env, name: string, fallback: string): string {
   const value = env[name];
   return value === undefined || value === '' ? fallback : value;
+}
+
+function read_pattern(env: Env, name: string, fallback: string, pattern: RegExp, rule: string): string {
+  const value = read_string(env, name, fallback);
+  if (!pattern.test(value)) throw new ConfigError(name, `expected ${rule}, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 function read_optional(env: Env, name: string): string | undefined {
@@ -233,9 +244,24 @@ export function load_config(env: Env = process.env): Config {
     ocpp_frame_bytes_max: read_int(env, 'OCPP_FRAME_BYTES_MAX', 65536, 1024, 16 * 1024 * 1024),
     heartbeat_interval_s: read_int(env, 'HEARTBEAT_INTERVAL_S', 300, 1, 86400),
     ocpp_allow_unknown: read_bool(env, 'OCPP_ALLOW_UNKNOWN', false),
+    ocpp_accept_unknown_tokens: read_bool(env, 'OCPP_ACCEPT_UNKNOWN_TOKENS', false),
     ocpp_tls: read_tls(env),
 
     api_host: read_string(env, 'API_HOST', '0.0.0.0'),
+    ocpi_country_code: read_pattern(
+      env,
+      'OCPI_COUNTRY_CODE',
+      'NL',
+      /^[A-Z]{2}$/,
+      'two capital letters (ISO 3166-1)',
+    ),
+    ocpi_party_id: read_pattern(
+      env,
+      'OCPI_PARTY_ID',
+      'EVR',
+      /^[A-Z0-9]{3}$/,
+      'three capital letters or digits',
+    ),
     api_port: read_int(env, 'API_PORT', 9221, 0, 65535),
     api_body_bytes_max: read_int(env, 'API_BODY_BYTES_MAX', 1024 * 1024, 1024, 64 * 1024 * 1024),
     operator_token: operator_token ?? randomBytes(24).toString('base64url'),

@@ -6,10 +6,12 @@ import type { Store } from '../analytics/store.js';
 import { operator_routes } from '../api/operator-routes.js';
 import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
+import { token_routes } from '../api/token-routes.js';
 import { EventPublisher } from '../ingest/publisher.js';
 import { IngestServer } from '../ingest/server.js';
 import { TransactionIdAllocator } from '../ingest/txid.js';
 import { default_tariff } from '../rating/default-tariff.js';
+import { PlanStore } from '../rating/plans.js';
 import { PricingPool } from '../rating/pool.js';
 import { RatingService } from '../rating/service.js';
 import type { SessionRules } from '../rating/session.js';
@@ -20,6 +22,7 @@ import type { Logger } from './log.js';
 import { connect_nats } from './nats.js';
 import { start_nats_server } from './nats-server.js';
 import { Shutdown } from './shutdown.js';
+import { TokenStore } from './tokens.js';
 
 export interface RunningStack {
   /** '' when this process does not run the ingest role. */
@@ -76,6 +79,8 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
 
     const tariffs = await TariffStore.open(nats);
     const charge_points = await ChargePointRegistry.open(nats);
+    const tokens = await TokenStore.open(nats);
+    const plans = await PlanStore.open(nats);
     if ((await tariffs.current(config.default_tariff_id)) === undefined) {
       const seeded = await tariffs.put(default_tariff(config));
       await insert_tariff_version(store, seeded);
@@ -86,7 +91,17 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
       const pool = new PricingPool(config.rating_workers);
       shutdown.add('pricing-pool', () => pool.close());
       const rating = await RatingService.start(
-        { nats, store, pool, tariffs, log: log.child({ component: 'rating' }) },
+        {
+          nats,
+          store,
+          pool,
+          tariffs,
+          log: log.child({ component: 'rating' }),
+          plan_of_token: async (id_tag) => {
+            const plan_id = (await tokens.lookup(id_tag))?.plan_id;
+            return plan_id === undefined ? undefined : plans.get(plan_id);
+          },
+        },
         {
           process_id: config.node_id,
           partitions: config.rating_partitions,
@@ -130,11 +145,13 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           heartbeat_interval_s: config.heartbeat_interval_s,
           in_flight_calls_max: 16,
           allow_unknown_charge_points: config.ocpp_allow_unknown,
+          accept_unknown_tokens: config.ocpp_accept_unknown_tokens,
           tls: config.ocpp_tls,
         },
         publisher,
         await TransactionIdAllocator.open(nats),
         charge_points,
+        tokens,
         log.child({ component: 'ingest' }),
       );
       ocpp_port = await ingest.listen();
@@ -153,6 +170,12 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
         [
           ...operator_routes({ store, tariffs, charge_points }),
           ...rerate_routes({ store, tariffs, rules: rating_rules(config) }),
+          ...token_routes({
+            tokens,
+            plans,
+            tariffs,
+            own_party: { country_code: config.ocpi_country_code, party_id: config.ocpi_party_id },
+          }),
         ],
         log.child({ component: 'api' }),
       );

@@ -1,12 +1,15 @@
+import type { TokenDecision } from '../core/tokens.js';
 import type { OcppEventBody } from '../schemas/events.js';
 import { OcppError } from './ocppj.js';
 import type { SchemaValidator } from './validate.js';
 
-/** What a CALL handler may use besides the payload: clock, configuration, id allocation. */
+/** What a CALL handler may use besides the payload: clock, configuration, ids, token decisions. */
 export interface CallContext {
   heartbeat_interval_s: number;
   now_ms: () => number;
   allocate_transaction_id: () => Promise<number>;
+  /** The token store's decision for an idTag / idToken (core/tokens.ts). */
+  authorize: (id_token: string) => Promise<TokenDecision>;
 }
 
 /** The answer to a CALL, and the events that must be durable before it is sent. */

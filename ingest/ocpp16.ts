@@ -38,7 +38,12 @@ function meter_values_of(list: unknown, field: string): MeterValue[] {
   }));
 }
 
-const accepted = { status: 'Accepted' };
+/** OCPP 1.6 section 7.24 IdTagInfo: the status, and the group as parentIdTag when there is one. */
+async function id_tag_info(context: CallContext, id_tag: string): Promise<Json> {
+  const decision = await context.authorize(id_tag);
+  const group = decision.token?.group_id;
+  return { status: decision.status, ...(group === undefined || group === '' ? {} : { parentIdTag: group }) };
+}
 
 export async function handle_ocpp16_call(
   action: string,
@@ -84,9 +89,12 @@ export async function handle_ocpp16_call(
         payload: {},
       };
     case 'Authorize':
-      return { events: [], payload: { idTagInfo: accepted } };
+      return { events: [], payload: { idTagInfo: await id_tag_info(context, String(payload.idTag)) } };
     case 'StartTransaction': {
       const started_ms = timestamp_ms(payload.timestamp, 'timestamp');
+      // The transaction is recorded whatever the decision: the charge point has started it and
+      // stops it itself when the status is not Accepted (OCPP 1.6 section 5.11, StopTransactionOnInvalidId).
+      const id_tag_answer = await id_tag_info(context, String(payload.idTag));
       const transaction_id = await context.allocate_transaction_id();
       return {
         events: [
@@ -103,7 +111,7 @@ export async function handle_ocpp16_call(
             },
           },
         ],
-        payload: { transactionId: transaction_id, idTagInfo: accepted },
+        payload: { transactionId: transaction_id, idTagInfo: id_tag_answer },
       };
     }
     case 'MeterValues':
@@ -120,7 +128,9 @@ export async function handle_ocpp16_call(
         ],
         payload: {},
       };
-    case 'StopTransaction':
+    case 'StopTransaction': {
+      const id_tag_answer =
+        payload.idTag === undefined ? undefined : await id_tag_info(context, String(payload.idTag));
       return {
         events: [
           {
@@ -136,8 +146,9 @@ export async function handle_ocpp16_call(
             },
           },
         ],
-        payload: payload.idTag === undefined ? {} : { idTagInfo: accepted },
+        payload: id_tag_answer === undefined ? {} : { idTagInfo: id_tag_answer },
       };
+    }
     case 'DataTransfer':
       // OCPP 1.6 section 4.3: no vendor-specific extensions are known here.
       return { events: [], payload: { status: 'UnknownVendorId' } };

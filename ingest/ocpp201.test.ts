@@ -1,8 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import type { TokenDecision } from '../core/tokens.js';
 import { handle_ocpp201_call, register_wh } from './ocpp201.js';
 import { call_error, type OcppError, parse_frame } from './ocppj.js';
 
-const context = { heartbeat_interval_s: 60, now_ms: () => 0, allocate_transaction_id: async () => 1 };
+const context = {
+  heartbeat_interval_s: 60,
+  now_ms: () => 0,
+  allocate_transaction_id: async () => 1,
+  authorize: async (id_token: string): Promise<TokenDecision> => ({
+    status: id_token === 'BLOCKED' ? 'Blocked' : 'Accepted',
+  }),
+};
 const at = '2026-03-29T00:30:00Z';
 
 function sample(value: number, unit: string, multiplier = 0, context_name = 'Transaction.Begin') {

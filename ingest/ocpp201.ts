@@ -110,9 +110,12 @@ export async function handle_ocpp201_call(
         payload: {},
       };
     case 'Authorize':
-      return { events: [], payload: { idTokenInfo: { status: 'Accepted' } } };
+      return {
+        events: [],
+        payload: { idTokenInfo: await id_token_info(context, String((payload.idToken as Json).idToken)) },
+      };
     case 'TransactionEvent':
-      return transaction_event(payload);
+      return transaction_event(payload, context);
     case 'MeterValues':
       return {
         events: [
@@ -135,7 +138,17 @@ export async function handle_ocpp201_call(
   }
 }
 
-function transaction_event(payload: Json): CallOutcome {
+/** OCPP 2.0.1 IdTokenInfoType: the status, and the group as groupIdToken when there is one. */
+async function id_token_info(context: CallContext, id_token: string): Promise<Json> {
+  const decision = await context.authorize(id_token);
+  const group = decision.token?.group_id;
+  return {
+    status: decision.status,
+    ...(group === undefined || group === '' ? {} : { groupIdToken: { idToken: group, type: 'Central' } }),
+  };
+}
+
+async function transaction_event(payload: Json, context: CallContext): Promise<CallOutcome> {
   const info = payload.transactionInfo as Json;
   const transaction_id = String(info.transactionId);
   const evse = (payload.evse as Json | undefined) ?? {};
@@ -145,7 +158,7 @@ function transaction_event(payload: Json): CallOutcome {
   const id_token = String((payload.idToken as Json | undefined)?.idToken ?? '');
   const at_ms = timestamp_ms(payload.timestamp, 'timestamp');
   const meter_values = meter_values_of(payload.meterValue, 'meterValue');
-  const reply = id_token === '' ? {} : { idTokenInfo: { status: 'Accepted' } };
+  const reply = id_token === '' ? {} : { idTokenInfo: await id_token_info(context, id_token) };
   const event_type = String(payload.eventType);
 
   if (event_type === 'Started') {

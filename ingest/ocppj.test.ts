@@ -1,8 +1,21 @@
 import { describe, expect, it } from 'vitest';
+import type { TokenDecision, TokenRecord } from '../core/tokens.js';
 import { handle_ocpp16_call } from './ocpp16.js';
 import { OcppError, parse_frame } from './ocppj.js';
 
-const context = { heartbeat_interval_s: 60, now_ms: () => 0, allocate_transaction_id: async () => 7 };
+/** Token decisions as the token store gives them: BLOCKED is blocked, UNKNOWN unknown, the rest known. */
+async function authorize(id_tag: string): Promise<TokenDecision> {
+  if (id_tag === 'UNKNOWN') return { status: 'Invalid' };
+  const token = { uid: id_tag, group_id: id_tag === 'FLEET1' ? 'FLEET' : undefined } as TokenRecord;
+  return { status: id_tag === 'BLOCKED' ? 'Blocked' : 'Accepted', token };
+}
+
+const context = {
+  heartbeat_interval_s: 60,
+  now_ms: () => 0,
+  allocate_transaction_id: async () => 7,
+  authorize,
+};
 
 function code_of(fn: () => unknown): string {
   try {
@@ -46,6 +59,29 @@ describe('OCPP 1.6 calls', () => {
       ],
       payload: { transactionId: 7, idTagInfo: { status: 'Accepted' } },
     });
+  });
+
+  it('answers Authorize, StartTransaction and StopTransaction with the token store decision', async () => {
+    expect((await handle_ocpp16_call('Authorize', { idTag: 'BLOCKED' }, context)).payload).toEqual({
+      idTagInfo: { status: 'Blocked' },
+    });
+    expect((await handle_ocpp16_call('Authorize', { idTag: 'FLEET1' }, context)).payload).toEqual({
+      idTagInfo: { status: 'Accepted', parentIdTag: 'FLEET' },
+    });
+    // An unknown card's transaction is still recorded: the charger has started it and stops it.
+    const started = await handle_ocpp16_call(
+      'StartTransaction',
+      { connectorId: 1, idTag: 'UNKNOWN', meterStart: 0, timestamp: '2026-01-01T00:00:00Z' },
+      context,
+    );
+    expect(started.payload).toEqual({ transactionId: 7, idTagInfo: { status: 'Invalid' } });
+    expect(started.events).toHaveLength(1);
+    const stopped = await handle_ocpp16_call(
+      'StopTransaction',
+      { transactionId: 7, idTag: 'BLOCKED', meterStop: 10, timestamp: '2026-01-01T01:00:00Z' },
+      context,
+    );
+    expect(stopped.payload).toEqual({ idTagInfo: { status: 'Blocked' } });
   });
 
   it('fills OCPP 1.6 SampledValue defaults', async () => {

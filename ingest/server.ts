@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { type ChargePointRegistry, parse_basic_auth } from '../core/charge-points.js';
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
+import type { TokenStore } from '../core/tokens.js';
 import type { OcppEvent } from '../schemas/events.js';
 import type { CallOutcome } from './call.js';
 import { handle_ocpp16_call } from './ocpp16.js';
@@ -64,6 +65,8 @@ export interface IngestOptions {
   in_flight_calls_max: number;
   /** Accept charge points that are not registered (no password check). */
   allow_unknown_charge_points: boolean;
+  /** Accept tokens the token store does not know (free-vend sites). */
+  accept_unknown_tokens: boolean;
   /** PEM files: TLS is terminated here (wss://, security profile 2). */
   tls: { cert_file: string; key_file: string } | undefined;
 }
@@ -100,6 +103,7 @@ export class IngestServer {
     private readonly publisher: EventPublisher,
     private readonly transaction_ids: TransactionIdAllocator,
     private readonly charge_points: ChargePointRegistry,
+    private readonly tokens: TokenStore,
     private readonly log: Logger,
   ) {}
 
@@ -326,6 +330,7 @@ export class IngestServer {
       heartbeat_interval_s: this.options.heartbeat_interval_s,
       now_ms: Date.now,
       allocate_transaction_id: () => this.transaction_ids.allocate(),
+      authorize: (id_token: string) => this.tokens.authorize(id_token, this.options.accept_unknown_tokens),
     };
     const outcome: CallOutcome =
       connection.protocol === 'ocpp1.6'

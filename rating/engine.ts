@@ -1,6 +1,7 @@
 import type { Decimal } from 'decimal.js';
 import { Money, money_text } from '../core/money.js';
 import { local_time } from './local-time.js';
+import { apply_plan, type Plan, type PlanLine } from './plans.js';
 import { clock_restrictions_match, kwh_in_wh, restrictions_match, type SliceState } from './restrictions.js';
 import type { Price, PriceComponent, Tariff, TariffDimensionType } from './tariff.js';
 
@@ -19,6 +20,8 @@ export interface MeterSample {
 
 export interface RatingInput {
   tariff: Tariff;
+  /** The driver's membership plan, if any (rating/plans.ts). */
+  plan?: Plan;
   /** IANA zone of the Location (OCPI Location.time_zone), e.g. 'Europe/Amsterdam'. */
   time_zone: string;
   samples: MeterSample[];
@@ -78,6 +81,10 @@ export interface RatedSession {
   total_parking_time: string;
   price_limit_applied: 'min_price' | 'max_price' | null;
   lines: RatedLine[];
+  /** The driver's plan the session was priced with (copied at session start), or null. */
+  plan: Plan | null;
+  /** What the driver's plan took off, after the tariff's price limits (empty without a plan). */
+  plan_lines: PlanLine[];
 }
 
 export class RatingInputError extends Error {
@@ -317,6 +324,7 @@ export class SessionRater {
     readonly tariff: Tariff,
     readonly time_zone: string,
     readonly first: MeterSample,
+    readonly plan?: Plan,
   ) {
     local_time(first.at_ms, time_zone); // an unknown zone throws here, before any work
     this.check(first, undefined, 0);
@@ -346,8 +354,14 @@ export class SessionRater {
     );
   }
 
-  static from_state(tariff: Tariff, time_zone: string, first: MeterSample, state: RaterState): SessionRater {
-    const rater = new SessionRater(tariff, time_zone, first);
+  static from_state(
+    tariff: Tariff,
+    time_zone: string,
+    first: MeterSample,
+    state: RaterState,
+    plan?: Plan,
+  ): SessionRater {
+    const rater = new SessionRater(tariff, time_zone, first, plan);
     rater.last = state.last;
     rater.samples_seen = state.samples_seen;
     for (const p of state.periods) {
@@ -603,7 +617,7 @@ export class SessionRater {
       if (!extra.isZero()) cost = add_cost(cost, line_cost(last.match, last.dimension, extra));
     }
     const limited = apply_price_limits(this.tariff, unscale(cost));
-    return price_text(limited.cost, this.tariff.currency);
+    return price_text(apply_plan(limited.cost, this.tariff.currency, this.plan).cost, this.tariff.currency);
   }
 
   /** The priced session so far, explained line by line. */
@@ -656,6 +670,7 @@ export class SessionRater {
     });
     const total = unscale(Object.values(sums).reduce(add_cost, zero_cost()));
     const limited = apply_price_limits(tariff, total);
+    const planned = apply_plan(limited.cost, currency, this.plan);
 
     const charging_periods: CdrChargingPeriod[] = periods.map((period) => {
       const dimensions: CdrDimension[] = [];
@@ -683,7 +698,7 @@ export class SessionRater {
       start_date_time: iso(first.at_ms),
       end_date_time: iso(end.at_ms),
       charging_periods,
-      total_cost: price_text(limited.cost, currency),
+      total_cost: price_text(planned.cost, currency),
       total_fixed_cost: price_text(unscale(sums.FLAT), currency),
       total_energy_cost: price_text(unscale(sums.ENERGY), currency),
       total_time_cost: price_text(unscale(sums.TIME), currency),
@@ -693,6 +708,8 @@ export class SessionRater {
       total_parking_time: hours_text(new Money(parking_ms).div(1000)),
       price_limit_applied: limited.applied,
       lines: rated_lines,
+      plan: this.plan ?? null,
+      plan_lines: planned.lines,
     };
   }
 }
@@ -740,7 +757,7 @@ function apply_price_limits(
 export function rate_session(input: RatingInput): RatedSession {
   const { samples } = input;
   if (samples.length < 2) fail('samples', 'needs at least 2 samples (start and end)');
-  const rater = new SessionRater(input.tariff, input.time_zone, samples[0]!);
+  const rater = new SessionRater(input.tariff, input.time_zone, samples[0]!, input.plan);
   for (let i = 1; i < samples.length; i++) rater.add(samples[i]!);
   return rater.result();
 }

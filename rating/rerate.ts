@@ -5,6 +5,7 @@ import type { Store } from '../analytics/store.js';
 import { Money, money_text } from '../core/money.js';
 import type { MeterValue, OcppEvent } from '../schemas/events.js';
 import type { CdrPrice } from './engine.js';
+import type { Plan } from './plans.js';
 import { type RatedVersionRow, rated_row, rated_version_json } from './service.js';
 import {
   apply_session_events,
@@ -72,6 +73,17 @@ interface StoredRow {
   currency: string;
   total_excl_vat: string;
   total_incl_vat: string;
+  breakdown: string;
+}
+
+/** The plan a session was priced with, kept in its breakdown: a re-rating keeps the driver's plan. */
+function plan_of(breakdown: string): { plan?: Plan } {
+  try {
+    const plan = (JSON.parse(breakdown) as { plan?: Plan | null }).plan;
+    return plan === null || plan === undefined ? {} : { plan };
+  } catch {
+    return {};
+  }
 }
 
 interface StoredValue {
@@ -135,7 +147,7 @@ export async function rerate(
     `SELECT session_id, version, charge_point_id, connector_id, evse_id, transaction_id, id_tag,
        payment_method, party, time_zone, started_at_ms, stopped_at_ms, meter_start_wh, meter_stop_wh,
        stop_reason, provisional, currency, toString(total_excl_vat) AS total_excl_vat,
-       toString(total_incl_vat) AS total_incl_vat
+       toString(total_incl_vat) AS total_incl_vat, breakdown
      FROM ${db}.rated_sessions FINAL WHERE ${where_of(selection).text}
      ORDER BY started_at_ms, session_id LIMIT ${rerate_sessions_max + 1}`,
   );
@@ -261,6 +273,7 @@ export async function rerate(
         tariff_id: tariff.tariff_id,
         tariff_version: tariff.version,
         time_zone: row.time_zone === '' ? 'UTC' : row.time_zone,
+        ...plan_of(row.breakdown),
       },
       1,
       started_at_ms,

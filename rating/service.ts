@@ -12,6 +12,7 @@ import { type Nats, open_kv } from '../core/nats.js';
 import { partition_subject } from '../core/partitions.js';
 import { decode_event_batch, type OcppEvent } from '../schemas/events.js';
 import { PartitionLeases } from './leases.js';
+import type { Plan } from './plans.js';
 import type { PricingPool } from './pool.js';
 import {
   new_session_state,
@@ -63,6 +64,9 @@ const partitions_owned = new Gauge({
   help: 'Event partitions this process owns',
   registers: [metrics_registry],
 });
+
+/** Resolves the membership plan of the driver presenting a token. */
+export type PlanOfToken = (id_tag: string) => Promise<Plan | undefined>;
 
 export interface RatingOptions {
   process_id: string;
@@ -186,10 +190,19 @@ export class RatingService {
     private readonly options: RatingOptions,
     private readonly stream: string,
     private readonly log: Logger,
+    private readonly plan_of_token: PlanOfToken,
   ) {}
 
   static async start(
-    deps: { nats: Nats; store: Store; pool: PricingPool; tariffs: TariffStore; log: Logger },
+    deps: {
+      nats: Nats;
+      store: Store;
+      pool: PricingPool;
+      tariffs: TariffStore;
+      log: Logger;
+      /** The membership plan of the driver presenting a token (none when absent). */
+      plan_of_token?: PlanOfToken;
+    },
     options: RatingOptions,
     stream: string,
   ): Promise<RatingService> {
@@ -210,6 +223,7 @@ export class RatingService {
       options,
       stream,
       deps.log,
+      deps.plan_of_token ?? (async () => undefined),
     );
     service.running = true;
     await service.rebalance();
@@ -393,6 +407,45 @@ export class RatingService {
     return found;
   }
 
+  /**
+   * The tariff and plan of a session starting now: the driver's plan (from the token) may name a
+   * members' tariff. A plan whose tariff is missing or whose fixed amounts are in another currency
+   * than the tariff is not applied (counted and logged): the session is priced at the default.
+   */
+  private async tariff_and_plan(
+    id_tag: string,
+    current: Map<string, Promise<TariffVersion | undefined>>,
+  ): Promise<{ tariff: TariffVersion; plan: Plan | undefined }> {
+    const current_tariff = (tariff_id: string): Promise<TariffVersion | undefined> => {
+      let found = current.get(tariff_id);
+      if (found === undefined) {
+        found = this.tariffs.current(tariff_id);
+        current.set(tariff_id, found);
+      }
+      return found;
+    };
+    const fallback = await current_tariff(this.options.default_tariff_id);
+    if (fallback === undefined) throw new Error(`tariff ${this.options.default_tariff_id} not found`);
+    const plan = id_tag === '' ? undefined : await this.plan_of_token(id_tag);
+    if (plan === undefined) return { tariff: fallback, plan: undefined };
+    const tariff = plan.tariff_id === undefined ? fallback : await current_tariff(plan.tariff_id);
+    if (tariff === undefined) {
+      rating_anomalies.inc({ reason: 'plan_tariff_missing' });
+      this.log.warn({ plan_id: plan.id, tariff_id: plan.tariff_id }, 'plan tariff missing; plan not applied');
+      return { tariff: fallback, plan: undefined };
+    }
+    const has_amounts = plan.discount_fixed_excl_vat !== undefined || plan.session_cap_excl_vat !== undefined;
+    if (has_amounts && plan.currency !== tariff.tariff.currency) {
+      rating_anomalies.inc({ reason: 'plan_currency_mismatch' });
+      this.log.warn(
+        { plan_id: plan.id, plan_currency: plan.currency, tariff_currency: tariff.tariff.currency },
+        'plan currency differs from the tariff; plan not applied',
+      );
+      return { tariff: fallback, plan: undefined };
+    }
+    return { tariff, plan };
+  }
+
   private async load(session_id: string): Promise<SessionState | undefined> {
     const cached = this.sessions.get(session_id);
     if (cached !== undefined) return cached;
@@ -414,7 +467,8 @@ export class RatingService {
     const work = new Map<string, { state: SessionState; events: SessionEvent[]; created: boolean }>();
     const connectors = new Map<string, ConnectorState>();
     const connector_updates = new Map<string, ConnectorState>();
-    let current_tariff: Promise<TariffVersion | undefined> | undefined;
+    // Current tariff versions read once per batch.
+    const current_tariffs = new Map<string, Promise<TariffVersion | undefined>>();
     let oldest_received_ms = Number.POSITIVE_INFINITY;
 
     const connector = async (cp: string, connector_id: number): Promise<ConnectorState> => {
@@ -487,9 +541,7 @@ export class RatingService {
           const existing = work.get(session_id)?.state ?? (await this.load(session_id));
           if (existing !== undefined && existing.closed !== 'open') continue; // redelivered start
           if (existing === undefined) {
-            current_tariff ??= this.tariffs.current(this.options.default_tariff_id);
-            const tariff = await current_tariff;
-            if (tariff === undefined) throw new Error(`tariff ${this.options.default_tariff_id} not found`);
+            const { tariff, plan } = await this.tariff_and_plan(s.idTag, current_tariffs);
             const state = new_session_state(
               {
                 session_id,
@@ -504,6 +556,7 @@ export class RatingService {
                 tariff_id: tariff.tariff_id,
                 tariff_version: tariff.version,
                 time_zone: this.options.default_time_zone,
+                ...(plan === undefined ? {} : { plan }),
               },
               seq,
               event.receivedAtMs,

@@ -7,6 +7,7 @@ import {
   type RaterState,
   SessionRater,
 } from './engine.js';
+import type { Plan } from './plans.js';
 import type { Tariff } from './tariff.js';
 
 /**
@@ -49,6 +50,8 @@ export interface SessionMeta {
   tariff_id: string;
   tariff_version: number;
   time_zone: string;
+  /** The driver's plan in force at the start; a later change of the plan never reprices it. */
+  plan?: Plan;
 }
 
 export interface SessionState {
@@ -220,7 +223,7 @@ export function apply_session_events(
       state.baseline_known = true;
       state.first = { at_ms: state.first.at_ms, energy_wh: reading.energy_wh, charging: true };
       state.last_register_wh = reading.energy_wh;
-      rater = new SessionRater(tariff, state.meta.time_zone, state.first);
+      rater = new SessionRater(tariff, state.meta.time_zone, state.first, state.meta.plan);
     }
     const last = rater.last_sample;
     if (at_ms < last.at_ms) {
@@ -340,8 +343,8 @@ export function close_if_silent(
 
 function rater_of(state: SessionState, tariff: Tariff): SessionRater {
   return state.rater === null
-    ? new SessionRater(tariff, state.meta.time_zone, state.first)
-    : SessionRater.from_state(tariff, state.meta.time_zone, state.first, state.rater);
+    ? new SessionRater(tariff, state.meta.time_zone, state.first, state.meta.plan)
+    : SessionRater.from_state(tariff, state.meta.time_zone, state.first, state.rater, state.meta.plan);
 }
 
 /** Rule 6. */

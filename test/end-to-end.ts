@@ -31,7 +31,12 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
     let stack: Stack;
 
     beforeAll(async () => {
-      stack = await start_test_stack({ DEFAULT_TARIFF_ID: 'e2e', ...(await env()) });
+      stack = await start_test_stack({
+        DEFAULT_TARIFF_ID: 'e2e',
+        // Free vend for the chargers of these tests; the token test below blocks a known token.
+        OCPP_ACCEPT_UNKNOWN_TOKENS: 'true',
+        ...(await env()),
+      });
     });
     afterAll(async () => {
       await stack?.dispose();
@@ -208,6 +213,60 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
         total_excl_vat: '4.50',
         total_incl_vat: '5.36',
       });
+    });
+
+    it('answers with the token store and prices a member with the plan of the token', async () => {
+      const plan = { id: 'gold', name: 'Gold members', currency: 'EUR', discount_percent: 20 };
+      expect((await api_put(stack, '/v1/plans/gold', JSON.stringify(plan))).status).toBe(200);
+      const bad_plan = await api_put(
+        stack,
+        '/v1/plans/bad',
+        JSON.stringify({ ...plan, id: 'bad', discount_percent: 150 }),
+      );
+      expect(bad_plan).toMatchObject({ status: 400, body: { field: 'discount_percent' } });
+      expect((await api_put(stack, '/v1/tokens/MEMBER-1', JSON.stringify({ plan_id: 'gold' }))).status).toBe(
+        200,
+      );
+      const no_plan = await api_put(stack, '/v1/tokens/MEMBER-2', JSON.stringify({ plan_id: 'silver' }));
+      expect(no_plan).toMatchObject({ status: 400, body: { field: 'plan_id' } });
+      expect((await api_put(stack, '/v1/tokens/STOLEN-1', JSON.stringify({ valid: false }))).status).toBe(
+        200,
+      );
+      expect((await api_get(stack, '/v1/tokens/MEMBER-1')).body).toMatchObject({
+        uid: 'MEMBER-1',
+        plan_id: 'gold',
+      });
+
+      const charger = await TestCharger.connect(ocpp('CP-E2E-PLAN'));
+      expect(await charger.call('Authorize', { idTag: 'STOLEN-1' })).toEqual({
+        idTagInfo: { status: 'Blocked' },
+      });
+      expect(await charger.call('Authorize', { idTag: 'MEMBER-1' })).toEqual({
+        idTagInfo: { status: 'Accepted' },
+      });
+      const started = await charger.call('StartTransaction', {
+        connectorId: 1,
+        idTag: 'MEMBER-1',
+        meterStart: 0,
+        timestamp: '2026-11-21T10:00:00Z',
+      });
+      expect(started.idTagInfo).toEqual({ status: 'Accepted' });
+      await charger.call('StopTransaction', {
+        transactionId: started.transactionId,
+        meterStop: 10_000,
+        timestamp: '2026-11-21T11:00:00Z',
+      });
+      charger.close();
+      const session = await eventually(async () => {
+        const { body } = await api_get(stack, '/v1/sessions?charge_point_id=CP-E2E-PLAN');
+        return (body as { sessions: (RatedSessionRow & { breakdown: { plan_lines: unknown[] } })[] })
+          .sessions[0];
+      });
+      // 10 kWh x 0.35 + 1.00 = 4.50, 20% off = 3.60; incl. 19% VAT 5.355 x 0.8 = 4.284 -> 4.28.
+      expect(session).toMatchObject({ id_tag: 'MEMBER-1', total_excl_vat: '3.60', total_incl_vat: '4.28' });
+      expect(session.breakdown.plan_lines).toEqual([
+        { plan_id: 'gold', rule: 'discount_percent', amount_excl_vat: '0.9', amount_incl_vat: '1.071' },
+      ]);
     });
 
     it('answers a malformed frame with a CALLERROR and keeps the connection usable', async () => {
