@@ -1,3 +1,4 @@
+import { session_facts_statements } from './session-facts.js';
 import { ident, sql } from './sql.js';
 import type { Store } from './store.js';
 
@@ -177,6 +178,11 @@ export const migrations: readonly Migration[] = [
       PARTITION BY toYYYYMM(at)
       ORDER BY (table_name, at_ms)`,
     ],
+  },
+  {
+    version: 30,
+    name: 'analytics rollups: session facts kept by session and version, filled by a materialized view',
+    statements: (db) => session_facts_statements(db),
   },
 ];
 

@@ -58,3 +58,8 @@ export function sql(strings: TemplateStringsArray, ...values: SqlValue[]): SqlFr
   for (let i = 0; i < values.length; i++) text += sql_literal(values[i]!) + strings[i + 1]!;
   return new SqlFragment(text);
 }
+
+/** An array literal `[a, b]` (a tuple `(a, b)` is what arrays of values format to elsewhere). */
+export function sql_array(values: readonly SqlValue[]): SqlFragment {
+  return new SqlFragment(`[${values.map(sql_literal).join(', ')}]`);
+}

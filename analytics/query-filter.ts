@@ -1,0 +1,112 @@
+import { Money, minor_units } from '../core/money.js';
+import { ident, type SqlFragment, sql } from './sql.js';
+import type { Store } from './store.js';
+
+/**
+ * What every analytics question is asked about: a half-open time range [from, to) in epoch
+ * milliseconds and optional dimension filters. A session belongs to the range when it started in
+ * it (revenue, peak hours, payment methods, distributions); occupancy is cut to the range.
+ */
+export interface AnalyticsFilter {
+  from_ms: number;
+  to_ms: number;
+  station_id?: string;
+  evse_id?: number;
+  tariff_id?: string;
+  currency?: string;
+  party?: string;
+}
+
+/** IANA zone for day, weekday and hour buckets; UTC unless asked. */
+export interface ZonedFilter extends AnalyticsFilter {
+  time_zone: string;
+}
+
+/**
+ * The collapsed sessions of the filter as a FROM clause. The range, station and EVSE are in the
+ * sorting key and fixed per session, so they prune before FINAL. Tariff, currency and party may
+ * change with a new version: they are applied outside, after FINAL has chosen the latest version,
+ * so a superseded version can never be selected by them.
+ */
+export function facts_from(store: Store, filter: AnalyticsFilter): string {
+  const db = ident(store.database);
+  const inner: SqlFragment[] = [
+    sql`started_at >= toDateTime(${Math.floor(filter.from_ms / 1000)}, 'UTC')`,
+    sql`started_at <= toDateTime(${Math.ceil(filter.to_ms / 1000)}, 'UTC')`,
+    sql`started_at_ms >= ${filter.from_ms}`,
+    sql`started_at_ms < ${filter.to_ms}`,
+  ];
+  if (filter.station_id !== undefined) inner.push(sql`station_id = ${filter.station_id}`);
+  if (filter.evse_id !== undefined) inner.push(sql`evse_id = ${filter.evse_id}`);
+  const outer: SqlFragment[] = [sql`1 = 1`];
+  if (filter.tariff_id !== undefined) outer.push(sql`tariff_id = ${filter.tariff_id}`);
+  if (filter.currency !== undefined) outer.push(sql`currency = ${filter.currency}`);
+  if (filter.party !== undefined) outer.push(sql`party = ${filter.party}`);
+  return `(SELECT * FROM (SELECT * FROM ${db}.session_facts FINAL WHERE ${and(inner)}) WHERE ${and(outer)})`;
+}
+
+export function and(parts: readonly SqlFragment[]): string {
+  return parts.map((p) => `(${p.text})`).join(' AND ');
+}
+
+/** Figures that JSONEachRow may quote (64-bit integers) as plain numbers; all stay below 2^53. */
+export function count_of(value: unknown): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new TypeError(`not a safe integer count: ${String(value)}`);
+  return n;
+}
+
+/**
+ * A sum of money as exact text: padded to the currency's minor units, and never rounded (session
+ * totals are already in minor units, so their sums are too; if one were not, its digits show).
+ */
+export function money_sum_text(value: string, currency: string): string {
+  const amount = new Money(value);
+  return amount.toFixed(Math.max(minor_units(currency), amount.decimalPlaces()));
+}
+
+/** Ratios of money (per session, per kWh) to 4 decimals, half up: they are averages, not amounts. */
+export const ratio_decimals = 4;
+
+export function money_per(amount_text: string, divisor: Money | number): string | null {
+  const d = new Money(divisor);
+  if (d.isZero()) return null;
+  return new Money(amount_text).div(d).toFixed(ratio_decimals);
+}
+
+/** A money figure set for one currency, as every analytics answer shows it. */
+export interface MoneyFigures {
+  currency: string;
+  sessions: number;
+  energy_wh: number;
+  revenue_excl_vat: string;
+  revenue_incl_vat: string;
+  revenue_per_session_excl_vat: string | null;
+  revenue_per_kwh_excl_vat: string | null;
+}
+
+export interface MoneyRow {
+  currency: string;
+  sessions: unknown;
+  energy_wh: unknown;
+  revenue_excl_vat: string;
+  revenue_incl_vat: string;
+}
+
+/** The columns behind MoneyFigures, summed over collapsed sessions. */
+export const money_columns = `count() AS sessions, sum(energy_wh) AS energy_wh,
+  toString(sum(total_excl_vat)) AS revenue_excl_vat, toString(sum(total_incl_vat)) AS revenue_incl_vat`;
+
+export function money_figures(row: MoneyRow): MoneyFigures {
+  const sessions = count_of(row.sessions);
+  const energy_wh = count_of(row.energy_wh);
+  return {
+    currency: row.currency,
+    sessions,
+    energy_wh,
+    revenue_excl_vat: money_sum_text(row.revenue_excl_vat, row.currency),
+    revenue_incl_vat: money_sum_text(row.revenue_incl_vat, row.currency),
+    revenue_per_session_excl_vat: money_per(row.revenue_excl_vat, sessions),
+    revenue_per_kwh_excl_vat: money_per(row.revenue_excl_vat, new Money(energy_wh).div(1000)),
+  };
+}
