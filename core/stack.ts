@@ -3,6 +3,7 @@ import { migrate } from '../analytics/migrations.js';
 import { open_store } from '../analytics/open.js';
 import { insert_tariff_version } from '../analytics/sessions.js';
 import type { Store } from '../analytics/store.js';
+import { analytics_routes } from '../api/analytics-routes.js';
 import { operator_routes } from '../api/operator-routes.js';
 import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
@@ -169,6 +170,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
         },
         [
           ...operator_routes({ store, tariffs, charge_points }),
+          ...analytics_routes({ store }),
           ...rerate_routes({ store, tariffs, rules: rating_rules(config) }),
           ...token_routes({
             tokens,
