@@ -38,6 +38,14 @@ export interface Config {
   ocpp_allow_unknown: boolean;
   /** Accept idTags / idTokens the token store does not know (free-vend sites). */
   ocpp_accept_unknown_tokens: boolean;
+  /** Sustained CALLs per second per charger (bursts of twice that). */
+  ocpp_calls_per_s_max: number;
+  /** Bytes queued for a charger that does not read before its connection is closed. */
+  ocpp_backpressure_bytes_max: number;
+  /** How long a remote command waits for the charger's answer. */
+  ocpp_command_timeout_s: number;
+  /** Send running costs to chargers (2.0.1 CostUpdated, 1.6 DataTransfer RunningCost). */
+  ocpp_cost_updates: boolean;
   /** PEM certificate chain and key: TLS terminated by the OCPP server (security profile 2). */
   ocpp_tls: { cert_file: string; key_file: string } | undefined;
 
@@ -245,6 +253,16 @@ export function load_config(env: Env = process.env): Config {
     heartbeat_interval_s: read_int(env, 'HEARTBEAT_INTERVAL_S', 300, 1, 86400),
     ocpp_allow_unknown: read_bool(env, 'OCPP_ALLOW_UNKNOWN', false),
     ocpp_accept_unknown_tokens: read_bool(env, 'OCPP_ACCEPT_UNKNOWN_TOKENS', false),
+    ocpp_calls_per_s_max: read_int(env, 'OCPP_CALLS_PER_S_MAX', 500, 1, 1_000_000),
+    ocpp_backpressure_bytes_max: read_int(
+      env,
+      'OCPP_BACKPRESSURE_BYTES_MAX',
+      1024 * 1024,
+      4096,
+      256 * 1024 * 1024,
+    ),
+    ocpp_command_timeout_s: read_int(env, 'OCPP_COMMAND_TIMEOUT_S', 30, 1, 600),
+    ocpp_cost_updates: read_bool(env, 'OCPP_COST_UPDATES', true),
     ocpp_tls: read_tls(env),
 
     api_host: read_string(env, 'API_HOST', '0.0.0.0'),

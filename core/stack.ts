@@ -4,11 +4,13 @@ import { open_store } from '../analytics/open.js';
 import { insert_tariff_version } from '../analytics/sessions.js';
 import type { Store } from '../analytics/store.js';
 import { analytics_routes } from '../api/analytics-routes.js';
+import { command_routes } from '../api/command-routes.js';
 import { operator_routes } from '../api/operator-routes.js';
 import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
 import { token_routes } from '../api/token-routes.js';
 import { EventPublisher } from '../ingest/publisher.js';
+import { RemoteCommands } from '../ingest/remote.js';
 import { IngestServer } from '../ingest/server.js';
 import { TransactionIdAllocator } from '../ingest/txid.js';
 import { default_tariff } from '../rating/default-tariff.js';
@@ -147,6 +149,8 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           in_flight_calls_max: 16,
           allow_unknown_charge_points: config.ocpp_allow_unknown,
           accept_unknown_tokens: config.ocpp_accept_unknown_tokens,
+          calls_per_s_max: config.ocpp_calls_per_s_max,
+          backpressure_bytes_max: config.ocpp_backpressure_bytes_max,
           tls: config.ocpp_tls,
         },
         publisher,
@@ -157,6 +161,17 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
       );
       ocpp_port = await ingest.listen();
       shutdown.add('ingest', () => ingest.close());
+      const remote = new RemoteCommands(
+        nats,
+        ingest,
+        {
+          subject_prefix: config.nats_subject_prefix,
+          answer_timeout_ms_max: config.ocpp_command_timeout_s * 1000,
+          cost_updates: config.ocpp_cost_updates,
+        },
+        log.child({ component: 'remote' }),
+      );
+      shutdown.add('remote-commands', () => remote.close());
     }
 
     let api_port = 0;
@@ -172,6 +187,11 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           ...operator_routes({ store, tariffs, charge_points }),
           ...analytics_routes({ store }),
           ...rerate_routes({ store, tariffs, rules: rating_rules(config) }),
+          ...command_routes({
+            nats,
+            subject_prefix: config.nats_subject_prefix,
+            answer_timeout_ms: config.ocpp_command_timeout_s * 1000,
+          }),
           ...token_routes({
             tokens,
             plans,

@@ -1,15 +1,18 @@
 import uWS from 'uWebSockets.js';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { type ChargePointRegistry, parse_basic_auth } from '../core/charge-points.js';
+import { type Command, CommandError, type CommandResult } from '../core/commands.js';
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
 import type { TokenStore } from '../core/tokens.js';
 import type { OcppEvent } from '../schemas/events.js';
 import type { CallOutcome } from './call.js';
+import { ocpp_call_of } from './commands.js';
 import { handle_ocpp16_call } from './ocpp16.js';
 import { handle_ocpp201_call } from './ocpp201.js';
 import {
   CALL,
+  CALLERROR,
   call_error,
   call_result,
   frame_id_of,
@@ -49,6 +52,18 @@ const duplicate_calls = new Counter({
   help: 'CALLs repeated with a message id already seen on the connection: answered again, not re-published',
   registers: [metrics_registry],
 });
+const commands_sent = new Counter({
+  name: 'evrate_ingest_commands_total',
+  help: 'CALLs sent to chargers (remote commands, running costs), by action and outcome',
+  labelNames: ['action', 'status'],
+  registers: [metrics_registry],
+});
+const limited_calls = new Counter({
+  name: 'evrate_ingest_limited_calls_total',
+  help: 'CALLs refused by a per-connection limit, by limit',
+  labelNames: ['limit'],
+  registers: [metrics_registry],
+});
 const answer_seconds = new Histogram({
   name: 'evrate_ingest_answer_seconds',
   help: 'Time from a CALL arriving to its CALLRESULT being sent (durable events included)',
@@ -69,7 +84,14 @@ export interface IngestOptions {
   accept_unknown_tokens: boolean;
   /** PEM files: TLS is terminated here (wss://, security profile 2). */
   tls: { cert_file: string; key_file: string } | undefined;
+  /** Sustained CALLs per second one charger may send (a burst of twice that is allowed). */
+  calls_per_s_max: number;
+  /** Bytes queued for a charger that does not read; past it the connection is closed. */
+  backpressure_bytes_max: number;
 }
+
+/** CALLs this server sends to one charger and awaits at once (commands, running costs). */
+const outgoing_calls_max = 8;
 
 /** Recent CALLs of a connection by message id, so that a charger's retry is answered again. */
 const recent_calls_max = 32;
@@ -81,6 +103,11 @@ interface Connection {
   in_flight: number;
   /** message id -> the frame text and its answer (undefined while in flight). */
   recent: Map<string, { text: string; answer: Promise<string | undefined> }>;
+  /** CALLs sent to the charger, by our message id, waiting for its CALLRESULT or CALLERROR. */
+  outgoing: Map<string, (result: CommandResult) => void>;
+  /** Token bucket of the per-connection call rate. */
+  rate_tokens: number;
+  rate_at_ms: number;
 }
 
 /** In order of preference when a charger offers several (OCPP-J 1.6 3.1.2, 2.0.1 part 4 3.1.2). */
@@ -96,6 +123,9 @@ const charge_point_id_pattern = /^[\x21-\x7e]{1,48}$/;
 export class IngestServer {
   private listen_socket: uWS.us_listen_socket | undefined;
   private readonly sockets = new Set<uWS.WebSocket<Connection>>();
+  /** The socket of each connected charge point (the newest, when a charger reconnects). */
+  private readonly by_charge_point = new Map<string, uWS.WebSocket<Connection>>();
+  private outgoing_sequence = 0;
   port = 0;
 
   constructor(
@@ -115,14 +145,18 @@ export class IngestServer {
             cert_file_name: this.options.tls.cert_file,
             key_file_name: this.options.tls.key_file,
           });
-    app.ws<Connection>('/ocpp/:id', {
+    // Any path: the charge point id is its last segment (OCPP-J 1.6 section 3.1.1 appends the id to
+    // the configured base URL, so ws://host/ocpp/CP1 and ws://host/any/base/CP1 are both served).
+    app.ws<Connection>('/*', {
       compression: uWS.DISABLED,
       maxPayloadLength: this.options.frame_bytes_max,
       idleTimeout: Math.min(960, Math.max(8, this.options.heartbeat_interval_s * 2)),
-      maxBackpressure: 1024 * 1024,
+      maxBackpressure: this.options.backpressure_bytes_max,
+      closeOnBackpressureLimit: 1,
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => {
         this.sockets.add(ws);
+        this.by_charge_point.set(ws.getUserData().charge_point_id, ws);
         connections.inc();
         this.log.debug({ charge_point_id: ws.getUserData().charge_point_id }, 'charge point connected');
       },
@@ -131,6 +165,10 @@ export class IngestServer {
         const data = ws.getUserData();
         data.closed = true;
         this.sockets.delete(ws);
+        if (this.by_charge_point.get(data.charge_point_id) === ws)
+          this.by_charge_point.delete(data.charge_point_id);
+        for (const settle of data.outgoing.values()) settle({ status: 'disconnected', action: '' });
+        data.outgoing.clear();
         connections.dec();
         this.log.debug({ charge_point_id: data.charge_point_id, code }, 'charge point disconnected');
       },
@@ -155,7 +193,8 @@ export class IngestServer {
   }
 
   private upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
-    const raw_id = req.getParameter(0) ?? '';
+    const url = req.getUrl();
+    const raw_id = url.slice(url.replace(/\/+$/, '').lastIndexOf('/') + 1).replace(/\/+$/, '');
     let charge_point_id: string;
     try {
       charge_point_id = decodeURIComponent(raw_id);
@@ -200,7 +239,16 @@ export class IngestServer {
             return;
           }
           res.upgrade<Connection>(
-            { charge_point_id, protocol, closed: false, in_flight: 0, recent: new Map() },
+            {
+              charge_point_id,
+              protocol,
+              closed: false,
+              in_flight: 0,
+              recent: new Map(),
+              outgoing: new Map(),
+              rate_tokens: this.options.calls_per_s_max * 2,
+              rate_at_ms: Date.now(),
+            },
             websocket_key,
             protocol,
             websocket_extensions,
@@ -258,10 +306,19 @@ export class IngestServer {
       return;
     }
     if (frame.type !== CALL) {
-      // This server sends no CALLs yet, so there is nothing to match a CALLRESULT/CALLERROR to.
-      this.log.debug(
-        { charge_point_id: connection.charge_point_id, id: frame.id },
-        'unexpected reply frame ignored',
+      const settle = connection.outgoing.get(frame.id);
+      if (settle === undefined) {
+        this.log.debug(
+          { charge_point_id: connection.charge_point_id, id: frame.id },
+          'reply to no CALL of ours ignored',
+        );
+        return;
+      }
+      connection.outgoing.delete(frame.id);
+      settle(
+        frame.type === CALLERROR
+          ? { status: 'rejected', action: '', error: { code: frame.code, description: frame.description } }
+          : { status: 'answered', action: '', response: frame.payload },
       );
       return;
     }
@@ -277,7 +334,13 @@ export class IngestServer {
       );
       return;
     }
+    if (!this.take_rate_token(connection)) {
+      limited_calls.inc({ limit: 'rate' });
+      this.send_error(ws, frame.id, new OcppError('GenericError', 'call rate limit exceeded; retry later'));
+      return;
+    }
     if (connection.in_flight >= this.options.in_flight_calls_max) {
+      limited_calls.inc({ limit: 'in_flight' });
       this.send_error(
         ws,
         frame.id,
@@ -319,6 +382,71 @@ export class IngestServer {
       .finally(() => {
         connection.in_flight--;
       });
+  }
+
+  /** Token bucket: `calls_per_s_max` per second sustained, twice that in a burst. */
+  private take_rate_token(connection: Connection): boolean {
+    const now = Date.now();
+    const rate = this.options.calls_per_s_max;
+    connection.rate_tokens = Math.min(
+      rate * 2,
+      connection.rate_tokens + ((now - connection.rate_at_ms) * rate) / 1000,
+    );
+    connection.rate_at_ms = now;
+    if (connection.rate_tokens < 1) return false;
+    connection.rate_tokens -= 1;
+    return true;
+  }
+
+  /** Whether this process holds the charger's socket. */
+  holds(charge_point_id: string): boolean {
+    return this.by_charge_point.has(charge_point_id);
+  }
+
+  /**
+   * Sends a command to a charger connected here and resolves with its answer, or with `timeout`
+   * when it gives none in `answer_timeout_ms`; undefined when the charger is not connected here.
+   */
+  async command(
+    charge_point_id: string,
+    command: Command,
+    answer_timeout_ms: number,
+  ): Promise<CommandResult | undefined> {
+    const ws = this.by_charge_point.get(charge_point_id);
+    if (ws === undefined) return undefined;
+    const connection = ws.getUserData();
+    let call: { action: string; payload: Record<string, unknown> };
+    try {
+      call = ocpp_call_of(command, connection.protocol);
+    } catch (error) {
+      if (error instanceof CommandError) return { status: 'invalid', field: error.field, rule: error.rule };
+      throw error;
+    }
+    const { action } = call;
+    if (connection.outgoing.size >= outgoing_calls_max) {
+      commands_sent.inc({ action, status: 'busy' });
+      return {
+        status: 'rejected',
+        action,
+        error: { code: 'Busy', description: 'too many commands waiting for this charger' },
+      };
+    }
+    this.outgoing_sequence = (this.outgoing_sequence + 1) % Number.MAX_SAFE_INTEGER;
+    const id = `evr-${this.outgoing_sequence}`;
+    const result = await new Promise<CommandResult>((resolve) => {
+      const timer = setTimeout(() => {
+        connection.outgoing.delete(id);
+        resolve({ status: 'timeout', action });
+      }, answer_timeout_ms);
+      connection.outgoing.set(id, (answer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+      this.send(ws, JSON.stringify([CALL, id, action, call.payload]));
+    });
+    const named = 'action' in result ? { ...result, action } : result;
+    commands_sent.inc({ action, status: named.status });
+    return named;
   }
 
   private async handle(

@@ -4,9 +4,32 @@ import WebSocket from 'ws';
 export class TestCharger {
   private next_id = 1;
   private readonly waiting = new Map<string, (frame: unknown[]) => void>();
+  /** CALLs the server sent to this charger, in order of arrival. */
+  readonly received_calls: { id: string; action: string; payload: Record<string, unknown> }[] = [];
+  /** How this charger answers the server's CALLs: a payload, a CALLERROR code, or no answer. */
+  on_call: (
+    action: string,
+    payload: Record<string, unknown>,
+  ) => { result: unknown } | { error: string } | 'silent' = () => ({ result: {} });
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data) => {
       const frame = JSON.parse(data.toString()) as unknown[];
+      if (frame[0] === 2) {
+        const call = {
+          id: String(frame[1]),
+          action: String(frame[2]),
+          payload: frame[3] as Record<string, unknown>,
+        };
+        this.received_calls.push(call);
+        const answer = this.on_call(call.action, call.payload);
+        if (answer === 'silent') return;
+        socket.send(
+          JSON.stringify(
+            'result' in answer ? [3, call.id, answer.result] : [4, call.id, answer.error, 'refused', {}],
+          ),
+        );
+        return;
+      }
       const resolve = this.waiting.get(String(frame[1]));
       if (resolve !== undefined) {
         this.waiting.delete(String(frame[1]));
