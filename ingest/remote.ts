@@ -55,7 +55,7 @@ export class RemoteCommands {
   private readonly costs = new Map<string, { waiting: RunningCost | undefined }>();
 
   constructor(
-    private readonly nats: Nats,
+    nats: Nats,
     private readonly target: CommandTarget,
     private readonly options: RemoteOptions,
     private readonly log: Logger,
