@@ -1,0 +1,133 @@
+// evrate's shared dashboard pieces: the variables every dashboard offers, the filters they
+// expand to, and SQL building blocks over the tables the pipeline writes (analytics/migrations.ts).
+//
+// Every query runs on Debian's ClickHouse 18.16 and on current servers alike: no
+// toStartOfInterval (so no $__timeInterval: buckets are intDiv over $__interval_s), no window
+// functions (status intervals come from sorted arrays), no DateTime64, no query parameters.
+// Values enter SQL only through variables with a quoting format (${name:singlequote}); the one
+// unquoted variable is the constant database name, an identifier.
+local g = import 'grafana.libsonnet';
+
+{
+  variables:: {
+    database: g.variable.constant('database', 'evrate'),
+
+    // Stations are charge points: the rating service writes station_id = charge_point_id, and
+    // connector_status and the other tables know only the charge point.
+    station: g.variable.query(
+      'station',
+      'Station (charge point)',
+      |||
+        SELECT DISTINCT station FROM (
+          SELECT charge_point_id AS station FROM ${database}.connector_status
+          UNION ALL
+          SELECT charge_point_id AS station FROM ${database}.rated_sessions
+        ) ORDER BY station
+      |||,
+      multi=true,
+      include_all=true,
+    ),
+
+    // The token issuer as OCPI "CC*PID"; our own tokens have no party and show as "own" (an
+    // empty value would read as "All" to the plugin's $__conditionalAll).
+    party: g.variable.query(
+      'party',
+      'Operator / party',
+      "SELECT DISTINCT if(party = '', 'own', party) AS party FROM ${database}.rated_sessions ORDER BY party",
+      multi=true,
+      include_all=true,
+    ),
+
+    // Money is never summed across currencies: revenue panels show one currency at a time.
+    currency: g.variable.query(
+      'currency',
+      'Currency',
+      'SELECT DISTINCT currency FROM ${database}.rated_sessions ORDER BY currency',
+    ),
+
+    // Hours and weekdays are local time; ClickHouse needs the zone as a constant.
+    tz: g.variable.custom(
+      'tz',
+      'Time zone for hours and days',
+      ['UTC', 'Europe/Berlin', 'Europe/London', 'Europe/Paris', 'Europe/Amsterdam', 'America/New_York'],
+      'UTC',
+    ),
+  },
+
+  filters:: {
+    station(column='charge_point_id'):: '$__conditionalAll(%s IN (${station:singlequote}), $station)' % column,
+    party:: "$__conditionalAll(if(party = '', 'own', party) IN (${party:singlequote}), $party)",
+    currency:: 'currency = ${currency:singlequote}',
+  },
+
+  // Latest version of every session (ReplacingMergeTree by version: FINAL counts each once).
+  sessions:: '${database}.rated_sessions FINAL',
+
+  // Start of the Grafana interval holding a DateTime or a number of seconds, as a UTC DateTime.
+  bucket(seconds_expr):: "toDateTime(intDiv(toUInt32(%s), $__interval_s) * $__interval_s, 'UTC')" % seconds_expr,
+
+  from_s:: 'toUInt32($__fromTime)',
+  to_s:: 'toUInt32($__toTime)',
+
+  // Rows (keys..., state, t_from, t_to) where each event of a key holds from its time until the
+  // key's next event, the last one until the end of the range; cut to [from, to]. Events from
+  // before the range are read so the state at its start is known. Sorted arrays stand in for
+  // window functions, which ClickHouse 18.16 lacks.
+  intervals(table, keys, state, time_column, where)::
+    local key_select = std.join(', ', ['%s AS %s' % [k[0], k[1]] for k in keys]);
+    local key_names = std.join(', ', [k[1] for k in keys]);
+    |||
+      SELECT %(key_names)s, state, greatest(t_start, %(from_s)s) AS t_from, least(t_end, %(to_s)s) AS t_to
+      FROM (
+        SELECT %(key_select)s,
+          arraySort(groupArray(toUInt32(%(time)s))) AS starts,
+          arraySort((s, t) -> t, groupArray(%(state)s), groupArray(toUInt32(%(time)s))) AS states
+        FROM %(table)s
+        WHERE %(time)s <= $__toTime AND %(where)s
+        GROUP BY %(key_names)s
+      )
+      ARRAY JOIN states AS state, starts AS t_start, arrayPushBack(arraySlice(starts, 2), %(to_s)s) AS t_end
+      WHERE t_end > %(from_s)s AND t_start < %(to_s)s
+    ||| % {
+      key_names: key_names,
+      key_select: key_select,
+      state: state,
+      time: time_column,
+      table: table,
+      where: where,
+      from_s: $.from_s,
+      to_s: $.to_s,
+    },
+
+  // Connector status intervals per station and EVSE. OCPP 1.6 connector 0 is the charge point
+  // itself, not a place to plug in, so it is left out.
+  status_intervals(where='1 = 1')::
+    $.intervals(
+      '${database}.connector_status FINAL',
+      [['charge_point_id', 'station'], ['if(evse_id > 0, evse_id, connector_id)', 'evse']],
+      'status',
+      'timestamp',
+      'NOT (evse_id = 0 AND connector_id = 0) AND %s AND %s' % [$.filters.station(), where],
+    ),
+
+  // Occupied: a car is plugged in (every status but Available, Unavailable and Faulted, as
+  // documented with the connector_status table); charging: status Charging.
+  occupied:: "state NOT IN ('Available', 'Unavailable', 'Faulted')",
+  charging:: "state = 'Charging'",
+
+  // Seconds of [t_from, t_to) inside interval bucket b (a number of $__interval_s from the epoch).
+  overlap_s(b):: 'least(t_to, (%(b)s + 1) * $__interval_s) - greatest(t_from, %(b)s * $__interval_s)' % { b: b },
+  // Every bucket index that [t_from, t_to) touches, for ARRAY JOIN.
+  buckets:: 'arrayMap(i -> i + intDiv(t_from, $__interval_s), range(toUInt32(intDiv(t_to - 1, $__interval_s) - intDiv(t_from, $__interval_s) + 1)))',
+
+  // The 24 hour-of-day columns of a weekday x hour grid, e.g. countIf(hour = 7) AS `07`.
+  hour_columns(aggregate_if, value=null)::
+    std.join(',\n  ', [
+      if value == null
+      then '%s(hour = %d) AS `%02d`' % [aggregate_if, h, h]
+      else '%s(%s, hour = %d) AS `%02d`' % [aggregate_if, value, h, h]
+      for h in std.range(0, 23)
+    ]),
+
+  weekday_names:: "['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']",
+}
