@@ -23,6 +23,8 @@ export interface RouteContext {
   params: string[];
   /** Reads and parses the JSON body (size-limited); 400 when it is not JSON, 413 when too big. */
   json_body(): Promise<unknown>;
+  /** What the route's authenticator returned (auth `ocpi`: the partner); undefined otherwise. */
+  caller?: unknown;
 }
 
 /** The OpenAPI 3.1 description of one route; `/v1/openapi.json` is built from these. */
@@ -45,9 +47,11 @@ export interface Route {
   path: RegExp;
   /**
    * `operator`: the router checks the operator Bearer token before the handler runs.
-   * `self`: the handler authenticates the caller itself (OCPI Token, public probes).
+   * `ocpi`: the router runs the OCPI authenticator (credentials token) and passes its result as
+   * `caller`; a route cannot be reached without it.
+   * `self`: the handler authenticates the caller itself (public probes).
    */
-  auth: 'operator' | 'self';
+  auth: 'operator' | 'ocpi' | 'self';
   /** Names of the captures, used in error messages when one is not valid percent-encoding. */
   param_names?: string[];
   handle(ctx: RouteContext): Promise<void>;

@@ -9,6 +9,13 @@ export interface ApiOptions {
   port: number;
   operator_token: string;
   body_bytes_max: number;
+  /** Authenticates the routes with auth `ocpi`; its result reaches the handler as `caller`. */
+  authenticate_ocpi?: (req: http.IncomingMessage) => Promise<unknown>;
+  /**
+   * Error bodies for the paths under a prefix (OCPI answers every error in its own envelope);
+   * other paths get `{"error": ..., "field": ...}`.
+   */
+  error_bodies?: readonly { path_prefix: string; body(error: HttpError): unknown }[];
 }
 
 function digest(value: string): Buffer {
@@ -35,16 +42,11 @@ export class ApiServer {
     this.server = http.createServer((req, res) => {
       this.route(req, res).catch((error: unknown) => {
         if (error instanceof HttpError) {
-          send_json(
-            res,
-            error.status,
-            { error: error.message, ...(error.field ? { field: error.field } : {}) },
-            error.headers,
-          );
+          send_json(res, error.status, this.error_body(req, error), error.headers);
           return;
         }
         this.log.error({ err: error, url: req.url }, 'api request failed');
-        if (!res.headersSent) send_json(res, 500, { error: 'internal error' });
+        if (!res.headersSent) send_json(res, 500, this.error_body(req, new HttpError(500, 'internal error')));
         else res.destroy();
       });
     });
@@ -64,6 +66,18 @@ export class ApiServer {
     const address = this.server.address();
     this.port = typeof address === 'object' && address !== null ? address.port : this.options.port;
     return this.port;
+  }
+
+  /** Every route, in matching order: the OpenAPI document and its test walk this list. */
+  get route_list(): readonly Route[] {
+    return this.routes;
+  }
+
+  private error_body(req: http.IncomingMessage, error: HttpError): unknown {
+    const pathname = (req.url ?? '/').split('?')[0]!;
+    const custom = this.options.error_bodies?.find((e) => pathname.startsWith(e.path_prefix));
+    if (custom !== undefined) return custom.body(error);
+    return { error: error.message, ...(error.field ? { field: error.field } : {}) };
   }
 
   private authorize(req: http.IncomingMessage): void {
@@ -96,6 +110,12 @@ export class ApiServer {
         continue;
       }
       if (route.auth === 'operator') this.authorize(req);
+      let caller: unknown;
+      if (route.auth === 'ocpi') {
+        // A route that asks for OCPI authentication is never reached without it.
+        if (this.options.authenticate_ocpi === undefined) throw new HttpError(404, 'not found');
+        caller = await this.options.authenticate_ocpi(req);
+      }
       const params = match
         .slice(1)
         .map((segment, i) => decode_path_segment(segment ?? '', route.param_names?.[i] ?? `param ${i + 1}`));
@@ -106,6 +126,7 @@ export class ApiServer {
         url,
         params,
         json_body: async () => parse_json_body(await read_body(req, body_bytes_max)),
+        caller,
       });
       return;
     }

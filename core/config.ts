@@ -59,6 +59,21 @@ export interface Config {
   /** True when operator_token was generated because OPERATOR_TOKEN was unset. */
   operator_token_generated: boolean;
 
+  /** Public base URL of the API for OCPI URLs (versions, Link headers); unset: the local API URL. */
+  ocpi_base_url: string | undefined;
+  ocpi_business_name: string;
+  /** ISO 3166-1 alpha-3 country of our locations, for CdrLocation.country. */
+  ocpi_location_country: string;
+  /** Largest OCPI page (X-Limit). */
+  ocpi_page_limit_max: number;
+  /** Requests per second and burst allowed to each OCPI partner. */
+  ocpi_rate_limit_per_s: number;
+  ocpi_rate_limit_burst: number;
+  /** Pause between CDR push passes; 0 turns push off. */
+  ocpi_cdr_push_interval_ms: number;
+  /** CDRs are pushed once their last_updated is this old (late ratings do not pass the cursor). */
+  ocpi_cdr_push_settle_s: number;
+
   default_tariff_id: string;
   default_tariff_currency: string;
   default_tariff_price_per_kwh: string;
@@ -284,6 +299,27 @@ export function load_config(env: Env = process.env): Config {
     api_body_bytes_max: read_int(env, 'API_BODY_BYTES_MAX', 1024 * 1024, 1024, 64 * 1024 * 1024),
     operator_token: operator_token ?? randomBytes(24).toString('base64url'),
     operator_token_generated: operator_token === undefined,
+
+    ocpi_base_url: read_url(env, 'OCPI_BASE_URL', ['http:', 'https:'])?.replace(/\/+$/, ''),
+    ocpi_business_name: read_pattern(
+      env,
+      'OCPI_BUSINESS_NAME',
+      'evrate',
+      /^[\x20-\x7e]{1,100}$/,
+      '1 to 100 printable characters',
+    ),
+    ocpi_location_country: read_pattern(
+      env,
+      'OCPI_LOCATION_COUNTRY',
+      'NLD',
+      /^[A-Z]{3}$/,
+      'three capital letters (ISO 3166-1 alpha-3)',
+    ),
+    ocpi_page_limit_max: read_int(env, 'OCPI_PAGE_LIMIT_MAX', 1000, 1, 10_000),
+    ocpi_rate_limit_per_s: read_int(env, 'OCPI_RATE_LIMIT_PER_S', 20, 1, 1_000_000),
+    ocpi_rate_limit_burst: read_int(env, 'OCPI_RATE_LIMIT_BURST', 40, 1, 1_000_000),
+    ocpi_cdr_push_interval_ms: read_int(env, 'OCPI_CDR_PUSH_INTERVAL_MS', 5000, 0, 3_600_000),
+    ocpi_cdr_push_settle_s: read_int(env, 'OCPI_CDR_PUSH_SETTLE_S', 60, 0, 86_400),
 
     default_tariff_id,
     default_tariff_currency: currency,

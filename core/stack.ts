@@ -5,6 +5,18 @@ import { insert_tariff_version } from '../analytics/sessions.js';
 import type { Store } from '../analytics/store.js';
 import { analytics_routes } from '../api/analytics-routes.js';
 import { command_routes } from '../api/command-routes.js';
+import type { Route } from '../api/http.js';
+import {
+  type CdrMapping,
+  CdrPusher,
+  type OcpiContext,
+  ocpi_authenticator,
+  ocpi_error_body,
+  ocpi_routes,
+  open_sessions_bucket,
+  PartnerRegistry,
+} from '../api/ocpi/index.js';
+import { openapi_route } from '../api/openapi.js';
 import { operator_routes } from '../api/operator-routes.js';
 import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
@@ -32,6 +44,8 @@ export interface RunningStack {
   ocpp_url: string;
   /** '' when this process does not run the api role. */
   api_url: string;
+  /** The API's routes in matching order (empty without the api role). */
+  api_routes: readonly Route[];
   nats_url: string;
   store: Store;
   shutdown: Shutdown;
@@ -145,6 +159,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           host: config.ocpp_host,
           port: config.ocpp_port,
           frame_bytes_max: config.ocpp_frame_bytes_max,
+          node_id: config.node_id,
           heartbeat_interval_s: config.heartbeat_interval_s,
           in_flight_calls_max: 16,
           allow_unknown_charge_points: config.ocpp_allow_unknown,
@@ -175,16 +190,49 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
     }
 
     let api_port = 0;
+    let api_routes: readonly Route[] = [];
     if (config.roles.has('api')) {
-      const api = new ApiServer(
+      const partners = await PartnerRegistry.open(nats);
+      const ocpi_context: OcpiContext = {
+        partners,
+        base_url: () => config.ocpi_base_url ?? local_url(config.api_host, api_port, 'http'),
+        our_roles: [
+          {
+            role: 'CPO',
+            business_details: { name: config.ocpi_business_name },
+            country_code: config.ocpi_country_code,
+            party_id: config.ocpi_party_id,
+          },
+        ],
+        client: { timeout_ms: 10_000, response_bytes_max: 4 * 1024 * 1024 },
+      };
+      const cdr_mapping: CdrMapping = {
+        cpo: { country_code: config.ocpi_country_code, party_id: config.ocpi_party_id },
+        location_country: config.ocpi_location_country,
+      };
+      const api: ApiServer = new ApiServer(
         {
           host: config.api_host,
           port: config.api_port,
           operator_token: config.operator_token,
           body_bytes_max: config.api_body_bytes_max,
+          authenticate_ocpi: ocpi_authenticator(partners, {
+            rate_limit_per_s: config.ocpi_rate_limit_per_s,
+            rate_limit_burst: config.ocpi_rate_limit_burst,
+          }),
+          error_bodies: [{ path_prefix: '/ocpi/', body: ocpi_error_body }],
         },
         [
           ...operator_routes({ store, tariffs, charge_points }),
+          ...ocpi_routes(ocpi_context, {
+            store,
+            tariffs,
+            tokens,
+            open_sessions: await open_sessions_bucket(nats),
+            mapping: cdr_mapping,
+            page_limit_max: config.ocpi_page_limit_max,
+          }),
+          openapi_route(() => api.route_list),
           ...analytics_routes({ store }),
           ...rerate_routes({ store, tariffs, rules: rating_rules(config) }),
           ...command_routes({
@@ -203,6 +251,29 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
       );
       api_port = await api.listen();
       shutdown.add('api', () => api.close());
+      api_routes = api.route_list;
+      if (config.ocpi_cdr_push_interval_ms > 0) {
+        const pusher = await CdrPusher.open(
+          nats,
+          {
+            store,
+            partners,
+            mapping: cdr_mapping,
+            client: ocpi_context.client,
+            log: log.child({ component: 'ocpi-push' }),
+          },
+          {
+            interval_ms: config.ocpi_cdr_push_interval_ms,
+            batch_max: 500,
+            attempts_max: 5,
+            backoff_ms_initial: 500,
+            backoff_ms_max: 30_000,
+            settle_ms: config.ocpi_cdr_push_settle_s * 1000,
+          },
+        );
+        pusher.start();
+        shutdown.add('ocpi-cdr-push', () => pusher.close());
+      }
     }
 
     const stack: RunningStack = {
@@ -210,6 +281,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
         ? `${local_url(config.ocpp_host, ocpp_port, config.ocpp_tls === undefined ? 'ws' : 'wss')}/ocpp/{chargePointId}`
         : '',
       api_url: config.roles.has('api') ? local_url(config.api_host, api_port, 'http') : '',
+      api_routes,
       nats_url,
       store,
       shutdown,

@@ -1,0 +1,196 @@
+import type { KV } from '@nats-io/kv';
+import { Counter } from 'prom-client';
+import type { Store } from '../../analytics/store.js';
+import type { Logger } from '../../core/log.js';
+import { metrics_registry } from '../../core/metrics.js';
+import { type Nats, open_kv } from '../../core/nats.js';
+import { type CdrMapping, cdr_of_row } from './cdr-object.js';
+import { query_cdr_page } from './cdr-query.js';
+import { type OcpiClientOptions, ocpi_call } from './client.js';
+import { type PartnerRecord, type PartnerRegistry, partner_scope } from './partners.js';
+
+const cdrs_pushed = new Counter({
+  name: 'evrate_ocpi_cdrs_pushed_total',
+  help: 'CDR POSTs to partners CDRs Receiver endpoints, by result',
+  labelNames: ['result'],
+  registers: [metrics_registry],
+});
+
+export interface CdrPushOptions {
+  /** Time between passes when nothing is pending. */
+  interval_ms: number;
+  /** CDRs taken per partner per pass at most (the bound on work in hand). */
+  batch_max: number;
+  /** POST attempts per CDR in one pass; after the last, the partner waits for the next pass. */
+  attempts_max: number;
+  backoff_ms_initial: number;
+  backoff_ms_max: number;
+  /**
+   * Only CDRs whose last_updated is at least this old are pushed: last_updated is the stop time
+   * the charger reported, and a session rated a little late must not land behind the cursor.
+   */
+  settle_ms: number;
+}
+
+export const cdr_push_defaults: CdrPushOptions = {
+  interval_ms: 5_000,
+  batch_max: 500,
+  attempts_max: 5,
+  backoff_ms_initial: 500,
+  backoff_ms_max: 30_000,
+  settle_ms: 60_000,
+};
+
+/** Where a partner's push stands: the last CDR it acknowledged, in (last_updated, id) order. */
+interface PushCursor {
+  rated_at_ms: number;
+  session_id: string;
+}
+
+/**
+ * Pushes new CDRs to each registered partner's CDRs Receiver endpoint (mod_cdrs "Receiver
+ * Interface": POST the full and final CDR). The queue is rated_sessions itself read in
+ * (last_updated, id) order after a per-partner cursor kept in NATS KV `evrate_ocpi_cdr_push`;
+ * the cursor moves only after the partner answered 1xxx, so a restart resumes where it stopped
+ * (a CDR may be POSTed again after a crash between the answer and the cursor write, never lost).
+ * Push starts at the partner's registration; earlier CDRs are for it to pull.
+ */
+export class CdrPusher {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private closed = false;
+  private wake: (() => void) | undefined;
+
+  private constructor(
+    private readonly deps: {
+      store: Store;
+      partners: PartnerRegistry;
+      cursors: KV;
+      mapping: CdrMapping;
+      client: OcpiClientOptions;
+      log: Logger;
+    },
+    private readonly options: CdrPushOptions,
+  ) {}
+
+  static async open(
+    nats: Nats,
+    deps: {
+      store: Store;
+      partners: PartnerRegistry;
+      mapping: CdrMapping;
+      client: OcpiClientOptions;
+      log: Logger;
+    },
+    options: CdrPushOptions = cdr_push_defaults,
+  ): Promise<CdrPusher> {
+    return new CdrPusher({ ...deps, cursors: await open_kv(nats, 'evrate_ocpi_cdr_push') }, options);
+  }
+
+  /** Runs passes every interval until close(). */
+  start(): void {
+    const loop = async () => {
+      while (!this.closed) {
+        try {
+          await this.push_pending();
+        } catch (error) {
+          this.deps.log.error({ err: error }, 'cdr push pass failed');
+        }
+        await this.sleep(this.options.interval_ms);
+      }
+    };
+    this.running = loop();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wake?.();
+    await this.running;
+  }
+
+  /** One pass over every registered partner; returns the CDRs each accepted in this pass. */
+  async push_pending(now_ms: number = Date.now()): Promise<Record<string, number>> {
+    const pushed: Record<string, number> = {};
+    for (const partner of await this.deps.partners.list()) {
+      if (this.closed) break;
+      const endpoint = partner.endpoints?.find((e) => e.identifier === 'cdrs' && e.role === 'RECEIVER');
+      if (partner.status !== 'registered' || endpoint === undefined || partner.partner_token === undefined)
+        continue;
+      pushed[partner.partner_id] = await this.push_partner(
+        partner,
+        endpoint.url,
+        partner.partner_token,
+        now_ms,
+      );
+    }
+    return pushed;
+  }
+
+  private async push_partner(
+    partner: PartnerRecord,
+    url: string,
+    token: string,
+    now_ms: number,
+  ): Promise<number> {
+    const parties = partner_scope(partner);
+    if (parties.length === 0) return 0;
+    const key = `c.${partner.partner_id}`;
+    const entry = await this.deps.cursors.get(key);
+    const cursor: PushCursor =
+      entry !== null && entry.operation === 'PUT'
+        ? (JSON.parse(entry.string()) as PushCursor)
+        : { rated_at_ms: partner.updated_at_ms, session_id: '' };
+    const { rows } = await query_cdr_page(
+      this.deps.store,
+      { parties, after: cursor, updated_to_ms: now_ms - this.options.settle_ms },
+      { offset: 0, limit: this.options.batch_max },
+      false,
+    );
+    let accepted = 0;
+    for (const row of rows) {
+      if (this.closed) break;
+      const cdr = cdr_of_row(row, this.deps.mapping);
+      if (!(await this.post_with_retries(partner.partner_id, url, token, cdr))) break;
+      const next: PushCursor = { rated_at_ms: Number(row.rated_at_ms), session_id: row.session_id };
+      await this.deps.cursors.put(key, JSON.stringify(next));
+      accepted++;
+    }
+    return accepted;
+  }
+
+  private async post_with_retries(
+    partner_id: string,
+    url: string,
+    token: string,
+    cdr: { id: string },
+  ): Promise<boolean> {
+    let backoff_ms = this.options.backoff_ms_initial;
+    for (let attempt = 1; attempt <= this.options.attempts_max; attempt++) {
+      try {
+        await ocpi_call('POST', url, token, cdr, this.deps.client);
+        cdrs_pushed.inc({ result: 'accepted' });
+        return true;
+      } catch (error) {
+        cdrs_pushed.inc({ result: 'failed' });
+        this.deps.log.warn(
+          { partner_id, cdr_id: cdr.id, attempt, err: (error as Error).message },
+          'cdr push failed',
+        );
+        if (attempt === this.options.attempts_max || this.closed) return false;
+        await this.sleep(backoff_ms);
+        backoff_ms = Math.min(backoff_ms * 2, this.options.backoff_ms_max);
+      }
+    }
+    return false;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(this.timer);
+        resolve();
+      };
+    });
+  }
+}
