@@ -38,11 +38,18 @@ function meter_values_of(list: unknown, field: string): MeterValue[] {
   }));
 }
 
-/** OCPP 1.6 section 7.24 IdTagInfo: the status, and the group as parentIdTag when there is one. */
+/** OCPP 1.6 IdToken is CiString20Type (section 7.28); token store groups may be up to 36 characters. */
+const id_token_length_max = 20;
+
+/**
+ * OCPP 1.6 section 7.27 IdTagInfo: the status, and the group as parentIdTag when there is one
+ * that fits an IdToken (parentIdTag is optional; a longer group would break IdTagInfo's schema).
+ */
 async function id_tag_info(context: CallContext, id_tag: string): Promise<Json> {
   const decision = await context.authorize(id_tag);
   const group = decision.token?.group_id;
-  return { status: decision.status, ...(group === undefined || group === '' ? {} : { parentIdTag: group }) };
+  const fits = group !== undefined && group !== '' && group.length <= id_token_length_max;
+  return { status: decision.status, ...(fits ? { parentIdTag: group } : {}) };
 }
 
 export async function handle_ocpp16_call(

@@ -6,10 +6,37 @@ import { OcppError, type OcppErrorCode } from './ocppj.js';
 // The official OCPP 1.6 JSON schemas, as shipped by the ocpp-rpc package (ids "urn:<Action>.req";
 // stored here under "<Action>.req").
 const require = createRequire(import.meta.url);
-const ocpp16_schemas = require('ocpp-rpc/lib/schemas/ocpp1_6.json') as { $id: string }[];
+const ocpp16_schemas = with_official_meter_values(
+  require('ocpp-rpc/lib/schemas/ocpp1_6.json') as { $id: string }[],
+);
 const ocpp201_schemas = require('ocpp-rpc/lib/schemas/ocpp2_0_1.json') as { $id: string }[];
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+interface ArraySchema {
+  minItems?: number;
+  items: { properties: Record<string, { enum?: string[] } & Partial<ArraySchema>> };
+}
+
+/**
+ * ocpp-rpc's copy of MeterValues.req differs from the official OCPP 1.6 JSON schema (OCA, with the
+ * errata) in three rules, restored here: at least one meterValue (section 6.31, 1..*), at least one
+ * sampledValue in each (section 7.33, 1..*), and the unit "Hertz" (errata to section 7.31: the
+ * unit of a Frequency sample).
+ */
+function with_official_meter_values(schemas: { $id: string }[]): { $id: string }[] {
+  return schemas.map((schema) => {
+    if (schema.$id !== 'urn:MeterValues.req') return schema;
+    const copy = structuredClone(schema) as { $id: string; properties: { meterValue: ArraySchema } };
+    const meter_value = copy.properties.meterValue;
+    meter_value.minItems = 1;
+    const sampled_value = meter_value.items.properties.sampledValue as ArraySchema;
+    sampled_value.minItems = 1;
+    const units = sampled_value.items.properties.unit?.enum;
+    if (units !== undefined && !units.includes('Hertz')) units.push('Hertz');
+    return copy;
+  });
+}
 
 /** OCPP-J 1.6 section 4.2.3: which error code a broken schema rule maps to. */
 function error_code_of(error: ErrorObject): OcppErrorCode {
