@@ -5,7 +5,7 @@ import { type Command, CommandError, type CommandResult } from '../core/commands
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
 import type { TokenStore } from '../core/tokens.js';
-import type { OcppEvent } from '../schemas/events.js';
+import type { OcppEvent, OcppEventBody } from '../schemas/events.js';
 import type { CallOutcome } from './call.js';
 import { ocpp_call_of } from './commands.js';
 import { handle_ocpp16_call } from './ocpp16.js';
@@ -64,6 +64,11 @@ const limited_calls = new Counter({
   labelNames: ['limit'],
   registers: [metrics_registry],
 });
+const telemetry_dropped = new Counter({
+  name: 'evrate_ingest_telemetry_dropped_total',
+  help: 'Connection and rejection events not recorded because the publisher was more than half full',
+  registers: [metrics_registry],
+});
 const answer_seconds = new Histogram({
   name: 'evrate_ingest_answer_seconds',
   help: 'Time from a CALL arriving to its CALLRESULT being sent (durable events included)',
@@ -72,6 +77,8 @@ const answer_seconds = new Histogram({
 });
 
 export interface IngestOptions {
+  /** This process's name on connection and rejection events. */
+  node_id: string;
   host: string;
   port: number;
   frame_bytes_max: number;
@@ -156,7 +163,12 @@ export class IngestServer {
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => {
         this.sockets.add(ws);
-        this.by_charge_point.set(ws.getUserData().charge_point_id, ws);
+        const data = ws.getUserData();
+        this.by_charge_point.set(data.charge_point_id, ws);
+        this.record(data, {
+          body: 'connection',
+          connection: { connected: true, protocol: data.protocol, nodeId: this.options.node_id },
+        });
         connections.inc();
         this.log.debug({ charge_point_id: ws.getUserData().charge_point_id }, 'charge point connected');
       },
@@ -169,6 +181,10 @@ export class IngestServer {
           this.by_charge_point.delete(data.charge_point_id);
         for (const settle of data.outgoing.values()) settle({ status: 'disconnected', action: '' });
         data.outgoing.clear();
+        this.record(data, {
+          body: 'connection',
+          connection: { connected: false, protocol: data.protocol, nodeId: this.options.node_id },
+        });
         connections.dec();
         this.log.debug({ charge_point_id: data.charge_point_id, code }, 'charge point disconnected');
       },
@@ -280,9 +296,42 @@ export class IngestServer {
     ws.send(text, false);
   }
 
-  private send_error(ws: uWS.WebSocket<Connection>, id: string, error: OcppError): void {
-    call_errors.inc({ code: error.code });
+  private send_error(ws: uWS.WebSocket<Connection>, id: string, error: OcppError, action = ''): void {
+    this.record_rejection(ws.getUserData(), action, error.code);
     this.send(ws, call_error(id, error, ws.getUserData().protocol));
+  }
+
+  /** Counts a CALLERROR and records it for analytics (best effort: it answers no charger). */
+  private record_rejection(connection: Connection, action: string, code: string): void {
+    call_errors.inc({ code });
+    this.record(connection, {
+      body: 'rejected',
+      rejected: { action: action.slice(0, 64), errorCode: code, nodeId: this.options.node_id },
+    });
+  }
+
+  /**
+   * Telemetry events (connections, rejections) travel on the event stream like the rest, but
+   * nothing waits for them: under overload they are the first to be dropped (counted by the
+   * publisher), never a charger's answer.
+   */
+  private record(connection: Connection, body: OcppEventBody): void {
+    if (!this.publisher.has_room_for_telemetry()) {
+      telemetry_dropped.inc();
+      return;
+    }
+    this.publisher
+      .publish(
+        {
+          chargePointId: connection.charge_point_id,
+          receivedAtMs: Date.now(),
+          ocppVersion: version_of[connection.protocol],
+          messageId: '',
+          ...body,
+        } as OcppEvent,
+        64,
+      )
+      .catch(() => {});
   }
 
   private on_message(ws: uWS.WebSocket<Connection>, message: ArrayBuffer, is_binary: boolean): void {
@@ -336,7 +385,12 @@ export class IngestServer {
     }
     if (!this.take_rate_token(connection)) {
       limited_calls.inc({ limit: 'rate' });
-      this.send_error(ws, frame.id, new OcppError('GenericError', 'call rate limit exceeded; retry later'));
+      this.send_error(
+        ws,
+        frame.id,
+        new OcppError('GenericError', 'call rate limit exceeded; retry later'),
+        frame.action,
+      );
       return;
     }
     if (connection.in_flight >= this.options.in_flight_calls_max) {
@@ -345,6 +399,7 @@ export class IngestServer {
         ws,
         frame.id,
         new OcppError('GenericError', 'too many calls in flight on this connection'),
+        frame.action,
       );
       return;
     }
@@ -354,7 +409,7 @@ export class IngestServer {
       (reply) => reply,
       (error: unknown) => {
         if (error instanceof OcppError) {
-          call_errors.inc({ code: error.code });
+          this.record_rejection(connection, frame.action, error.code);
           return call_error(frame.id, error, connection.protocol);
         }
         if (error instanceof PublishRejected) {
@@ -364,7 +419,7 @@ export class IngestServer {
           return undefined;
         }
         this.log.error({ err: error, charge_point_id: connection.charge_point_id }, 'call failed');
-        call_errors.inc({ code: 'InternalError' });
+        this.record_rejection(connection, frame.action, 'InternalError');
         return call_error(frame.id, new OcppError('InternalError', 'internal error'), connection.protocol);
       },
     );

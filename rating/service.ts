@@ -464,6 +464,8 @@ export class RatingService {
   private async process(batch: JsMsg[]): Promise<void> {
     const meter_rows: string[] = [];
     const status_rows: string[] = [];
+    const connection_rows: string[] = [];
+    const rejection_rows: string[] = [];
     const work = new Map<string, { state: SessionState; events: SessionEvent[]; created: boolean }>();
     const connectors = new Map<string, ConnectorState>();
     const connector_updates = new Map<string, ConnectorState>();
@@ -516,7 +518,31 @@ export class RatingService {
         events_consumed.inc({ kind: event.body });
         oldest_received_ms = Math.min(oldest_received_ms, event.receivedAtMs);
         const cp = event.chargePointId;
-        if (event.body === 'status') {
+        if (event.body === 'connection') {
+          const c = event.connection;
+          connection_rows.push(
+            JSON.stringify({
+              charge_point_id: cp,
+              node_id: c.nodeId,
+              connected: c.connected ? 1 : 0,
+              protocol: c.protocol,
+              at: Math.floor(event.receivedAtMs / 1000),
+              at_ms: event.receivedAtMs,
+            }),
+          );
+        } else if (event.body === 'rejected') {
+          const r = event.rejected;
+          rejection_rows.push(
+            JSON.stringify({
+              charge_point_id: cp,
+              node_id: r.nodeId,
+              action: r.action,
+              error_code: r.errorCode,
+              at: Math.floor(event.receivedAtMs / 1000),
+              at_ms: event.receivedAtMs,
+            }),
+          );
+        } else if (event.body === 'status') {
           const s = event.status;
           const connector_id = s.evseId > 0 ? s.evseId : s.connectorId;
           status_rows.push(
@@ -626,6 +652,8 @@ export class RatingService {
     await Promise.all([
       insert_or_quarantine(this.store, 'meter_values', meter_rows),
       insert_or_quarantine(this.store, 'connector_status', status_rows),
+      insert_or_quarantine(this.store, 'charger_connections', connection_rows),
+      insert_or_quarantine(this.store, 'ocpp_rejections', rejection_rows),
       this.write_rated(rated),
     ]);
     await this.checkpoint(states);

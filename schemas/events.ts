@@ -63,7 +63,21 @@ export type OcppEventBody =
   | { body: 'status'; status: StatusNotificationEvent }
   | { body: 'started'; started: TransactionStartedEvent }
   | { body: 'meterValues'; meterValues: MeterValuesEvent }
-  | { body: 'stopped'; stopped: TransactionStoppedEvent };
+  | { body: 'stopped'; stopped: TransactionStoppedEvent }
+  | { body: 'connection'; connection: ConnectionChangedEvent }
+  | { body: 'rejected'; rejected: CallRejectedEvent };
+
+export interface ConnectionChangedEvent {
+  connected: boolean;
+  protocol: string;
+  nodeId: string;
+}
+
+export interface CallRejectedEvent {
+  action: string;
+  errorCode: string;
+  nodeId: string;
+}
 
 export type OcppEvent = {
   chargePointId: string;

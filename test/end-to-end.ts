@@ -293,6 +293,33 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
       expect(wrong_type.slice(0, 3)).toEqual([4, 's2', 'TypeConstraintViolation']);
       expect(typeof (await charger.call('Heartbeat', {})).currentTime).toBe('string');
       charger.close();
+
+      // Every CALLERROR and the connection's open and close are recorded for the dashboards.
+      const db = stack.store.database;
+      const rejections = await eventually(async () => {
+        const rows = await stack.store.query<{ action: string; error_code: string }>(
+          `SELECT action, error_code FROM ${db}.ocpp_rejections WHERE charge_point_id = 'CP-E2E-3'
+           ORDER BY at_ms, error_code`,
+        );
+        return rows.length >= 4 ? rows : undefined;
+      });
+      expect(rejections.map((r) => `${r.action}:${r.error_code}`).sort()).toEqual([
+        ':FormationViolation',
+        'FooBar:NotImplemented',
+        'MeterValues:TypeConstraintViolation',
+        'StartTransaction:OccurenceConstraintViolation',
+      ]);
+      const connections = await eventually(async () => {
+        const rows = await stack.store.query<{ connected: number | string; protocol: string }>(
+          `SELECT connected, protocol FROM ${db}.charger_connections FINAL WHERE charge_point_id = 'CP-E2E-3'
+           ORDER BY at_ms, connected DESC`,
+        );
+        return rows.length >= 2 ? rows : undefined;
+      });
+      expect(connections.map((r) => [Number(r.connected), r.protocol])).toEqual([
+        [1, 'ocpp1.6'],
+        [0, 'ocpp1.6'],
+      ]);
     });
 
     it('refuses a handshake without the ocpp1.6 subprotocol', async () => {
