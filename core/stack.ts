@@ -160,7 +160,6 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           port: config.ocpp_port,
           frame_bytes_max: config.ocpp_frame_bytes_max,
           node_id: config.node_id,
-          node_id: config.node_id,
           heartbeat_interval_s: config.heartbeat_interval_s,
           in_flight_calls_max: 16,
           allow_unknown_charge_points: config.ocpp_allow_unknown,
