@@ -57,6 +57,86 @@ const documented_elsewhere: Record<string, RouteDoc> = {
   },
 };
 
+function query(
+  name: string,
+  schema: Record<string, unknown>,
+  required = false,
+  description?: string,
+): unknown {
+  return {
+    name,
+    in: 'query',
+    ...(required ? { required } : {}),
+    schema,
+    ...(description ? { description } : {}),
+  };
+}
+
+const range_parameters = [
+  query('from', { type: 'string', format: 'date-time' }, true, 'start of the range (inclusive)'),
+  query('to', { type: 'string', format: 'date-time' }, true, 'end of the range (exclusive)'),
+  query('station', { type: 'string', maxLength: 255 }),
+  query('evse', { type: 'string', maxLength: 255 }),
+];
+const session_parameters = [
+  ...range_parameters,
+  query('tariff', { type: 'string', maxLength: 255 }),
+  query('currency', { type: 'string', maxLength: 255 }),
+  query('party', { type: 'string', maxLength: 255 }, false, 'token issuer as CC*PID'),
+];
+const time_zone_parameter = query('time_zone', { type: 'string' }, false, 'IANA zone of the local hours');
+const analytics_responses = {
+  '200': { description: 'the answer over the range; money as exact decimal text' },
+  '400': { description: 'invalid or unknown parameter, naming the field' },
+};
+
+function analytics_doc(name: string, summary: string, parameters: unknown[]): RouteDoc {
+  return {
+    path: `/v1/analytics/${name}`,
+    summary,
+    tags: ['analytics'],
+    parameters,
+    responses: analytics_responses,
+  };
+}
+
+/** The analytics routes (api/analytics-routes.ts), which carry no doc of their own. */
+const analytics_docs: Record<string, RouteDoc> = {
+  'GET /v1/analytics/utilization': analytics_doc(
+    'utilization',
+    'Occupied and charging time of connectors over the range',
+    range_parameters,
+  ),
+  'GET /v1/analytics/underutilized': analytics_doc(
+    'underutilized',
+    'Stations used below a threshold over the range',
+    [
+      ...range_parameters,
+      query('threshold_percent', { type: 'number', minimum: 0, maximum: 100 }),
+      query('limit', { type: 'integer', minimum: 1, maximum: 10_000 }),
+    ],
+  ),
+  'GET /v1/analytics/peak-hours': analytics_doc(
+    'peak-hours',
+    'Sessions and energy by weekday and local hour',
+    [...session_parameters, time_zone_parameter],
+  ),
+  'GET /v1/analytics/revenue': analytics_doc('revenue', 'Revenue by currency and period', [
+    ...session_parameters,
+    time_zone_parameter,
+  ]),
+  'GET /v1/analytics/payment-methods': analytics_doc(
+    'payment-methods',
+    'Sessions and revenue by payment method',
+    session_parameters,
+  ),
+  'GET /v1/analytics/session-distributions': analytics_doc(
+    'session-distributions',
+    'Distributions of session energy, duration and idle time',
+    session_parameters,
+  ),
+};
+
 /** Routes the server answers itself, before the route list (api/server.ts). */
 export const builtin_docs: { method: Method; auth: 'none'; doc: RouteDoc }[] = [
   {
@@ -89,7 +169,7 @@ export function example_path(template: string): string {
 /** The RouteDoc of a route: its own, or the one kept here whose example path the route matches. */
 export function doc_of(route: Route): RouteDoc | undefined {
   if (route.doc !== undefined) return route.doc;
-  for (const [key, doc] of Object.entries(documented_elsewhere)) {
+  for (const [key, doc] of Object.entries({ ...documented_elsewhere, ...analytics_docs })) {
     const [method, path] = key.split(' ') as [string, string];
     if (method === route.method && route.path.test(example_path(path))) return doc;
   }
