@@ -1,3 +1,4 @@
+import { apply_raw_retention, raw_retention_days_from_env } from './retention.js';
 import { session_facts_statements } from './session-facts.js';
 import { ident, sql } from './sql.js';
 import type { Store } from './store.js';
@@ -194,7 +195,14 @@ async function column_exists(store: Store, table: string, column: string): Promi
   return Number(rows[0]?.n ?? 0) > 0;
 }
 
-export async function migrate(store: Store): Promise<number[]> {
+/**
+ * Applies the missing migrations in order, then the raw-value retention (see retention.ts), which
+ * is a setting rather than a schema version: it follows ANALYTICS_RAW_RETENTION_DAYS at each start.
+ */
+export async function migrate(
+  store: Store,
+  options: { raw_retention_days?: number } = {},
+): Promise<number[]> {
   const db = ident(store.database).text;
   await store.exec(
     `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (version UInt32, name String, applied_at_ms Int64)
@@ -223,5 +231,6 @@ export async function migrate(store: Store): Promise<number[]> {
     );
     applied.push(migration.version);
   }
+  await apply_raw_retention(store, options.raw_retention_days ?? raw_retention_days_from_env());
   return applied;
 }
