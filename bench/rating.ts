@@ -51,14 +51,20 @@ for (let n = 0; n < Math.min(500, sessions_total); n++)
   rate_session({ tariff, time_zone: 'Europe/Amsterdam', samples: inputs[n]! });
 const started = performance.now();
 let check = 0;
+// A session counts as priced when the engine gave it at least one line: the harness compares
+// this with the sessions given (a session silently dropped would show here).
+let sessions_priced = 0;
 for (const samples of inputs) {
-  check += rate_session({ tariff, time_zone: 'Europe/Amsterdam', samples }).lines.length;
+  const lines = rate_session({ tariff, time_zone: 'Europe/Amsterdam', samples }).lines.length;
+  check += lines;
+  if (lines > 0) sessions_priced++;
 }
 const elapsed_s = (performance.now() - started) / 1000;
 process.stdout.write(
   `${JSON.stringify(
     {
       sessions: sessions_total,
+      sessions_priced,
       samples_per_session,
       seconds: Number(elapsed_s.toFixed(2)),
       sessions_per_s: Math.round(sessions_total / elapsed_s),

@@ -1,0 +1,122 @@
+/**
+ * The same closed-loop load, first against evrate (answers only once events are durable, and
+ * rates and stores them), then against a plain ocpp-rpc server that only answers. Run one after
+ * the other, not at once: on a shared machine they would take each other's cores.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { built_module } from '../../core/paths.js';
+import { drive } from '../drive.js';
+import { round } from '../proc-stats.js';
+import type { BenchResult } from '../result.js';
+import { start_bench_stack } from '../stack.js';
+import {
+  type BenchOptions,
+  check_honesty,
+  drive_options,
+  honesty_failures,
+  load_figures,
+  stack_target,
+} from './common.js';
+import type { ScenarioOutcome } from './stack-scenarios.js';
+
+async function start_baseline_server(): Promise<{
+  child: ChildProcess;
+  url_base: string;
+  stop(): Promise<void>;
+}> {
+  const child = spawn(process.execPath, [built_module('bench/baseline-server.js')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const match = /baseline OCPP server: (ws:\/\/\S+)/.exec(output);
+    if (match !== null) return running_baseline(child, exited, match[1]!);
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`baseline server did not start:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function running_baseline(child: ChildProcess, exited: Promise<void>, url_base: string) {
+  return {
+    child,
+    url_base,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export async function baseline(o: BenchOptions): Promise<ScenarioOutcome> {
+  const series: BenchResult['series'] = [];
+  const t0_ms = Date.now();
+  const stack = await start_bench_stack({ clickhouse_url: o.clickhouse_url, env: {} });
+  let ours: Awaited<ReturnType<typeof drive>>;
+  let honesty: Awaited<ReturnType<typeof check_honesty>>;
+  try {
+    ours = await drive(stack_target(stack), drive_options(o, 'closed', 0), series, t0_ms);
+    honesty = await check_honesty(stack, ours, o);
+  } finally {
+    await stack.stop();
+  }
+  const server = await start_baseline_server();
+  let theirs: Awaited<ReturnType<typeof drive>>;
+  try {
+    theirs = await drive(
+      {
+        name: 'baseline',
+        ocpp_url_base: server.url_base,
+        processes: () => [{ name: 'baseline server', pids: [server.child.pid ?? -1] }],
+      },
+      drive_options(o, 'closed', 0),
+      series,
+      t0_ms,
+    );
+  } finally {
+    await server.stop();
+  }
+  const ours_figures = load_figures(ours);
+  const theirs_figures = load_figures(theirs);
+  const figures: Record<string, number> = {
+    ratio_meter_values_answered: round(
+      ours_figures.meter_values_answered_per_s! / theirs_figures.meter_values_answered_per_s!,
+      3,
+    ),
+    ratio_answer_latency_p99: round(
+      ours_figures.answer_latency_ms_p99! / theirs_figures.answer_latency_ms_p99!,
+      3,
+    ),
+  };
+  for (const [k, v] of Object.entries(ours_figures)) figures[`evrate_${k}`] = v;
+  for (const [k, v] of Object.entries(theirs_figures)) figures[`baseline_${k}`] = v;
+  const failures = [
+    ...honesty_failures(honesty, ours.counters.sessions_started),
+    ...ours.failures,
+    ...theirs.failures,
+  ];
+  if (theirs.counters.sessions_started !== theirs.counters.sessions_stopped) {
+    failures.push(
+      `baseline: ${theirs.counters.sessions_started} sessions started, ${theirs.counters.sessions_stopped} finished`,
+    );
+  }
+  return {
+    ok: honesty.ok && failures.length === 0,
+    failures,
+    honesty,
+    figures,
+    load: ours.counters,
+    processes: [
+      ...ours.processes.map((p) => ({ ...p, name: `evrate run: ${p.name}` })),
+      ...theirs.processes.map((p) => ({ ...p, name: `baseline run: ${p.name}` })),
+    ],
+    series,
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * The scenarios that drive chargers against the whole stack: throughput, latency, connections.
+ * Each starts its own stack, so that one run's data never mixes with another's.
+ */
+import { drive, freshness_ms, percentile_of } from '../drive.js';
+import { round, sample_process } from '../proc-stats.js';
+import type { BenchResult } from '../result.js';
+import { start_bench_stack } from '../stack.js';
+import {
+  type BenchOptions,
+  check_honesty,
+  drive_options,
+  honesty_failures,
+  load_figures,
+  stack_target,
+} from './common.js';
+
+export type ScenarioOutcome = Pick<
+  BenchResult,
+  'ok' | 'failures' | 'honesty' | 'figures' | 'load' | 'processes' | 'series'
+>;
+
+/**
+ * Closed loop: every charger sends its next CALL as soon as the previous one is answered, so the
+ * stack runs at the highest rate it sustains. The end-to-end figure counts from the first CALL
+ * until the last meter value is in ClickHouse, ramp and drain included.
+ */
+export async function throughput(o: BenchOptions): Promise<ScenarioOutcome> {
+  const stack = await start_bench_stack({ clickhouse_url: o.clickhouse_url, env: {} });
+  try {
+    const series: BenchResult['series'] = [];
+    const outcome = await drive(stack_target(stack), drive_options(o, 'closed', 0), series, Date.now());
+    const honesty = await check_honesty(stack, outcome, o);
+    const stored_s = ((outcome.all_stored_ms ?? Date.now()) - outcome.started_ms) / 1000;
+    const figures = {
+      end_to_end_meter_values_per_s: Math.round(outcome.meter_values_stored / stored_s),
+      ...load_figures(outcome),
+      end_to_end_s: round(stored_s, 1),
+      pipeline_lag_after_stop_s:
+        outcome.all_stored_ms === undefined
+          ? Number.NaN
+          : round((outcome.all_stored_ms - outcome.stopped_ms) / 1000, 1),
+    };
+    const failures = [...honesty_failures(honesty, outcome.counters.sessions_started), ...outcome.failures];
+    return {
+      ok: honesty.ok && failures.length === 0,
+      failures,
+      honesty,
+      figures,
+      load: outcome.counters,
+      processes: outcome.processes,
+      series,
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
+/**
+ * A fixed offered rate: each charger sends one meter value per interval, the interval chosen so
+ * that all chargers together offer --rate sampled values per second while charging.
+ */
+export async function latency(o: BenchOptions): Promise<ScenarioOutcome> {
+  const interval_ms = Math.max(10, Math.round((o.chargers * o.samples * 1000) / o.rate));
+  const stack = await start_bench_stack({ clickhouse_url: o.clickhouse_url, env: {} });
+  try {
+    const series: BenchResult['series'] = [];
+    const outcome = await drive(
+      stack_target(stack),
+      drive_options(o, 'interval', interval_ms),
+      series,
+      Date.now(),
+    );
+    const honesty = await check_honesty(stack, outcome, o);
+    const fresh = freshness_ms(outcome.answered_track, outcome.stored_track).sort((a, b) => a - b);
+    const figures = {
+      offered_meter_values_per_s: o.rate,
+      meter_value_interval_ms: interval_ms,
+      time_compression: round((o.sim_interval_s * 1000) / interval_ms, 1),
+      ...load_figures(outcome),
+      freshness_ms_p50: percentile_of(fresh, 50),
+      freshness_ms_p90: percentile_of(fresh, 90),
+      freshness_ms_p99: percentile_of(fresh, 99),
+      freshness_ms_max: percentile_of(fresh, 100),
+      freshness_resolution_ms: o.tick_ms,
+    };
+    const failures = [...honesty_failures(honesty, outcome.counters.sessions_started), ...outcome.failures];
+    return {
+      ok: honesty.ok && failures.length === 0,
+      failures,
+      honesty,
+      figures,
+      load: outcome.counters,
+      processes: outcome.processes,
+      series,
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
+/**
+ * Chargers connect over the ramp, boot and then only send heartbeats: how many one ingest
+ * process holds and what each costs it in memory.
+ */
+export async function connections(o: BenchOptions): Promise<ScenarioOutcome> {
+  const stack = await start_bench_stack({
+    clickhouse_url: o.clickhouse_url,
+    // Heartbeats far apart must not let the server's idle timeout close connections.
+    env: { HEARTBEAT_INTERVAL_S: String(Math.max(60, o.heartbeat_s)) },
+  });
+  try {
+    const ingest_pid = stack.processes().find((p) => p.name === 'ingest')!.pids[0]!;
+    const rss_mb_idle = (sample_process(ingest_pid)?.rss_bytes ?? 0) / 2 ** 20;
+    const series: BenchResult['series'] = [];
+    const outcome = await drive(
+      stack_target(stack),
+      drive_options(o, 'hold', o.heartbeat_s * 1000),
+      series,
+      Date.now(),
+    );
+    const peak = series.reduce((best, p) => (p.connections > best.connections ? p : best), series[0]!);
+    const held = peak?.connections ?? 0;
+    const rss_mb_peak = peak?.rss_mb.ingest ?? Number.NaN;
+    const load_rss_mb = peak?.rss_mb['load generator'] ?? Number.NaN;
+    const figures = {
+      chargers_requested: o.chargers,
+      connections_held: held,
+      connect_failures: outcome.counters.connect_failures,
+      ingest_rss_mb_idle: round(rss_mb_idle, 1),
+      ingest_rss_mb_at_peak: round(rss_mb_peak, 1),
+      ingest_kb_per_connection: held > 0 ? round(((rss_mb_peak - rss_mb_idle) * 1024) / held, 2) : Number.NaN,
+      load_generator_kb_per_connection: held > 0 ? round((load_rss_mb * 1024) / held, 2) : Number.NaN,
+      ...load_figures(outcome),
+    };
+    const honesty = await check_honesty(stack, outcome, o);
+    const failures = [...honesty_failures(honesty, outcome.counters.sessions_started), ...outcome.failures];
+    if (held < o.chargers) failures.push(`held ${held} of ${o.chargers} connections at once`);
+    return {
+      ok: honesty.ok && failures.length === 0,
+      failures,
+      honesty,
+      figures,
+      load: outcome.counters,
+      processes: outcome.processes,
+      series,
+    };
+  } finally {
+    await stack.stop();
+  }
+}
