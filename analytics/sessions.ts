@@ -101,18 +101,51 @@ function normalize(row: RatedSessionRow): RatedSessionRow {
   return row;
 }
 
-export async function list_rated_sessions(
-  store: Store,
-  filter: { charge_point_id?: string; limit: number; offset: number },
-): Promise<RatedSessionRow[]> {
+export interface SessionFilter {
+  charge_point_id?: string;
+  id_tag?: string;
+  /** Sessions started at or after, epoch ms. */
+  from_ms?: number;
+  /** Sessions started before, epoch ms. */
+  to_ms?: number;
+  limit: number;
+  offset: number;
+}
+
+export async function list_rated_sessions(store: Store, filter: SessionFilter): Promise<RatedSessionRow[]> {
   const table = sql`${ident(store.database)}.rated_sessions`;
-  const where =
-    filter.charge_point_id === undefined ? sql`1 = 1` : sql`charge_point_id = ${filter.charge_point_id}`;
+  const parts = [sql`1 = 1`];
+  if (filter.charge_point_id !== undefined) parts.push(sql`charge_point_id = ${filter.charge_point_id}`);
+  if (filter.id_tag !== undefined) parts.push(sql`id_tag = ${filter.id_tag}`);
+  if (filter.from_ms !== undefined) parts.push(sql`started_at_ms >= ${filter.from_ms}`);
+  if (filter.to_ms !== undefined) parts.push(sql`started_at_ms < ${filter.to_ms}`);
   const rows = await store.query<RatedSessionRow>(
-    `SELECT ${session_columns} FROM ${table} FINAL WHERE ${where}
+    `SELECT ${session_columns} FROM ${table} FINAL WHERE ${parts.map((p) => p.text).join(' AND ')}
      ORDER BY stopped_at_ms, session_id LIMIT ${sql`${filter.limit}`} OFFSET ${sql`${filter.offset}`}`,
   );
   return rows.map(normalize);
+}
+
+/** One session's latest version and every version rated before, oldest first (for disputes). */
+export async function rated_session_history(
+  store: Store,
+  session_id: string,
+): Promise<
+  { latest: RatedSessionRow; versions: (RatedSessionRow & { rated_reason: string })[] } | undefined
+> {
+  const db = ident(store.database);
+  const [latest] = await store.query<RatedSessionRow>(
+    `SELECT ${session_columns} FROM ${sql`${db}.rated_sessions`} FINAL WHERE ${sql`session_id = ${session_id}`}`,
+  );
+  if (latest === undefined) return undefined;
+  const versions = await store.query<RatedSessionRow & { rated_reason: string }>(
+    `SELECT ${session_columns}, rated_reason FROM ${sql`${db}.rated_session_versions`} FINAL
+     WHERE ${sql`session_id = ${session_id}`} ORDER BY version`,
+  );
+  return {
+    latest: normalize(latest),
+    versions: versions.map((v) => ({ ...normalize(v), rated_reason: v.rated_reason })),
+  };
 }
 
 /** Keeps a stored tariff version in ClickHouse for audit (the `tariffs` table). */

@@ -20,6 +20,32 @@ interface StoredChargePoint {
 
 export type Verdict = 'accepted' | 'unknown' | 'rejected';
 
+/**
+ * What the operator assigns to a charge point: the tariff its sessions are priced with, the time
+ * zone of its location (OCPI restrictions are local time), the station it belongs to and where it
+ * is. Unset fields fall back to DEFAULT_TARIFF_ID, DEFAULT_TIME_ZONE and the charge point id.
+ */
+export interface ChargePointProfile {
+  charge_point_id: string;
+  tariff_id?: string;
+  time_zone?: string;
+  station_id?: string;
+  location?: {
+    name?: string;
+    address?: string;
+    city?: string;
+    postal_code?: string;
+    /** ISO 3166-1 alpha-3, as OCPI Location.country. */
+    country?: string;
+    latitude?: string;
+    longitude?: string;
+  };
+  updated_at_ms: number;
+}
+
+const profiles_cache_max = 100_000;
+const profiles_cache_ttl_ms = 30_000;
+
 const scrypt_key_bytes = 32;
 const verified_cache_max = 100_000;
 const verified_cache_ttl_ms = 60_000;
@@ -36,11 +62,49 @@ function key_of(charge_point_id: string): string {
   return `cp.${Buffer.from(charge_point_id, 'utf8').toString('base64url')}`;
 }
 
+function profile_key_of(charge_point_id: string): string {
+  return `pf.${Buffer.from(charge_point_id, 'utf8').toString('base64url')}`;
+}
+
 export class ChargePointRegistry {
   /** sha256(id, password) of recent successful checks: reconnect storms skip scrypt. */
   private readonly verified = new Map<string, number>();
+  private readonly profiles = new Map<string, { profile: ChargePointProfile | undefined; at_ms: number }>();
 
   private constructor(private readonly kv: KV) {}
+
+  async set_profile(profile: ChargePointProfile): Promise<void> {
+    await this.kv.put(profile_key_of(profile.charge_point_id), JSON.stringify(profile));
+    this.profiles.delete(profile.charge_point_id);
+  }
+
+  /** The profile, read from KV (not cached): for the API. */
+  async profile(charge_point_id: string): Promise<ChargePointProfile | undefined> {
+    const entry = await this.kv.get(profile_key_of(charge_point_id));
+    return entry === null || entry.operation !== 'PUT' ? undefined : entry.json<ChargePointProfile>();
+  }
+
+  /** The profile through a cache: an assignment reaches every rating process within 30 s. */
+  async cached_profile(charge_point_id: string): Promise<ChargePointProfile | undefined> {
+    const now = Date.now();
+    const cached = this.profiles.get(charge_point_id);
+    if (cached !== undefined && now - cached.at_ms < profiles_cache_ttl_ms) return cached.profile;
+    const profile = await this.profile(charge_point_id);
+    if (this.profiles.size >= profiles_cache_max) this.profiles.clear();
+    this.profiles.set(charge_point_id, { profile, at_ms: now });
+    return profile;
+  }
+
+  /** Every registered or profiled charge point id, sorted (bounded by `max`). */
+  async ids(max: number): Promise<string[]> {
+    const ids = new Set<string>();
+    for await (const key of await this.kv.keys()) {
+      const dot = key.indexOf('.');
+      ids.add(Buffer.from(key.slice(dot + 1), 'base64url').toString('utf8'));
+      if (ids.size >= max) break;
+    }
+    return [...ids].sort();
+  }
 
   static async open(nats: Nats): Promise<ChargePointRegistry> {
     return new ChargePointRegistry(await open_kv(nats, 'evrate_charge_points'));

@@ -114,6 +114,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           pool,
           tariffs,
           log: log.child({ component: 'rating' }),
+          site_of: (charge_point_id) => charge_points.cached_profile(charge_point_id),
           plan_of_token: async (id_tag) => {
             const plan_id = (await tokens.lookup(id_tag))?.plan_id;
             return plan_id === undefined ? undefined : plans.get(plan_id);
@@ -193,6 +194,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
     let api_routes: readonly Route[] = [];
     if (config.roles.has('api')) {
       const partners = await PartnerRegistry.open(nats);
+      const open_sessions = await open_sessions_bucket(nats);
       const ocpi_context: OcpiContext = {
         partners,
         base_url: () => config.ocpi_base_url ?? local_url(config.api_host, api_port, 'http'),
@@ -223,12 +225,12 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           error_bodies: [{ path_prefix: '/ocpi/', body: ocpi_error_body }],
         },
         [
-          ...operator_routes({ store, tariffs, charge_points }),
+          ...operator_routes({ store, tariffs, charge_points, open_sessions }),
           ...ocpi_routes(ocpi_context, {
             store,
             tariffs,
             tokens,
-            open_sessions: await open_sessions_bucket(nats),
+            open_sessions,
             mapping: cdr_mapping,
             page_limit_max: config.ocpi_page_limit_max,
           }),

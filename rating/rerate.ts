@@ -74,6 +74,7 @@ interface StoredRow {
   total_excl_vat: string;
   total_incl_vat: string;
   breakdown: string;
+  station_id: string;
 }
 
 /** The plan a session was priced with, kept in its breakdown: a re-rating keeps the driver's plan. */
@@ -145,7 +146,7 @@ export async function rerate(
   const db = ident(store.database).text;
   const rows = await store.query<StoredRow>(
     `SELECT session_id, version, charge_point_id, connector_id, evse_id, transaction_id, id_tag,
-       payment_method, party, time_zone, started_at_ms, stopped_at_ms, meter_start_wh, meter_stop_wh,
+       payment_method, party, time_zone, station_id, started_at_ms, stopped_at_ms, meter_start_wh, meter_stop_wh,
        stop_reason, provisional, currency, toString(total_excl_vat) AS total_excl_vat,
        toString(total_incl_vat) AS total_incl_vat, breakdown
      FROM ${db}.rated_sessions FINAL WHERE ${where_of(selection).text}
@@ -273,6 +274,9 @@ export async function rerate(
         tariff_id: tariff.tariff_id,
         tariff_version: tariff.version,
         time_zone: row.time_zone === '' ? 'UTC' : row.time_zone,
+        ...(row.station_id === '' || row.station_id === charge_point_id
+          ? {}
+          : { station_id: row.station_id }),
         ...plan_of(row.breakdown),
       },
       1,

@@ -68,6 +68,11 @@ const partitions_owned = new Gauge({
 /** Resolves the membership plan of the driver presenting a token. */
 export type PlanOfToken = (id_tag: string) => Promise<Plan | undefined>;
 
+/** The charge point's assigned tariff, location time zone and station (each optional). */
+export type SiteOf = (
+  charge_point_id: string,
+) => Promise<{ tariff_id?: string; time_zone?: string; station_id?: string } | undefined>;
+
 export interface RatingOptions {
   process_id: string;
   partitions: number;
@@ -191,6 +196,7 @@ export class RatingService {
     private readonly stream: string,
     private readonly log: Logger,
     private readonly plan_of_token: PlanOfToken,
+    private readonly site_of: SiteOf,
   ) {}
 
   static async start(
@@ -202,6 +208,8 @@ export class RatingService {
       log: Logger;
       /** The membership plan of the driver presenting a token (none when absent). */
       plan_of_token?: PlanOfToken;
+      /** What the operator assigned to a charge point: tariff, time zone, station. */
+      site_of?: SiteOf;
     },
     options: RatingOptions,
     stream: string,
@@ -224,6 +232,7 @@ export class RatingService {
       stream,
       deps.log,
       deps.plan_of_token ?? (async () => undefined),
+      deps.site_of ?? (async () => undefined),
     );
     service.running = true;
     await service.rebalance();
@@ -408,12 +417,14 @@ export class RatingService {
   }
 
   /**
-   * The tariff and plan of a session starting now: the driver's plan (from the token) may name a
-   * members' tariff. A plan whose tariff is missing or whose fixed amounts are in another currency
-   * than the tariff is not applied (counted and logged): the session is priced at the default.
+   * The tariff and plan of a session starting now: the charge point's assigned tariff (else the
+   * default), unless the driver's plan (from the token) names a members' tariff. A plan whose
+   * tariff is missing or whose fixed amounts are in another currency than the tariff is not
+   * applied (counted and logged), and a missing assigned tariff falls back to the default.
    */
   private async tariff_and_plan(
     id_tag: string,
+    site_tariff_id: string | undefined,
     current: Map<string, Promise<TariffVersion | undefined>>,
   ): Promise<{ tariff: TariffVersion; plan: Plan | undefined }> {
     const current_tariff = (tariff_id: string): Promise<TariffVersion | undefined> => {
@@ -424,7 +435,12 @@ export class RatingService {
       }
       return found;
     };
-    const fallback = await current_tariff(this.options.default_tariff_id);
+    const site_tariff = site_tariff_id === undefined ? undefined : await current_tariff(site_tariff_id);
+    if (site_tariff_id !== undefined && site_tariff === undefined) {
+      rating_anomalies.inc({ reason: 'site_tariff_missing' });
+      this.log.warn({ tariff_id: site_tariff_id }, 'assigned tariff missing; default tariff used');
+    }
+    const fallback = site_tariff ?? (await current_tariff(this.options.default_tariff_id));
     if (fallback === undefined) throw new Error(`tariff ${this.options.default_tariff_id} not found`);
     const plan = id_tag === '' ? undefined : await this.plan_of_token(id_tag);
     if (plan === undefined) return { tariff: fallback, plan: undefined };
@@ -567,7 +583,8 @@ export class RatingService {
           const existing = work.get(session_id)?.state ?? (await this.load(session_id));
           if (existing !== undefined && existing.closed !== 'open') continue; // redelivered start
           if (existing === undefined) {
-            const { tariff, plan } = await this.tariff_and_plan(s.idTag, current_tariffs);
+            const site = await this.site_of(cp);
+            const { tariff, plan } = await this.tariff_and_plan(s.idTag, site?.tariff_id, current_tariffs);
             const state = new_session_state(
               {
                 session_id,
@@ -581,7 +598,8 @@ export class RatingService {
                 meter_start_wh: s.meterStartWh,
                 tariff_id: tariff.tariff_id,
                 tariff_version: tariff.version,
-                time_zone: this.options.default_time_zone,
+                time_zone: site?.time_zone ?? this.options.default_time_zone,
+                ...(site?.station_id === undefined ? {} : { station_id: site.station_id }),
                 ...(plan === undefined ? {} : { plan }),
               },
               seq,
@@ -846,7 +864,7 @@ export function rated_row(state: SessionState, version: RatedVersion): RatedSess
     // Deterministic so that a redelivered batch writes a byte-identical row.
     rated_at_ms: version.stopped_at_ms,
     evse_id: m.evse_id,
-    station_id: m.charge_point_id,
+    station_id: m.station_id ?? m.charge_point_id,
     payment_method: m.payment_method,
     party: m.party,
     time_zone: m.time_zone,

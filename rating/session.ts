@@ -52,6 +52,8 @@ export interface SessionMeta {
   time_zone: string;
   /** The driver's plan in force at the start; a later change of the plan never reprices it. */
   plan?: Plan;
+  /** The station the charge point belongs to (operator assignment); the charge point id when unset. */
+  station_id?: string;
 }
 
 export interface SessionState {

@@ -60,6 +60,18 @@ export class TariffStore {
     return parsed;
   }
 
+  /** The current version of every tariff (bounded by `max`), by id. */
+  async list(max: number): Promise<TariffVersion[]> {
+    const ids: string[] = [];
+    for await (const key of await this.kv.keys('t.*.current')) {
+      ids.push(Buffer.from(key.slice(2, -'.current'.length), 'base64url').toString('utf8'));
+      if (ids.length >= max) break;
+    }
+    ids.sort();
+    const found = await Promise.all(ids.map((id) => this.current(id)));
+    return found.filter((t): t is TariffVersion => t !== undefined);
+  }
+
   async current(tariff_id: string): Promise<TariffVersion | undefined> {
     const current = await this.kv.get(`${key_of(tariff_id)}.current`);
     if (current === null || current.operation !== 'PUT') return undefined;
