@@ -126,6 +126,22 @@ describe('OCPP-J conformance against ocpp-rpc as the charge point', () => {
     return frame!;
   }
 
+  /**
+   * Sends a raw frame with the library's sendRaw (for frames its call() cannot produce) and
+   * returns the CALLERROR the server answers under `id`.
+   */
+  async function raw_error(charger: Charger, text: string, id: string): Promise<unknown[]> {
+    const before = charger.received.length;
+    charger.client.sendRaw(text);
+    const frame = await eventually(
+      async () => charger.received.slice(before).find((f) => f[0] === 4 && f[1] === id),
+      10_000,
+    );
+    expect(frame).toHaveLength(5);
+    expect(frame[4]).toBeTypeOf('object');
+    return frame;
+  }
+
   /** The answer's currentTime is an RFC 3339 UTC time taken while the CALL was being handled. */
   async function expect_current_time(answer: Promise<Json>): Promise<Json> {
     const before_ms = Date.now();
@@ -556,6 +572,17 @@ describe('OCPP-J conformance against ocpp-rpc as the charge point', () => {
       expect(typeof (await call(charger, 'Heartbeat', {})).currentTime).toBe('string');
     });
 
+    it('answers frames the RPC layer cannot read with a CALLERROR and keeps the connection', async () => {
+      const charger = await connect('CP-CONF-16-RAW', 'ocpp1.6', { strict: false });
+      // No readable message id: answered under "-1" (1.6 defines no id for this; 2.0.1 part 4 4.2.3 does).
+      expect((await raw_error(charger, '[2, "raw-1", "Heartbeat"', '-1'))[2]).toBe('FormationViolation');
+      // A CALL without its payload element is not the CALL structure of OCPP-J 1.6 section 4.2.1.
+      expect((await raw_error(charger, '[2, "raw-2", "Heartbeat"]', 'raw-2'))[2]).toBe('FormationViolation');
+      // Section 4.1.3: a message type number not in Table 2; the payload is ignored.
+      expect((await raw_error(charger, '[7, "raw-3", "Heartbeat", {}]', 'raw-3'))[2]).toBe('ProtocolError');
+      expect(typeof (await call(charger, 'Heartbeat', {})).currentTime).toBe('string');
+    });
+
     it('accepts a Frequency sample in Hertz, which the official MeterValues schema allows', async () => {
       // ocpp-rpc's own 1.6 schema lacks "Hertz", so its strict mode would refuse to send this.
       const cp = 'CP-CONF-16-HZ';
@@ -801,6 +828,18 @@ describe('OCPP-J conformance against ocpp-rpc as the charge point', () => {
       ]);
     });
 
+    it('answers unreadable frames with RpcFrameworkError under "-1" and unknown message types with MessageTypeNotSupported', async () => {
+      const charger = await connect('CP-CONF-201-RAW', 'ocpp2.0.1', { strict: false });
+      // Part 4 section 4.2.3: when the message id cannot be read, the CALLERROR carries "-1".
+      expect((await raw_error(charger, '[2, "raw-1", "Heartbeat"', '-1'))[2]).toBe('RpcFrameworkError');
+      expect((await raw_error(charger, '{"not": "an array"}', '-1'))[2]).toBe('RpcFrameworkError');
+      // Part 4 section 4.4: an unknown message type number.
+      expect((await raw_error(charger, '[7, "raw-2", "Heartbeat", {}]', 'raw-2'))[2]).toBe(
+        'MessageTypeNotSupported',
+      );
+      expect(typeof (await call(charger, 'Heartbeat', {})).currentTime).toBe('string');
+    });
+
     it('answers unknown actions with NotImplemented, unserved ones with NotSupported, schema violations with the 2.0.1 codes', async () => {
       const charger = await connect('CP-CONF-201-ERR', 'ocpp2.0.1', { strict: false });
       expect((await call_error(charger, 'FrobnicateConnector', {}))[2]).toBe('NotImplemented');
@@ -858,6 +897,10 @@ describe('OCPP-J conformance against ocpp-rpc as the charge point', () => {
           'PropertyConstraintViolation',
           'idToken',
         ],
+        // A property the schema does not have, a payload that is not an object: FormatViolation, the
+        // 2.0.1 name of 1.6's FormationViolation. Table 8 of 2.0.1 words ProtocolError as "not conform
+        // the PDU structure" (1.6 had that under FormationViolation), so ProtocolError is a defensible
+        // reading too; the server keeps the 1.6 mapping renamed.
         ['Heartbeat', { beat: 1 }, 'FormatViolation', undefined],
         ['Heartbeat', 'beat', 'FormatViolation', undefined],
       ];
