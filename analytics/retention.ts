@@ -41,10 +41,13 @@ export async function apply_raw_retention(
   const db = ident(store.database);
   if (has_table_ttl(store.server_version)) {
     const ttl = `timestamp + toIntervalDay(${sql`${days}`})`;
-    const [table] = await store.query<{ create_table_query: string }>(
-      sql`SELECT create_table_query FROM system.tables WHERE database = ${store.database} AND name = 'meter_values'`
+    const [table] = await store.query<{ create_table_query: string; engine: string }>(
+      sql`SELECT create_table_query, engine FROM system.tables WHERE database = ${store.database} AND name = 'meter_values'`
         .text,
     );
+    // On a cluster meter_values is a Distributed table over meter_values_local, whose TTL is set
+    // by the cluster DDL (cluster.ts); a Distributed table has none.
+    if (table?.engine === 'Distributed') return { method: 'none', dropped_partitions: [] };
     const current = /\bTTL\s+(.+?)(\s+SETTINGS\b|$)/s.exec(table?.create_table_query ?? '')?.[1]?.trim();
     if (days === 0) {
       // Rewriting every part to change a TTL is costly on a big table: touch it only on a change.
