@@ -282,6 +282,8 @@ export interface RaterState {
   energy_wh_start: number;
   last: MeterSample;
   samples_seen: number;
+  /** Start of the current run of time not charging (idle grace), or null while charging. */
+  idle_since_ms?: number | null;
   flat: { element_index: number; period_index: number } | null;
   periods: {
     start_ms: number;
@@ -319,6 +321,9 @@ export class SessionRater {
   private readonly kwh_targets_wh: Decimal[];
   private readonly has_clock: boolean;
   private readonly energy_wh_start: Decimal;
+  private readonly idle_grace_ms: number;
+  /** Start of the current run of time not charging; undefined while charging. */
+  private idle_since_ms: number | undefined;
 
   constructor(
     readonly tariff: Tariff,
@@ -330,6 +335,7 @@ export class SessionRater {
     this.check(first, undefined, 0);
     this.last = first;
     this.energy_wh_start = new Money(String(first.energy_wh));
+    this.idle_grace_ms = (tariff.evrate_idle_grace_minutes ?? 0) * 60_000;
     const duration_cuts = new Set<number>();
     const kwh_targets: Decimal[] = [];
     for (const element of tariff.elements) {
@@ -364,6 +370,7 @@ export class SessionRater {
     const rater = new SessionRater(tariff, time_zone, first, plan);
     rater.last = state.last;
     rater.samples_seen = state.samples_seen;
+    rater.idle_since_ms = state.idle_since_ms ?? undefined;
     for (const p of state.periods) {
       const period: Period = {
         start_ms: p.start_ms,
@@ -391,6 +398,7 @@ export class SessionRater {
       energy_wh_start: this.first.energy_wh,
       last: this.last,
       samples_seen: this.samples_seen,
+      idle_since_ms: this.idle_since_ms ?? null,
       flat:
         this.flat === undefined
           ? null
@@ -448,6 +456,11 @@ export class SessionRater {
     }
     const points = [a.at_ms];
     for (const cut of this.duration_cuts_ms) if (cut > a.at_ms && cut < b.at_ms) points.push(cut);
+    if (this.idle_grace_ms > 0 && !a.charging) {
+      // The grace of an idle run ends inside this interval: PARKING_TIME is priced from there on.
+      const grace_end_ms = (this.idle_since_ms ?? a.at_ms) + this.idle_grace_ms;
+      if (grace_end_ms > a.at_ms && grace_end_ms < b.at_ms) points.push(grace_end_ms);
+    }
     for (const target_wh of this.kwh_targets_wh) {
       if (target_wh.gt(String(a.energy_wh)) && target_wh.lte(String(b.energy_wh))) {
         // The first whole ms at which the register has reached the threshold.
@@ -525,8 +538,14 @@ export class SessionRater {
       current_a: a.current_a,
     };
     const charging = a.charging;
+    if (charging) this.idle_since_ms = undefined;
+    else this.idle_since_ms ??= start_ms;
+    const in_grace = !charging && start_ms < this.idle_since_ms! + this.idle_grace_ms;
     const energy = match_component(this.tariff, 'ENERGY', state);
-    const time = match_component(this.tariff, charging ? 'TIME' : 'PARKING_TIME', state);
+    // Idle time inside the grace period is not priced: no PARKING_TIME element applies to it.
+    const time = in_grace
+      ? undefined
+      : match_component(this.tariff, charging ? 'TIME' : 'PARKING_TIME', state);
     const current = this.periods[this.periods.length - 1];
     if (
       current !== undefined &&

@@ -54,6 +54,12 @@ export interface Tariff {
   start_date_time?: string;
   end_date_time?: string;
   last_updated: string;
+  /**
+   * Beyond OCPI: idle fees start after a grace period. The first minutes of every run of time
+   * not charging are free PARKING_TIME (still counted in total_parking_time); OCPI partners
+   * ignore the field (unknown fields are ignored by receivers).
+   */
+  evrate_idle_grace_minutes?: number;
 }
 
 export class TariffValidationError extends Error {
@@ -159,6 +165,10 @@ export function validate_tariff(value: unknown): Tariff {
   string_field(value, 'last_updated', 'last_updated', rfc3339, 'must be an RFC 3339 date-time', true);
   string_field(value, 'start_date_time', 'start_date_time', rfc3339, 'must be an RFC 3339 date-time', false);
   string_field(value, 'end_date_time', 'end_date_time', rfc3339, 'must be an RFC 3339 date-time', false);
+  number_field(value, 'evrate_idle_grace_minutes', 'evrate_idle_grace_minutes', false, true, 0);
+  if (typeof value.evrate_idle_grace_minutes === 'number' && value.evrate_idle_grace_minutes > 1440) {
+    fail('evrate_idle_grace_minutes', 'must be at most 1440 (a day)');
+  }
   validate_price(value.min_price, 'min_price');
   validate_price(value.max_price, 'max_price');
   const elements = value.elements;

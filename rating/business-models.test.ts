@@ -1,3 +1,4 @@
+// Pricing beyond OCPI that operators sell: membership plans and idle fees after a grace period.
 import { describe, expect, it } from 'vitest';
 import { Money } from '../core/money.js';
 import { type MeterSample, rate_session, SessionRater } from './engine.js';
@@ -140,5 +141,72 @@ describe('membership plans', () => {
   it('leaves a cost untouched without a plan', () => {
     const cost = { excl: new Money('1.5'), incl: new Money('1.8') };
     expect(apply_plan(cost, 'EUR', undefined)).toEqual({ cost, lines: [] });
+  });
+});
+
+describe('idle fee after a grace period', () => {
+  const idle_tariff: Tariff = {
+    ...tariff,
+    id: 'idle',
+    evrate_idle_grace_minutes: 15,
+    elements: [
+      {
+        price_components: [
+          { type: 'ENERGY', price: 0.3, vat: 0, step_size: 1 },
+          { type: 'PARKING_TIME', price: 6, vat: 0, step_size: 60 },
+        ],
+      },
+    ],
+  };
+  const minute_ms = 60_000;
+  const at = (minutes: number) => start_ms + minutes * minute_ms;
+
+  it('prices idle time only after the grace period, and counts all of it as parking time', () => {
+    const rated = rate_session({
+      tariff: idle_tariff,
+      time_zone: 'Europe/Berlin',
+      samples: [
+        { at_ms: at(0), energy_wh: 0, charging: true },
+        { at_ms: at(60), energy_wh: 20_000, charging: false },
+        { at_ms: at(100), energy_wh: 20_000, charging: false },
+      ],
+    });
+    // 20 kWh x 0.30 = 6.00; 40 idle minutes, 15 free: 25 min x 6.00/h = 2.50.
+    expect(rated.total_cost.excl_vat).toBe('8.50');
+    expect(rated.total_parking_cost.excl_vat).toBe('2.50');
+    expect(rated.total_parking_time).toBe('0.666667');
+    expect(rated.lines.filter((l) => l.dimension === 'PARKING_TIME').map((l) => l.volume)).toEqual(['1500']);
+  });
+
+  it('gives every idle run its own grace, whatever the samples and restarts', () => {
+    const samples: MeterSample[] = [
+      { at_ms: at(0), energy_wh: 0, charging: true },
+      { at_ms: at(30), energy_wh: 10_000, charging: false },
+      { at_ms: at(40), energy_wh: 10_000, charging: false },
+      { at_ms: at(50), energy_wh: 10_000, charging: true },
+      { at_ms: at(80), energy_wh: 20_000, charging: false },
+      { at_ms: at(120), energy_wh: 20_000, charging: false },
+    ];
+    const whole = rate_session({ tariff: idle_tariff, time_zone: 'Europe/Berlin', samples });
+    // Idle 30-50 (20 min, 5 billed) and 80-120 (40 min, 25 billed): 30 min x 6.00/h = 3.00.
+    expect(whole.total_parking_cost.excl_vat).toBe('3.00');
+    expect(whole.total_cost.excl_vat).toBe('9.00');
+    // The same facts fed with a restart inside the second grace period price the same.
+    const rater = new SessionRater(idle_tariff, 'Europe/Berlin', samples[0]!);
+    for (const s of samples.slice(1, 5)) rater.add(s);
+    rater.add({ at_ms: at(85), energy_wh: 20_000, charging: false });
+    const restored = SessionRater.from_state(idle_tariff, 'Europe/Berlin', samples[0]!, rater.state());
+    restored.add(samples[5]!);
+    expect(restored.result().total_cost).toEqual(whole.total_cost);
+    expect(restored.running_cost()).toEqual(whole.total_cost);
+  });
+
+  it('refuses a grace period that is not a whole number of minutes up to a day', async () => {
+    const { validate_tariff, TariffValidationError } = await import('./tariff.js');
+    for (const bad of [-1, 1.5, 1441]) {
+      expect(() => validate_tariff({ ...idle_tariff, evrate_idle_grace_minutes: bad })).toThrow(
+        TariffValidationError,
+      );
+    }
   });
 });
