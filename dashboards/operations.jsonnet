@@ -108,6 +108,7 @@ g.dashboard.new(
   'evrate / Operations',
   panels,
   [e.variables.database, e.variables.station],
+  names=e.names_of(['lag_s', 'connected_chargers', 'rejected_frames', 'meter_values', 'meter_values_per_s', 'frames', 'chargers', 'error_code', 'action']),
   description='Ingest rate, rating lag, rejected OCPP frames and connected chargers.',
   time_from='now-24h',
 )

@@ -86,5 +86,6 @@ g.dashboard.new(
   'evrate / Peak hours',
   panels,
   [e.variables.database, e.variables.station, e.variables.party, e.variables.currency, e.variables.tz],
+  names=e.names_of(['concurrent_sessions', 'sessions', 'hour_of_day', 'weekday']),
   description='Weekday x hour of sessions, energy and revenue; concurrent sessions.',
 )

@@ -12,7 +12,8 @@ local where_currency = '%s AND %s' % [where, e.filters.currency];
 // Ratios in Float64: Decimal division truncates to the scale, and differently across versions.
 local per_kwh = 'round(toFloat64(sum(total_excl_vat)) / (sum(energy_wh) / 1000), 4)';
 
-local money(panel) = panel + p.withDecimals(2);
+// Money with two decimals; counts stay whole.
+local money(panel) = panel + p.withDecimals(2) + p.withFieldOverride('sessions', 'none', null, 0);
 
 local panels = [
   p.stat('Key figures (${currency})', [sql(|||
@@ -110,6 +111,7 @@ g.dashboard.new(
   'evrate / Revenue',
   panels,
   [e.variables.database, e.variables.station, e.variables.party, e.variables.currency, e.variables.tz],
+  names=e.names_of(['revenue_excl_vat', 'revenue_incl_vat', 'sessions', 'station', 'method', 'tariff', 'revenue_per_kwh']),
   description='Revenue by day, station, tariff, payment method, party and currency.',
   time_from='now-30d',
 )

@@ -150,5 +150,6 @@ g.dashboard.new(
   'evrate / Utilization',
   panels,
   [e.variables.database, e.variables.station, e.variables.party],
+  names=e.names_of(['occupied_pct', 'charging_pct', 'energy_kwh', 'sessions', 'station', 'idle_h']),
   description='Occupancy, charging share, energy and idle time per station and EVSE.',
 )

@@ -120,14 +120,42 @@ local g = import 'grafana.libsonnet';
   // Every bucket index that [t_from, t_to) touches, for ARRAY JOIN.
   buckets:: 'arrayMap(i -> i + intDiv(t_from, $__interval_s), range(toUInt32(intDiv(t_to - 1, $__interval_s) - intDiv(t_from, $__interval_s) + 1)))',
 
-  // The 24 hour-of-day columns of a weekday x hour grid, e.g. countIf(hour = 7) AS `07`.
+  // The 24 hour-of-day columns of a weekday x hour grid, e.g. countIf(hour = 7) AS `07:00`.
   hour_columns(aggregate_if, value=null)::
     std.join(',\n  ', [
       if value == null
-      then '%s(hour = %d) AS `%02d`' % [aggregate_if, h, h]
-      else '%s(%s, hour = %d) AS `%02d`' % [aggregate_if, value, h, h]
+      then '%s(hour = %d) AS `%02d:00`' % [aggregate_if, h, h]
+      else '%s(%s, hour = %d) AS `%02d:00`' % [aggregate_if, value, h, h]
       for h in std.range(0, 23)
     ]),
 
   weekday_names:: "['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']",
+
+  // Display names of fields, for the fields a dashboard has.
+  names_of(fields):: { [f]: $.names[f] for f in fields },
+  names:: {
+    occupied_pct: 'Occupied',
+    charging_pct: 'Charging',
+    energy_kwh: 'Energy',
+    sessions: 'Sessions',
+    station: 'Station',
+    revenue_excl_vat: 'Revenue excl. VAT',
+    revenue_incl_vat: 'Revenue incl. VAT',
+    revenue_per_kwh: 'Per kWh',
+    idle_h: 'Idle time',
+    lag_s: 'Lag',
+    connected_chargers: 'Connected chargers',
+    rejected_frames: 'Rejected frames',
+    meter_values: 'Meter values',
+    meter_values_per_s: 'Meter values/s',
+    concurrent_sessions: 'Concurrent sessions',
+    frames: 'Frames',
+    chargers: 'Chargers',
+    error_code: 'Error code',
+    action: 'Action',
+    method: 'Payment method',
+    tariff: 'Tariff',
+    hour_of_day: 'Hour',
+    weekday: 'Weekday',
+  },
 }

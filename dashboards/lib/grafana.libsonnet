@@ -138,6 +138,31 @@
         }],
       },
     },
+    // Readable names for fields, e.g. { occupied_pct: 'Occupied' }.
+    withDisplayNames(names):: {
+      fieldConfig+: {
+        overrides+: [
+          {
+            matcher: { id: 'byName', options: field },
+            properties: [{ id: 'displayName', value: names[field] }],
+          }
+          for field in std.objectFields(names)
+        ],
+      },
+    },
+    // The same, prepended so that a panel's own overrides (added later) win. Overrides for
+    // fields a panel does not have are ignored by Grafana.
+    withDefaultDisplayNames(names):: {
+      fieldConfig+: {
+        overrides: [
+          {
+            matcher: { id: 'byName', options: field },
+            properties: [{ id: 'displayName', value: names[field] }],
+          }
+          for field in std.objectFields(names)
+        ] + super.overrides,
+      },
+    },
     withStacking():: {
       fieldConfig+: { defaults+: { custom+: { stacking: { mode: 'normal', group: 'A' } } } },
     },
@@ -214,7 +239,7 @@
   },
 
   dashboard:: {
-    new(uid, title, panels, variables, description='', time_from='now-7d')::
+    new(uid, title, panels, variables, description='', time_from='now-7d', names={})::
       {
         uid: uid,
         title: title,
@@ -231,7 +256,7 @@
         templating: { list: variables },
         annotations: { list: [] },
         links: [{ type: 'dashboards', tags: ['evrate'], asDropdown: false, title: 'evrate' }],
-        panels: $.layout.grid(panels),
+        panels: $.layout.grid([p + $.panel.withDefaultDisplayNames(names) for p in panels]),
       },
   },
 }

@@ -164,7 +164,7 @@ function local_parts(s: number, tz: string): { weekday: number; hour: number; mi
 }
 
 const e4 = (values: readonly number[]) => sum(values) / 10_000;
-const hour_key = (h: number) => String(h).padStart(2, '0');
+const hour_key = (h: number) => `${String(h).padStart(2, '0')}:00`;
 
 function weekday_grid(
   sessions: readonly SeedSession[],
@@ -298,7 +298,7 @@ export function expected_figures(data: SeedData, ctx: FigureContext): Record<str
     'evrate-peak-hours/Sessions by hour of day': () =>
       [...group(started, (s) => String(local_parts(s.started_s, ctx.tz).hour)).entries()]
         .sort((a, b) => Number(a[0]) - Number(b[0]))
-        .map(([h, list]) => ({ hour_of_day: `${hour_key(Number(h))}:00`, sessions: list.length })),
+        .map(([h, list]) => ({ hour_of_day: hour_key(Number(h)), sessions: list.length })),
 
     'evrate-revenue/Key figures (${currency})': () => [
       {
