@@ -83,6 +83,11 @@ export async function drive(
   const tick = async (phase: string) => {
     const now = Date.now();
     const counters = load.counters();
+    // A tick right after the previous one (the drain ending) would turn a handful of values
+    // into a huge rate: fold it into the next one.
+    if (phase !== 'settle' && now - previous.at_ms < options.tick_ms / 4) {
+      return { counters, stored: previous.stored };
+    }
     const interval = load.take_interval();
     const stored =
       target.stored_rough === undefined ? Number.NaN : (await target.stored_rough()) - stored_before;

@@ -161,6 +161,15 @@ async function main(): Promise<number> {
   return result.ok ? 0 : 1;
 }
 
+// Ctrl-C or a timeout's SIGTERM: exiting runs the 'exit' hooks that kill the servers and
+// evrate processes this run started, so nothing is left behind.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\nbench: ${signal}, stopping\n`);
+    process.exit(130);
+  });
+}
+
 main().then(
   (code) => {
     process.exitCode = code;

@@ -101,6 +101,14 @@ export async function start_bench_stack(options: StackOptions): Promise<BenchSta
       OCPP_ACCEPT_UNKNOWN_TOKENS: 'true',
     });
     stops.push(() => ingest.kill('SIGTERM'));
+    // nats-server and clickhouse-server die with us (core/child.ts); the evrate processes too.
+    const kill_children = () => {
+      for (const p of [ingest, rating]) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    };
+    process.once('exit', kill_children);
+    stops.push(async () => {
+      process.removeListener('exit', kill_children);
+    });
     const store = await open_http_store({ url: clickhouse_url, user: 'default', password: '', database });
     stops.push(() => store.close());
     const db = database;

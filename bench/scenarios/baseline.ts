@@ -16,6 +16,7 @@ import {
   honesty_failures,
   load_figures,
   stack_target,
+  stack_warnings,
 } from './common.js';
 import type { ScenarioOutcome } from './stack-scenarios.js';
 
@@ -61,9 +62,11 @@ export async function baseline(o: BenchOptions): Promise<ScenarioOutcome> {
   const stack = await start_bench_stack({ clickhouse_url: o.clickhouse_url, env: {} });
   let ours: Awaited<ReturnType<typeof drive>>;
   let honesty: Awaited<ReturnType<typeof check_honesty>>;
+  let warnings: string[] = [];
   try {
     ours = await drive(stack_target(stack), drive_options(o, 'closed', 0), series, t0_ms);
     honesty = await check_honesty(stack, ours, o);
+    if (!honesty.ok) warnings = stack_warnings(stack);
   } finally {
     await stack.stop();
   }
@@ -101,6 +104,7 @@ export async function baseline(o: BenchOptions): Promise<ScenarioOutcome> {
     ...honesty_failures(honesty, ours.counters.sessions_started),
     ...ours.failures,
     ...theirs.failures,
+    ...warnings,
   ];
   if (theirs.counters.sessions_started !== theirs.counters.sessions_stopped) {
     failures.push(

@@ -90,11 +90,18 @@ export async function check_honesty(
     await stack.delete_meter_values_of(o.drop_stored_charger);
     outcome.meter_values_stored = await stack.meter_values_exact();
   }
-  const deadline = Date.now() + o.settle_s * 1000;
+  // Within what is left of the settle time (a few seconds at least): rated sessions trail the
+  // meter values by a batch.
+  const deadline = Math.max(outcome.stopped_ms + o.settle_s * 1000, Date.now() + 5000);
   let priced = await stack.rated_sessions_final();
+  let printed_ms = Date.now();
   while (priced < c.sessions_stopped && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 500));
     priced = await stack.rated_sessions_final();
+    if (Date.now() - printed_ms >= 5000) {
+      process.stdout.write(`[evrate settle] sessions priced ${priced}/${c.sessions_stopped}\n`);
+      printed_ms = Date.now();
+    }
   }
   const honesty: Honesty = {
     meter_values_sent: c.sampled_values_answered,
@@ -144,4 +151,30 @@ export function load_figures(outcome: DriveOutcome): Record<string, number> {
     reconnects: c.reconnects_planned,
     offline_bursts: c.offline_bursts,
   };
+}
+
+/**
+ * The warnings and errors the evrate processes logged, grouped by message with a count and an
+ * example: a failed run's report should say what the system itself noticed.
+ */
+export function stack_warnings(stack: BenchStack, groups_max = 8): string[] {
+  const groups = new Map<string, { count: number; example: string }>();
+  for (const line of stack.output().split('\n')) {
+    if (!/^\{"level":(4|5|6)0/.test(line)) continue;
+    const entry = JSON.parse(line) as {
+      msg?: string;
+      component?: string;
+      err?: { message?: string };
+      session_id?: string;
+      partition?: number;
+    };
+    const key = `${entry.component ?? ''}: ${entry.msg ?? ''}${entry.err?.message === undefined ? '' : ` (${entry.err.message})`}`;
+    const example = entry.session_id ?? (entry.partition === undefined ? '' : `partition ${entry.partition}`);
+    const group = groups.get(key) ?? { count: 0, example };
+    group.count++;
+    groups.set(key, group);
+  }
+  return [...groups]
+    .slice(0, groups_max)
+    .map(([key, g]) => `evrate logged ${g.count}x ${key}${g.example === '' ? '' : `, e.g. ${g.example}`}`);
 }

@@ -13,6 +13,7 @@ import {
   honesty_failures,
   load_figures,
   stack_target,
+  stack_warnings,
 } from './common.js';
 
 export type ScenarioOutcome = Pick<
@@ -41,7 +42,11 @@ export async function throughput(o: BenchOptions): Promise<ScenarioOutcome> {
           ? Number.NaN
           : round((outcome.all_stored_ms - outcome.stopped_ms) / 1000, 1),
     };
-    const failures = [...honesty_failures(honesty, outcome.counters.sessions_started), ...outcome.failures];
+    const failures = [
+      ...honesty_failures(honesty, outcome.counters.sessions_started),
+      ...outcome.failures,
+      ...(honesty.ok ? [] : stack_warnings(stack)),
+    ];
     return {
       ok: honesty.ok && failures.length === 0,
       failures,
@@ -84,7 +89,11 @@ export async function latency(o: BenchOptions): Promise<ScenarioOutcome> {
       freshness_ms_max: percentile_of(fresh, 100),
       freshness_resolution_ms: o.tick_ms,
     };
-    const failures = [...honesty_failures(honesty, outcome.counters.sessions_started), ...outcome.failures];
+    const failures = [
+      ...honesty_failures(honesty, outcome.counters.sessions_started),
+      ...outcome.failures,
+      ...(honesty.ok ? [] : stack_warnings(stack)),
+    ];
     return {
       ok: honesty.ok && failures.length === 0,
       failures,
@@ -134,7 +143,11 @@ export async function connections(o: BenchOptions): Promise<ScenarioOutcome> {
       ...load_figures(outcome),
     };
     const honesty = await check_honesty(stack, outcome, o);
-    const failures = [...honesty_failures(honesty, outcome.counters.sessions_started), ...outcome.failures];
+    const failures = [
+      ...honesty_failures(honesty, outcome.counters.sessions_started),
+      ...outcome.failures,
+      ...(honesty.ok ? [] : stack_warnings(stack)),
+    ];
     if (held < o.chargers) failures.push(`held ${held} of ${o.chargers} connections at once`);
     return {
       ok: honesty.ok && failures.length === 0,
