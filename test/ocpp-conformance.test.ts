@@ -23,6 +23,11 @@ type Protocol = 'ocpp1.6' | 'ocpp2.0.1';
  */
 
 const heartbeat_interval_s = 120;
+/**
+ * Bound on waiting for events to be rated and stored (a liveness bound, not a speed check: the
+ * test machine is shared, and the rating service and ClickHouse run in this process).
+ */
+const stored_within_ms = 90_000;
 
 interface Charger {
   client: RPCClient;
@@ -277,7 +282,7 @@ describe('OCPP-J conformance against ocpp-rpc as the charge point', () => {
       const statuses = await eventually(async () => {
         const rows = await statuses_of('CP-CONF-16-BASIC');
         return rows.length >= 3 ? rows : undefined;
-      });
+      }, stored_within_ms);
       expect(statuses).toEqual([
         { connector_id: '0', status: 'Available' },
         { connector_id: '1', status: 'Preparing' },
@@ -417,7 +422,10 @@ describe('OCPP-J conformance against ocpp-rpc as the charge point', () => {
       });
       expect(stopped).toEqual({ idTagInfo: { status: 'Accepted' } });
 
-      const session = await eventually(async () => (await sessions_of(cp)).find((s) => s.connector_id === 1));
+      const session = await eventually(
+        async () => (await sessions_of(cp)).find((s) => s.connector_id === 1),
+        stored_within_ms,
+      );
       // 12.345 kWh x 0.30 (the seeded default tariff) = 3.7035 -> 3.70; with 20% VAT 4.4442 -> 4.44.
       expect(session).toMatchObject({
         charge_point_id: cp,
@@ -437,7 +445,7 @@ describe('OCPP-J conformance against ocpp-rpc as the charge point', () => {
       const rows = await eventually(async () => {
         const r = (await meter_rows(cp)).filter((row) => row.transaction_id === String(transaction_id));
         return r.length >= 11 ? r : undefined;
-      });
+      }, stored_within_ms);
       const t = (iso: string) => String(Date.parse(iso));
       const row = (
         at: string,
@@ -458,8 +466,8 @@ describe('OCPP-J conformance against ocpp-rpc as the charge point', () => {
         format: 'Raw',
         value,
       });
-      // Every sampled value is one row, with the OCPP 1.6 section 7.45 defaults written out and the
-      // value verbatim (units as sent, not converted).
+      // Every sampled value is one row, with the OCPP 1.6 section 7.43 SampledValue defaults written
+      // out and the value verbatim (units as sent, not converted).
       expect(rows).toEqual([
         row(
           '2026-11-20T17:00:00Z',
@@ -601,7 +609,7 @@ describe('OCPP-J conformance against ocpp-rpc as the charge point', () => {
       const rows = await eventually(async () => {
         const r = await meter_rows(cp);
         return r.length > 0 ? r : undefined;
-      });
+      }, stored_within_ms);
       expect(rows.map((r) => [r.connector_id, r.transaction_id, r.measurand, r.unit, r.value])).toEqual([
         ['0', '', 'Frequency', 'Hertz', '49.98'],
       ]);
@@ -666,7 +674,7 @@ describe('OCPP-J conformance against ocpp-rpc as the charge point', () => {
       const statuses = await eventually(async () => {
         const rows = await statuses_of(cp);
         return rows.length >= 2 ? rows : undefined;
-      });
+      }, stored_within_ms);
       expect(statuses.map((s) => s.status)).toEqual(['Occupied', 'Faulted']);
     });
 
@@ -798,7 +806,7 @@ describe('OCPP-J conformance against ocpp-rpc as the charge point', () => {
         }),
       ).toEqual({});
 
-      const session = await eventually(async () => (await sessions_of(cp))[0]);
+      const session = await eventually(async () => (await sessions_of(cp))[0], stored_within_ms);
       // 12.5 kWh x 0.30 = 3.75; with 20% VAT 4.50.
       expect(session).toMatchObject({
         charge_point_id: cp,
@@ -814,7 +822,7 @@ describe('OCPP-J conformance against ocpp-rpc as the charge point', () => {
       const rows = await eventually(async () => {
         const r = await meter_rows(cp);
         return r.length >= 8 ? r : undefined;
-      });
+      }, stored_within_ms);
       const pick = (r: MeterRow) => [r.transaction_id, r.measurand, r.phase, r.context, r.unit, r.value];
       expect(rows.map(pick)).toEqual([
         ['CONF-TX-201', 'Energy.Active.Import.Register', '', 'Transaction.Begin', 'kWh', '5'],
