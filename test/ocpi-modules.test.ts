@@ -234,6 +234,13 @@ describe('OCPI 2.2.1 modules', () => {
     }
     expect(pages).toBe(4);
     expect(new Set(seen).size).toBe(12);
+    // A URL built by the client with offset alone gives the same page as the Link's cursor.
+    const by_offset = await ocpi(
+      'GET',
+      '/ocpi/2.2.1/cdrs?offset=3&limit=3&date_from=2026-11-02T08:02:00Z&date_to=2026-11-02T08:20:00Z',
+      token_de,
+    );
+    expect((by_offset.body.data as Cdr[]).map((c) => c.id)).toEqual(seen.slice(3, 6));
     const over = await ocpi('GET', '/ocpi/2.2.1/cdrs?limit=5000', token_de);
     expect(over.headers.get('x-limit')).toBe('50');
   });
@@ -244,6 +251,7 @@ describe('OCPI 2.2.1 modules', () => {
       'offset=-1',
       'limit=0',
       'date_from=yesterday',
+      'cursor=not-a-cursor',
       'date_from=2026-11-02T10:00:00Z&date_to=2026-11-02T09:00:00Z',
     ]) {
       const res = await ocpi('GET', `/ocpi/2.2.1/cdrs?${query}`, token_de);

@@ -98,10 +98,25 @@ export function ocpi_id(internal_id: string): string {
  */
 export function decimal_number(text: string, field: string): number {
   const value = Number(text);
+  // Fast path: the number prints back as the same digits (trailing zeros aside).
+  if (Number.isFinite(value) && String(value) === plain_decimal(text)) return value;
   if (!Number.isFinite(value) || !new Decimal(String(value)).eq(new Decimal(text))) {
     throw new RangeError(`${field}: ${text} cannot be written exactly as a JSON number`);
   }
   return value;
+}
+
+/** "03.100" -> "3.1", "-0.0" -> "0": the form String(Number) gives for ordinary decimals. */
+function plain_decimal(text: string): string {
+  let t = text;
+  if (t.includes('.')) t = t.replace(/0+$/, '').replace(/\.$/, '');
+  t = t.replace(/^(-?)0+(?=\d)/, '$1');
+  return t === '-0' ? '0' : t;
+}
+
+/** Hours from seconds, to the microhour: volumes, not money, so a double is fine. */
+function hours(seconds: number): number {
+  return Math.round((seconds / 3600) * 1e6) / 1e6;
 }
 
 function price(
@@ -160,9 +175,10 @@ function party_of(row: CdrRow, cpo: Party): Party {
 export function cdr_of_row(row: CdrRow, mapping: CdrMapping): OcpiCdr {
   const started_ms = Number(row.started_at_ms);
   const stopped_ms = Number(row.stopped_at_ms);
-  const energy_kwh = new Decimal(String(row.energy_wh)).div(1000).toNumber();
-  const time_h = new Decimal(String(row.duration_s)).div(3600).toDecimalPlaces(6).toNumber();
-  const parking_h = new Decimal(String(row.parking_s)).div(3600).toDecimalPlaces(6).toNumber();
+  // Wh are integers, so a division by 1000 gives the exact kWh digits.
+  const energy_kwh = Number(row.energy_wh) / 1000;
+  const time_h = hours(Number(row.duration_s));
+  const parking_h = hours(Number(row.parking_s));
   const breakdown = parse_breakdown(row.breakdown);
   const periods =
     breakdown.charging_periods !== undefined && breakdown.charging_periods.length > 0

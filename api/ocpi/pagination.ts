@@ -56,6 +56,8 @@ export function page_headers(
   original: URLSearchParams,
   returned: number,
   total: number,
+  /** Where the next page starts, for senders that read pages by key (see cdrs.ts). */
+  cursor?: string,
 ): Record<string, string> {
   const headers: Record<string, string> = {
     'x-total-count': String(total),
@@ -70,6 +72,7 @@ export function page_headers(
       const value = original.get(name);
       if (value !== null) next.set(name, value);
     }
+    if (cursor !== undefined) next.set('cursor', cursor);
     headers.link = `<${url_base}?${next.toString()}>; rel="next"`;
   }
   return headers;

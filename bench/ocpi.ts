@@ -1,0 +1,158 @@
+/**
+ * OCPI CDR paging benchmark: seeds CDR rows in the embedded engine (chdb), starts the stack
+ * (API, private nats-server), registers a partner, and times pages of 1,000 CDRs over HTTP:
+ *   - crawl: following the Link headers from the first page to the last (what partners do);
+ *   - offset: pages at random offsets with offset/limit only (clients that build their URLs).
+ * Each page is one GET with its X-Total-Count (a count query) and the mapping to OCPI CDRs.
+ * Prints figures; asserts nothing but the crawl's completeness.
+ *
+ *   node dist/bench/ocpi.js [--cdrs 1000000] [--crawl-pages 1000] [--offset-pages 100]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ident } from '../analytics/sql.js';
+import { PartnerRegistry, token_sha256 } from '../api/ocpi/partners.js';
+import { load_config } from '../core/config.js';
+import { create_logger } from '../core/log.js';
+import { connect_nats } from '../core/nats.js';
+import { start_stack } from '../core/stack.js';
+
+const { values } = parseArgs({
+  options: {
+    cdrs: { type: 'string', default: '1000000' },
+    'crawl-pages': { type: 'string', default: '1000' },
+    'offset-pages': { type: 'string', default: '100' },
+  },
+});
+const cdrs_total = Number(values.cdrs);
+const crawl_pages_max = Number(values['crawl-pages']);
+const offset_pages = Number(values['offset-pages']);
+const page_size = 1000;
+const token = 'bench-partner-token-c-0123456789';
+const base_s = Math.floor(Date.UTC(2026, 0, 1) / 1000);
+
+/** CDRs of one party, 10 per minute of last_updated, spread over 5,000 charge points. */
+function seed_sql(database: string, party: string, count: number, first: number): string {
+  const db = ident(database).text;
+  return `INSERT INTO ${db}.rated_sessions (session_id, version, charge_point_id, connector_id, transaction_id,
+    id_tag, started_at, stopped_at, started_at_ms, stopped_at_ms, meter_start_wh, meter_stop_wh, energy_wh,
+    stop_reason, tariff_id, tariff_version, currency, total_excl_vat, total_incl_vat, breakdown, rated_at_ms,
+    evse_id, station_id, payment_method, party, duration_s, provisional)
+  SELECT concat('CP', toString(number % 5000), '/', toString(number)), 1, concat('CP', toString(number % 5000)), 1,
+    toString(number), concat('TAG', toString(number % 977)),
+    toDateTime(${base_s} + intDiv(number, 10) * 60 - 3600, 'UTC'), toDateTime(${base_s} + intDiv(number, 10) * 60, 'UTC'),
+    (${base_s} + intDiv(number, 10) * 60 - 3600) * 1000, (${base_s} + intDiv(number, 10) * 60) * 1000,
+    0, 10000 + number % 5000, 10000 + number % 5000, 'Local', 'default', 1, 'EUR',
+    toDecimal64(3 + (number % 100) / 100, 4), toDecimal64(3.6 + (number % 100) / 100, 4), '{}',
+    (${base_s} + intDiv(number, 10) * 60) * 1000, 1, concat('CP', toString(number % 5000)), 'ROAMING', '${party}', 3600, 0
+  FROM numbers(${first}, ${count})`;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function summary(latencies_ms: number[]): Record<string, number> {
+  const sorted = [...latencies_ms].sort((a, b) => a - b);
+  const total_ms = latencies_ms.reduce((a, b) => a + b, 0);
+  return {
+    pages: latencies_ms.length,
+    p50_ms: Number(percentile(sorted, 50).toFixed(1)),
+    p99_ms: Number(percentile(sorted, 99).toFixed(1)),
+    max_ms: Number(sorted[sorted.length - 1]!.toFixed(1)),
+    pages_per_s: Number(((latencies_ms.length / total_ms) * 1000).toFixed(1)),
+  };
+}
+
+async function get_page(url: string): Promise<{ ms: number; count: number; next: string | undefined }> {
+  const started = performance.now();
+  const res = await fetch(url, {
+    headers: { authorization: `Token ${Buffer.from(token).toString('base64')}` },
+  });
+  const body = (await res.json()) as { status_code: number; data: unknown[] };
+  const ms = performance.now() - started;
+  if (res.status !== 200 || body.status_code !== 1000) throw new Error(`page ${url}: HTTP ${res.status}`);
+  const link = res.headers.get('link');
+  return { ms, count: body.data.length, next: link === null ? undefined : /^<([^>]+)>/.exec(link)?.[1] };
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), 'evrate-bench-ocpi-'));
+const config = load_config({
+  DATA_DIR: dir,
+  OCPP_PORT: '0',
+  API_PORT: '0',
+  OCPP_HOST: '127.0.0.1',
+  API_HOST: '127.0.0.1',
+  OPERATOR_TOKEN: 'bench-operator-token-0123456789',
+  LOG_LEVEL: 'warn',
+  ROLES: 'api',
+  OCPI_CDR_PUSH_INTERVAL_MS: '0',
+  OCPI_RATE_LIMIT_PER_S: '1000000',
+  OCPI_RATE_LIMIT_BURST: '1000000',
+});
+const stack = await start_stack(config, create_logger('warn'));
+try {
+  const nats = await connect_nats(config, stack.nats_url, create_logger('warn'));
+  const partners = await PartnerRegistry.open(nats);
+  await partners.save(
+    {
+      partner_id: 'bench',
+      parties: [{ country_code: 'DE', party_id: 'BEN' }],
+      status: 'registered',
+      token_sha256: token_sha256(token),
+      token_kind: 'C',
+      roles: [{ role: 'EMSP', business_details: { name: 'Bench' }, country_code: 'DE', party_id: 'BEN' }],
+      created_at_ms: 0,
+      updated_at_ms: 0,
+    },
+    undefined,
+  );
+  const seed_started = performance.now();
+  for (let first = 0; first < cdrs_total; first += 250_000) {
+    await stack.store.exec(
+      seed_sql(stack.store.database, 'DE*BEN', Math.min(250_000, cdrs_total - first), first),
+    );
+  }
+  const seed_s = (performance.now() - seed_started) / 1000;
+
+  // Warm up: the first queries load marks and caches.
+  for (let i = 0; i < 3; i++) await get_page(`${stack.api_url}/ocpi/2.2.1/cdrs?limit=${page_size}`);
+
+  const crawl: number[] = [];
+  let crawled = 0;
+  let url: string | undefined = `${stack.api_url}/ocpi/2.2.1/cdrs?limit=${page_size}`;
+  while (url !== undefined && crawl.length < crawl_pages_max) {
+    const page = await get_page(url);
+    crawl.push(page.ms);
+    crawled += page.count;
+    url = page.next;
+  }
+  const complete = url === undefined;
+  if (complete && crawled !== cdrs_total) throw new Error(`crawl saw ${crawled} CDRs of ${cdrs_total}`);
+
+  const offsets: number[] = [];
+  for (let i = 0; i < offset_pages; i++) {
+    const offset = Math.floor(Math.random() * (cdrs_total / page_size)) * page_size;
+    offsets.push((await get_page(`${stack.api_url}/ocpi/2.2.1/cdrs?offset=${offset}&limit=${page_size}`)).ms);
+  }
+  await nats.close();
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        cdrs: cdrs_total,
+        page_size,
+        store: `chdb ${stack.store.server_version}`,
+        seed_s: Number(seed_s.toFixed(1)),
+        crawl: { ...summary(crawl), cdrs_seen: crawled, reached_last_page: complete },
+        random_offset: summary(offsets),
+      },
+      null,
+      2,
+    )}\n`,
+  );
+} finally {
+  await stack.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
