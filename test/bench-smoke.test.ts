@@ -43,6 +43,8 @@ function expect_honest(result: BenchResult): void {
   expect(h.meter_values_sent).toBe(h.meter_values_stored);
   expect(h.sessions_finished).toBe(h.sessions_priced);
   expect(result.failures).toEqual([]);
+  // A CALLERROR would mean the simulator sent something the ingest refuses: a bench bug.
+  expect(result.load!.call_errors).toBe(0);
   expect(result.ok).toBe(true);
 }
 
