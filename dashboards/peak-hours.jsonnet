@@ -7,6 +7,11 @@ local sql = g.query.sql;
 
 local sessions_where = '$__timeFilter(started_at) AND %s AND %s' % [e.filters.station(), e.filters.party];
 
+// Panels by start time read the session_facts rollup (analytics/session-facts.ts): one narrow
+// row per session version, partitioned by the month the session started, so a range of start
+// times reads only its partitions and no breakdown JSON. FINAL keeps each session's latest version.
+local facts = '${database}.session_facts FINAL';
+
 // One row per weekday, one column per hour: sessions are attributed to the hour they started.
 local grid(aggregate_if, value, extra_where) = |||
   SELECT arrayElement(%(names)s, day) AS weekday,
@@ -14,7 +19,7 @@ local grid(aggregate_if, value, extra_where) = |||
   FROM (
     SELECT toDayOfWeek(toDate(started_at, ${tz:singlequote})) AS day, toHour(started_at, ${tz:singlequote}) AS hour,
       energy_wh, total_excl_vat
-    FROM %(sessions)s
+    FROM %(facts)s
     WHERE %(where)s AND %(extra)s
   )
   GROUP BY day
@@ -22,7 +27,7 @@ local grid(aggregate_if, value, extra_where) = |||
 ||| % {
   names: e.weekday_names,
   columns: e.hour_columns(aggregate_if, value),
-  sessions: e.sessions,
+  facts: facts,
   where: sessions_where,
   extra: extra_where,
 };
@@ -77,7 +82,7 @@ local panels = [
     )
     GROUP BY hour
     ORDER BY hour
-  ||| % [e.sessions, sessions_where])], 'none', x_field='hour_of_day')
+  ||| % [facts, sessions_where])], 'none', x_field='hour_of_day')
   + p.withSize(8, 9),
 ];
 

@@ -88,6 +88,31 @@ describe('dashboard build', () => {
     }
   });
 
+  it('the committed pictures are what dashboards:render draws from the built dashboards', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'evrate-dashboard-images-'));
+    try {
+      // Its own process: chdb allows one data directory per process, and this file has one.
+      execFileSync(
+        path.join(root, 'node_modules', '.bin', 'tsx'),
+        [path.join(root, 'dashboards', 'render.ts'), '--out', dir],
+        {
+          stdio: 'pipe',
+          timeout: 90_000,
+        },
+      );
+      const images = fresh.files.map((f) => f.replace(/\.json$/, '.svg'));
+      expect(readdirSync(dir).sort()).toEqual(images);
+      for (const image of images) {
+        expect(
+          readFileSync(path.join(root, 'dashboards', 'images', image), 'utf8'),
+          `${image}: run npm run dashboards:render`,
+        ).toBe(readFileSync(path.join(dir, image), 'utf8'));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it.each(fresh.files)('%s: unique uid and panel ids, panels on the grid without overlap', (file) => {
     const dashboard = dashboards[fresh.files.indexOf(file)]!;
     expect(new Set(dashboards.map((d) => d.uid)).size).toBe(dashboards.length);

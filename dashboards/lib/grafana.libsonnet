@@ -17,7 +17,7 @@
       refId: ref_id,
       datasource: $.datasource,
       editorType: 'sql',
-      queryType: if format == 'time_series' then 'timeseries' else 'table',
+      queryType: if format == 'time_series' then 'timeSeries' else 'table',
       format: if format == 'time_series' then 0 else 1,
       rawSql: sql,
     },
