@@ -156,6 +156,7 @@ export async function drive(
     await tick('drain');
   }
   const stopped_ms = Date.now();
+  monitor.end_window(stopped_ms);
 
   let all_stored_ms: number | undefined;
   let meter_values_stored = 0;

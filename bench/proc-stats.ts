@@ -34,8 +34,10 @@ export function sample_process(pid: number): ProcessSample | undefined {
 export interface ProcessUsage {
   name: string;
   pids: number[];
+  /** CPU seconds while the chargers ran (the load window), and until the end of the run. */
   cpu_s: number;
-  /** CPU seconds per second over the measured window; 1 = one core busy. */
+  cpu_s_total: number;
+  /** CPU seconds per second over the load window; 1 = one core busy. */
   cpu_cores_mean: number;
   cpu_cores_max: number;
   rss_mb: number;
@@ -44,15 +46,22 @@ export interface ProcessUsage {
 
 /**
  * Samples named groups of processes (a group: e.g. all load agents) once per call of tick();
- * keeps per-interval CPU for the time series and the totals for the summary.
+ * keeps per-interval CPU for the time series and cumulative CPU for the summary. A process
+ * that has exited keeps its last reading, so a group's CPU never goes backwards.
  */
 export class ProcessMonitor {
-  private readonly first = new Map<string, { at_ms: number; cpu_s: number }>();
-  private readonly last = new Map<string, { at_ms: number; cpu_s: number; rss_bytes: number }>();
+  private readonly cpu_s_of_pid = new Map<number, number>();
+  private readonly history = new Map<string, { at_ms: number; cpu_s: number; rss_bytes: number }[]>();
   private readonly cores_max = new Map<string, number>();
   private readonly rss_max = new Map<string, number>();
+  private window_end_ms = Number.POSITIVE_INFINITY;
 
   constructor(private readonly groups: () => { name: string; pids: number[] }[]) {}
+
+  /** The load window ends now: summary() reports mean cores up to here. */
+  end_window(now_ms: number): void {
+    this.window_end_ms = now_ms;
+  }
 
   /** Returns each group's CPU cores used since the previous tick and its current RSS. */
   tick(now_ms: number): Record<string, { cpu_cores: number; rss_mb: number }> {
@@ -62,18 +71,23 @@ export class ProcessMonitor {
       let rss_bytes = 0;
       for (const pid of group.pids) {
         const s = sample_process(pid);
-        if (s === undefined) continue;
-        cpu_s += s.cpu_s;
-        rss_bytes += s.rss_bytes;
+        if (s !== undefined) {
+          this.cpu_s_of_pid.set(pid, s.cpu_s);
+          rss_bytes += s.rss_bytes;
+        }
+        cpu_s += this.cpu_s_of_pid.get(pid) ?? 0;
       }
-      const previous = this.last.get(group.name);
-      if (!this.first.has(group.name)) this.first.set(group.name, { at_ms: now_ms, cpu_s });
+      const history = this.history.get(group.name) ?? [];
+      this.history.set(group.name, history);
+      const previous = history.at(-1);
       const cpu_cores =
         previous === undefined || now_ms <= previous.at_ms
           ? 0
           : Math.max(0, (cpu_s - previous.cpu_s) / ((now_ms - previous.at_ms) / 1000));
-      this.last.set(group.name, { at_ms: now_ms, cpu_s, rss_bytes });
-      this.cores_max.set(group.name, Math.max(this.cores_max.get(group.name) ?? 0, cpu_cores));
+      history.push({ at_ms: now_ms, cpu_s, rss_bytes });
+      if (now_ms <= this.window_end_ms) {
+        this.cores_max.set(group.name, Math.max(this.cores_max.get(group.name) ?? 0, cpu_cores));
+      }
       this.rss_max.set(group.name, Math.max(this.rss_max.get(group.name) ?? 0, rss_bytes));
       out[group.name] = { cpu_cores, rss_mb: rss_bytes / 2 ** 20 };
     }
@@ -82,14 +96,18 @@ export class ProcessMonitor {
 
   summary(): ProcessUsage[] {
     return this.groups().map((group) => {
-      const first = this.first.get(group.name);
-      const last = this.last.get(group.name);
-      const window_s = first && last ? (last.at_ms - first.at_ms) / 1000 : 0;
-      const cpu_s = first && last ? last.cpu_s - first.cpu_s : 0;
+      const history = this.history.get(group.name) ?? [];
+      const first = history[0];
+      const last = history.at(-1);
+      const in_window = history.filter((h) => h.at_ms <= this.window_end_ms);
+      const window_last = in_window.at(-1);
+      const window_s = first && window_last ? (window_last.at_ms - first.at_ms) / 1000 : 0;
+      const cpu_s = first && window_last ? window_last.cpu_s - first.cpu_s : 0;
       return {
         name: group.name,
         pids: group.pids,
         cpu_s: round(cpu_s, 2),
+        cpu_s_total: first && last ? round(last.cpu_s - first.cpu_s, 2) : 0,
         cpu_cores_mean: window_s > 0 ? round(cpu_s / window_s, 2) : 0,
         cpu_cores_max: round(this.cores_max.get(group.name) ?? 0, 2),
         rss_mb: round((last?.rss_bytes ?? 0) / 2 ** 20, 1),

@@ -49,11 +49,14 @@ export function render_summary(r: BenchResult): string {
   lines.push(
     '## Processes',
     '',
-    '| process | CPU s | mean cores | max cores | RSS MB (end) | max RSS MB |',
-    '| --- | --- | --- | --- | --- | --- |',
+    'CPU while the chargers ran (mean and peak cores over the load window), CPU to the end of the run',
+    '(pipeline catching up included), resident memory at the end and at its peak.',
+    '',
+    '| process | CPU s (load) | mean cores | max cores | CPU s (total) | RSS MB (end) | max RSS MB |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
     ...r.processes.map(
       (p) =>
-        `| ${p.name} | ${cell(p.cpu_s)} | ${cell(p.cpu_cores_mean)} | ${cell(p.cpu_cores_max)} | ${cell(p.rss_mb)} | ${cell(p.rss_mb_max)} |`,
+        `| ${p.name} | ${cell(p.cpu_s)} | ${cell(p.cpu_cores_mean)} | ${cell(p.cpu_cores_max)} | ${cell(p.cpu_s_total)} | ${cell(p.rss_mb)} | ${cell(p.rss_mb_max)} |`,
     ),
     '',
   );
