@@ -1,4 +1,6 @@
+import { Money } from '../core/money.js';
 import {
+  count_of,
   facts_from,
   type MoneyFigures,
   type MoneyRow,
@@ -18,46 +20,63 @@ export interface Revenue {
   by_payment_method: (MoneyFigures & { payment_method: string })[];
 }
 
-const dimensions = ['total', 'day', 'station', 'tariff', 'payment_method'] as const;
+interface RevenueRow extends MoneyRow {
+  day: string;
+  tariff_id: string;
+  payment_method: string;
+}
+
+/** Adds up rows of one currency exactly (decimal text in, decimal text out). */
+function add_rows(rows: readonly MoneyRow[]): MoneyRow {
+  const sum = (field: 'revenue_excl_vat' | 'revenue_incl_vat') =>
+    rows.reduce((total, r) => total.plus(r[field]), new Money(0)).toString();
+  return {
+    currency: rows[0]!.currency,
+    sessions: rows.reduce((n, r) => n + count_of(r.sessions), 0),
+    energy_wh: rows.reduce((n, r) => n + count_of(r.energy_wh), 0),
+    revenue_excl_vat: sum('revenue_excl_vat'),
+    revenue_incl_vat: sum('revenue_incl_vat'),
+  };
+}
+
+/** Groups rows by key and currency, sorted by key then currency, each group added up. */
+function cut<K extends string>(rows: readonly RevenueRow[], name: K, key: (r: RevenueRow) => string) {
+  const groups = new Map<string, RevenueRow[]>();
+  for (const r of rows) {
+    const k = JSON.stringify([key(r), r.currency]);
+    const group = groups.get(k);
+    if (group === undefined) groups.set(k, [r]);
+    else group.push(r);
+  }
+  return [...groups.entries()]
+    .map(([k, group]) => [JSON.parse(k) as [string, string], group] as const)
+    .sort(([a], [b]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+    .map(
+      ([[k], group]) =>
+        ({ [name]: k, ...money_figures(add_rows(group)) }) as MoneyFigures & Record<K, string>,
+    );
+}
 
 export async function revenue(store: Store, filter: ZonedFilter): Promise<Revenue> {
-  // One pass over the collapsed sessions: each session is counted once in each cut, so the five
-  // cuts come from one FINAL read instead of five.
-  const rows = await store.query<MoneyRow & { dimension: string; key: string }>(
-    `SELECT cut.1 AS dimension, cut.2 AS key, currency, ${money_columns}
+  // Days, tariffs and payment methods are few: one query groups by all three and the cuts are
+  // added up here, exactly. Stations are many: they get their own query.
+  const rows = await store.query<RevenueRow>(
+    `SELECT toString(toDate(toTimeZone(started_at, ${sql`${filter.time_zone}`}))) AS day, tariff_id,
+       payment_method, currency, ${money_columns}
      FROM ${facts_from(store, filter)}
-     ARRAY JOIN [
-       ('total', ''),
-       ('day', toString(toDate(toTimeZone(started_at, ${sql`${filter.time_zone}`})))),
-       ('station', station_id),
-       ('tariff', tariff_id),
-       ('payment_method', payment_method)
-     ] AS cut
-     GROUP BY dimension, key, currency
-     ORDER BY dimension, key, currency`,
+     GROUP BY day, tariff_id, payment_method, currency`,
   );
-  const result: Revenue = { totals: [], by_day: [], by_station: [], by_tariff: [], by_payment_method: [] };
-  for (const r of rows) {
-    const figures = money_figures(r);
-    switch (r.dimension as (typeof dimensions)[number]) {
-      case 'total':
-        result.totals.push(figures);
-        break;
-      case 'day':
-        result.by_day.push({ day: r.key, ...figures });
-        break;
-      case 'station':
-        result.by_station.push({ station_id: r.key, ...figures });
-        break;
-      case 'tariff':
-        result.by_tariff.push({ tariff_id: r.key, ...figures });
-        break;
-      case 'payment_method':
-        result.by_payment_method.push({ payment_method: r.key, ...figures });
-        break;
-      default:
-        throw new Error(`unexpected revenue dimension ${r.dimension}`);
-    }
-  }
-  return result;
+  const stations = await store.query<MoneyRow & { station_id: string }>(
+    `SELECT station_id, currency, ${money_columns}
+     FROM ${facts_from(store, filter)}
+     GROUP BY station_id, currency
+     ORDER BY station_id, currency`,
+  );
+  return {
+    totals: cut(rows, 'currency_', () => '').map(({ currency_: _, ...figures }) => figures),
+    by_day: cut(rows, 'day', (r) => r.day),
+    by_station: stations.map((r) => ({ station_id: r.station_id, ...money_figures(r) })),
+    by_tariff: cut(rows, 'tariff_id', (r) => r.tariff_id),
+    by_payment_method: cut(rows, 'payment_method', (r) => r.payment_method),
+  };
 }
