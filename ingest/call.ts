@@ -7,7 +7,8 @@ import type { SchemaValidator } from './validate.js';
 export interface CallContext {
   heartbeat_interval_s: number;
   now_ms: () => number;
-  allocate_transaction_id: () => Promise<number>;
+  /** A 1.6 transaction id; the same for the same `start_key` (a retried StartTransaction). */
+  allocate_transaction_id: (start_key: string) => Promise<number>;
   /** The token store's decision for an idTag / idToken (core/tokens.ts). */
   authorize: (id_token: string) => Promise<TokenDecision>;
 }

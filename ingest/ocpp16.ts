@@ -102,7 +102,10 @@ export async function handle_ocpp16_call(
       // The transaction is recorded whatever the decision: the charge point has started it and
       // stops it itself when the status is not Accepted (OCPP 1.6 section 5.11, StopTransactionOnInvalidId).
       const id_tag_answer = await id_tag_info(context, String(payload.idTag));
-      const transaction_id = await context.allocate_transaction_id();
+      // The start's facts identify it; the server adds the charge point and the message id.
+      const transaction_id = await context.allocate_transaction_id(
+        JSON.stringify([payload.connectorId, payload.idTag, payload.meterStart, payload.timestamp]),
+      );
       return {
         events: [
           {

@@ -512,7 +512,8 @@ export class IngestServer {
     const context = {
       heartbeat_interval_s: this.options.heartbeat_interval_s,
       now_ms: Date.now,
-      allocate_transaction_id: () => this.transaction_ids.allocate(),
+      allocate_transaction_id: (start_key: string) =>
+        this.transaction_ids.allocate_for(`${connection.charge_point_id}\u0000${frame.id}\u0000${start_key}`),
       authorize: (id_token: string) => this.tokens.authorize(id_token, this.options.accept_unknown_tokens),
     };
     const outcome: CallOutcome =

@@ -1,7 +1,10 @@
+import { createHash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { type Nats, open_kv } from '../core/nats.js';
 
 const block_size = 1000;
+/** How long a StartTransaction's id is remembered for its retries. */
+const start_ids_ttl_ms = 24 * 3600 * 1000;
 /** OCPP 1.6 transactionId is a JSON integer; chargers commonly store it in 32 bits. */
 const transaction_id_max = 2 ** 31 - 1;
 
@@ -14,10 +17,39 @@ export class TransactionIdAllocator {
   private end = 0;
   private refill: Promise<void> | undefined;
 
-  private constructor(private readonly kv: KV) {}
+  private constructor(
+    private readonly kv: KV,
+    private readonly starts: KV,
+  ) {}
 
   static async open(nats: Nats): Promise<TransactionIdAllocator> {
-    return new TransactionIdAllocator(await open_kv(nats, 'evrate_ids'));
+    return new TransactionIdAllocator(
+      await open_kv(nats, 'evrate_ids'),
+      await open_kv(nats, 'evrate_start_ids', { ttl_ms: start_ids_ttl_ms }),
+    );
+  }
+
+  /**
+   * The id of one StartTransaction, the same for every retry of it. A charger retries a CALL it
+   * got no answer to with the same message id and payload (OCPP-J 1.6 section 4.1.1), also after
+   * reconnecting, possibly to another ingest node after this one died: the first allocation is
+   * recorded under the start's key, so the retry gets the id the event already carries instead of
+   * opening a second session that would never stop.
+   */
+  async allocate_for(start_key: string): Promise<number> {
+    const key = `s.${createHash('sha256').update(start_key).digest('base64url')}`;
+    const known = await this.starts.get(key);
+    if (known !== null && known.operation === 'PUT') return Number(known.string());
+    const id = await this.allocate();
+    try {
+      await this.starts.create(key, String(id));
+      return id;
+    } catch {
+      // A concurrent retry recorded its id first: use that one (this id stays unused).
+      const winner = await this.starts.get(key);
+      if (winner === null || winner.operation !== 'PUT') throw new Error('start id record vanished');
+      return Number(winner.string());
+    }
   }
 
   async allocate(): Promise<number> {

@@ -215,6 +215,39 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
       });
     });
 
+    it('gives a StartTransaction retried after a reconnect its first id, and rates one session', async () => {
+      const start = JSON.stringify([
+        2,
+        'start-1',
+        'StartTransaction',
+        { connectorId: 1, idTag: 'TAG-RETRY', meterStart: 0, timestamp: '2026-11-21T12:00:00Z' },
+      ]);
+      const first = await TestCharger.connect(ocpp('CP-E2E-RETRY'));
+      const answered = await first.raw(start, 'start-1');
+      first.close();
+      // The charger never saw that answer (say the connection dropped): it reconnects and retries.
+      const second = await TestCharger.connect(ocpp('CP-E2E-RETRY'));
+      const again = await second.raw(start, 'start-1');
+      expect(again[2]).toEqual(answered[2]);
+      const transaction_id = (again[2] as { transactionId: number }).transactionId;
+      await second.call('StopTransaction', {
+        transactionId: transaction_id,
+        meterStop: 2_000,
+        timestamp: '2026-11-21T13:00:00Z',
+      });
+      second.close();
+      await eventually(async () => {
+        const { body } = await api_get(stack, '/v1/sessions?charge_point_id=CP-E2E-RETRY');
+        return (body as { sessions: RatedSessionRow[] }).sessions[0];
+      });
+      const { body } = await api_get(stack, '/v1/sessions/open?charge_point_id=CP-E2E-RETRY');
+      expect((body as { sessions: unknown[] }).sessions).toEqual([]);
+      const rated = await api_get(stack, '/v1/sessions?charge_point_id=CP-E2E-RETRY');
+      expect((rated.body as { sessions: RatedSessionRow[] }).sessions).toMatchObject([
+        { transaction_id: String(transaction_id), energy_wh: 2_000 },
+      ]);
+    });
+
     it('answers with the token store and prices a member with the plan of the token', async () => {
       const plan = { id: 'gold', name: 'Gold members', currency: 'EUR', discount_percent: 20 };
       expect((await api_put(stack, '/v1/plans/gold', JSON.stringify(plan))).status).toBe(200);
