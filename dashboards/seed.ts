@@ -235,9 +235,9 @@ export function seed_data(): SeedData {
     at_s: start_s - 3600,
   }));
   connections.push(
-    // A drop and a reconnect five minutes later on another node.
+    // Offline for fourteen hours, then back on another node.
     { charge_point_id: 'CP-BRAVO', node_id: 'node-a', connected: 0, at_s: week_s + 86_400 + 43_200 },
-    { charge_point_id: 'CP-BRAVO', node_id: 'node-b', connected: 1, at_s: week_s + 86_400 + 43_500 },
+    { charge_point_id: 'CP-BRAVO', node_id: 'node-b', connected: 1, at_s: week_s + 2 * 86_400 + 7200 },
     // Reconnected to node-b before node-a noticed the old socket was gone.
     { charge_point_id: 'CP-CHARLIE', node_id: 'node-b', connected: 1, at_s: week_s + 4 * 86_400 + 28_800 },
     { charge_point_id: 'CP-CHARLIE', node_id: 'node-a', connected: 0, at_s: week_s + 4 * 86_400 + 28_920 },
