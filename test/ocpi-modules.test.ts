@@ -447,6 +447,10 @@ describe('OCPI 2.2.1 modules', () => {
 
       failing = false;
       expect((await pusher.push_pending(now))['emsp-push']).toBe(2); // batch_max
+      // While it holds the partner's lease, another process does not push to that partner.
+      const other = await CdrPusher.open(nats, deps, options);
+      expect((await other.push_pending(now))['emsp-push']).toBeUndefined();
+      await other.close();
       await pusher.close();
       // A new process continues from the cursor in KV.
       const restarted = await CdrPusher.open(nats, deps, options);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { Counter } from 'prom-client';
 import type { Store } from '../../analytics/store.js';
@@ -60,6 +61,9 @@ export class CdrPusher {
   private running: Promise<void> | undefined;
   private closed = false;
   private wake: (() => void) | undefined;
+  /** This process in the push leases: several API processes push, one per partner at a time. */
+  private readonly holder = randomBytes(8).toString('hex');
+  private readonly leased = new Set<string>();
 
   private constructor(
     private readonly deps: {
@@ -102,10 +106,17 @@ export class CdrPusher {
     this.running = loop();
   }
 
+  /** Stops after the CDR in hand and hands the leases back, so another process takes over at once. */
   async close(): Promise<void> {
     this.closed = true;
     this.wake?.();
     await this.running;
+    for (const key of this.leased) {
+      const entry = await this.deps.cursors.get(key).catch(() => null);
+      if (entry === null || entry.operation !== 'PUT') continue;
+      if ((JSON.parse(entry.string()) as { holder: string }).holder !== this.holder) continue;
+      await this.deps.cursors.delete(key, { previousSeq: entry.revision }).catch(() => {});
+    }
   }
 
   /** One pass over every registered partner; returns the CDRs each accepted in this pass. */
@@ -116,6 +127,7 @@ export class CdrPusher {
       const endpoint = partner.endpoints?.find((e) => e.identifier === 'cdrs' && e.role === 'RECEIVER');
       if (partner.status !== 'registered' || endpoint === undefined || partner.partner_token === undefined)
         continue;
+      if (!(await this.lease(partner.partner_id, now_ms))) continue;
       pushed[partner.partner_id] = await this.push_partner(
         partner,
         endpoint.url,
@@ -124,6 +136,30 @@ export class CdrPusher {
       );
     }
     return pushed;
+  }
+
+  /**
+   * Takes or renews the partner's push lease (`l.<partner>`, compare-and-set on the KV revision) so
+   * that two processes never POST the same partner's CDRs at once; a dead holder's lease lapses.
+   */
+  private async lease(partner_id: string, now_ms: number): Promise<boolean> {
+    const key = `l.${partner_id}`;
+    const lease_ms = Math.max(5 * 60_000, this.options.interval_ms * 3);
+    const value = JSON.stringify({ holder: this.holder, until_ms: now_ms + lease_ms });
+    try {
+      const entry = await this.deps.cursors.get(key);
+      if (entry === null || entry.operation !== 'PUT') {
+        await this.deps.cursors.create(key, value);
+      } else {
+        const current = JSON.parse(entry.string()) as { holder: string; until_ms: number };
+        if (current.holder !== this.holder && current.until_ms > now_ms) return false;
+        await this.deps.cursors.update(key, value, entry.revision);
+      }
+      this.leased.add(key);
+      return true;
+    } catch {
+      return false; // another process changed the lease first
+    }
   }
 
   private async push_partner(
