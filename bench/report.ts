@@ -22,7 +22,8 @@ export function render_summary(r: BenchResult): string {
     '```',
     '',
     `Machine: ${r.machine.cpus} cores (${r.machine.cpu_model}), ${r.machine.memory_gb} GB, Node ${r.machine.node}, ` +
-      `open files max ${r.machine.open_files_max}. The load generator runs on the same cores as the system under test.`,
+      `open files max ${r.machine.open_files_max}, load average ${r.machine.load_average_1m_at_start} at the start. ` +
+      'The load generator runs on the same cores as the system under test.',
     '',
     '## Figures',
     '',

@@ -45,7 +45,15 @@ export interface BenchResult {
   command: string;
   started_at: string;
   finished_at: string;
-  machine: { cpus: number; cpu_model: string; memory_gb: number; node: string; open_files_max: number };
+  machine: {
+    cpus: number;
+    cpu_model: string;
+    memory_gb: number;
+    node: string;
+    open_files_max: number;
+    /** Load average when the run started: other work on a shared machine shows here. */
+    load_average_1m_at_start: number;
+  };
   options: Record<string, number | string | boolean>;
   ok: boolean;
   failures: string[];

@@ -125,6 +125,7 @@ async function main(): Promise<number> {
     drop_stored_charger: values['drop-stored-charger'] as string | undefined,
   };
   const started_at = new Date().toISOString();
+  const load_average_1m_at_start = os.loadavg()[0]!;
   process.stdout.write(`evrate bench: ${scenario} (${JSON.stringify(o)})\n`);
   const run: Record<ScenarioName, (o: BenchOptions) => Promise<ScenarioOutcome>> = {
     throughput,
@@ -146,6 +147,7 @@ async function main(): Promise<number> {
       memory_gb: Math.round(os.totalmem() / 2 ** 30),
       node: process.version,
       open_files_max: open_files_max(),
+      load_average_1m_at_start: Math.round(load_average_1m_at_start * 100) / 100,
     },
     options: Object.fromEntries(
       Object.entries(o).filter((e): e is [string, number | string] => e[1] !== undefined),

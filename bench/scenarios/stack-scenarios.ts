@@ -140,7 +140,7 @@ export async function connections(o: BenchOptions): Promise<ScenarioOutcome> {
       ingest_rss_mb_at_peak: round(rss_mb_peak, 1),
       ingest_kb_per_connection: held > 0 ? round(((rss_mb_peak - rss_mb_idle) * 1024) / held, 2) : Number.NaN,
       load_generator_kb_per_connection: held > 0 ? round((load_rss_mb * 1024) / held, 2) : Number.NaN,
-      ...load_figures(outcome),
+      run_s: load_figures(outcome).run_s!,
     };
     const honesty = await check_honesty(stack, outcome, o);
     const failures = [

@@ -1,0 +1,122 @@
+/**
+ * Writes bench/RESULTS.md from the newest result.json of each scenario under bench/results/, so
+ * that the committed figures are exactly what the harness measured, with the commands that
+ * measured them.
+ *
+ *   node dist/bench/results-md.js
+ */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { project_root } from '../core/paths.js';
+import type { BenchResult, ScenarioName } from './result.js';
+import { scenario_names } from './result.js';
+
+const results_dir = path.join(project_root, 'bench', 'results');
+
+function newest(scenario: ScenarioName): BenchResult | undefined {
+  if (!existsSync(results_dir)) return undefined;
+  const runs = readdirSync(results_dir)
+    .filter((d) => d.startsWith(`${scenario}-`) && existsSync(path.join(results_dir, d, 'result.json')))
+    .sort();
+  const last = runs.at(-1);
+  return last === undefined
+    ? undefined
+    : (JSON.parse(readFileSync(path.join(results_dir, last, 'result.json'), 'utf8')) as BenchResult);
+}
+
+function n(v: number | string | undefined | null, digits = 0): string {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return '-';
+  return v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+function processes(r: BenchResult): string[] {
+  return [
+    '| process | mean cores (load) | max cores | CPU s (total) | max RSS MB |',
+    '| --- | --- | --- | --- | --- |',
+    ...r.processes.map(
+      (p) =>
+        `| ${p.name} | ${n(p.cpu_cores_mean, 2)} | ${n(p.cpu_cores_max, 2)} | ${n(p.cpu_s_total, 1)} | ${n(p.rss_mb_max, 0)} |`,
+    ),
+  ];
+}
+
+function honesty(r: BenchResult): string {
+  const h = r.honesty;
+  if (h === undefined) return '';
+  return (
+    `Honesty check: ${n(h.meter_values_sent)} meter values answered, ${n(h.meter_values_stored)} stored; ` +
+    `${n(h.sessions_finished)} sessions finished, ${n(h.sessions_priced)} priced — **${r.ok ? 'PASS' : 'FAIL'}**.`
+  );
+}
+
+function section(r: BenchResult): string[] {
+  const f = r.figures;
+  const head = [
+    `## ${r.scenario}`,
+    '',
+    '```sh',
+    r.command,
+    '```',
+    '',
+    `Run ${r.started_at} (load average ${r.machine.load_average_1m_at_start} at the start).`,
+    '',
+  ];
+  let body: string[] = [];
+  if (r.scenario === 'throughput') {
+    body = [
+      `End to end: **${n(f.end_to_end_meter_values_per_s as number)} meter values/s** (first CALL to the last row stored, ${n(f.end_to_end_s as number, 1)} s).`,
+      `Answered by ingest (durable in JetStream): ${n(f.meter_values_answered_per_s as number)} meter values/s ` +
+        `(${n(f.meter_value_calls_answered_per_s as number)} MeterValues CALLs/s); answer time p50 ${n(f.answer_latency_ms_p50 as number, 1)} ms, ` +
+        `p99 ${n(f.answer_latency_ms_p99 as number, 1)} ms. Pipeline lag after the load stopped: ${n(f.pipeline_lag_after_stop_s as number, 1)} s.`,
+    ];
+  } else if (r.scenario === 'latency') {
+    body = [
+      `Offered ${n(f.offered_meter_values_per_s as number)} meter values/s (one meter value per charger every ${n(f.meter_value_interval_ms as number)} ms, time ${n(f.time_compression as number)}x faster); answered ${n(f.meter_values_answered_per_s as number)}/s.`,
+      '',
+      '| | p50 | p90 | p99 | p99.9 | max |',
+      '| --- | --- | --- | --- | --- | --- |',
+      `| answer time seen by chargers, ms | ${n(f.answer_latency_ms_p50 as number, 1)} | ${n(f.answer_latency_ms_p90 as number, 1)} | ${n(f.answer_latency_ms_p99 as number, 1)} | ${n(f.answer_latency_ms_p999 as number, 1)} | ${n(f.answer_latency_ms_max as number, 1)} |`,
+      `| freshness (answered → stored), ms, ±${n(f.freshness_resolution_ms as number)} | ${n(f.freshness_ms_p50 as number)} | ${n(f.freshness_ms_p90 as number)} | ${n(f.freshness_ms_p99 as number)} | - | ${n(f.freshness_ms_max as number)} |`,
+    ];
+  } else if (r.scenario === 'connections') {
+    body = [
+      `${n(f.connections_held as number)} of ${n(f.chargers_requested as number)} chargers connected at once to one ingest process; ` +
+        `ingest memory ${n(f.ingest_kb_per_connection as number, 1)} KB per connection (RSS ${n(f.ingest_rss_mb_idle as number)} MB idle, ` +
+        `${n(f.ingest_rss_mb_at_peak as number)} MB at the peak); load generator ${n(f.load_generator_kb_per_connection as number, 1)} KB per connection.`,
+    ];
+  } else if (r.scenario === 'rating') {
+    body = [
+      `${n(f.sessions_per_s as number)} sessions/s (${n(f.samples_per_s as number)} meter samples/s) on one thread; ${n(f.sessions_priced as number)} of ${n(f.sessions as number)} sessions priced.`,
+    ];
+  } else {
+    body = [
+      `evrate: ${n(f.evrate_meter_values_answered_per_s as number)} meter values/s answered (each durable, then rated and stored), p99 ${n(f.evrate_answer_latency_ms_p99 as number, 1)} ms.`,
+      `Baseline (ocpp-rpc, strict validation, answers only, writes nothing): ${n(f.baseline_meter_values_answered_per_s as number)} meter values/s, p99 ${n(f.baseline_answer_latency_ms_p99 as number, 1)} ms.`,
+      `Ratio evrate / baseline: **${n(f.ratio_meter_values_answered as number, 2)}** for rate, ${n(f.ratio_answer_latency_p99 as number, 2)} for p99 answer time.`,
+    ];
+  }
+  const failures =
+    r.failures.length === 0
+      ? []
+      : ['', 'Failures reported by the run:', '', ...r.failures.map((x) => `- ${x}`)];
+  return [...head, ...body, '', honesty(r), ...failures, '', ...processes(r), ''];
+}
+
+const runs = scenario_names.map(newest).filter((r): r is BenchResult => r !== undefined);
+const machine = runs[0]?.machine;
+const text = [
+  '# Benchmark results',
+  '',
+  'Written by `node dist/bench/results-md.js` from the newest `bench/results/*/result.json` of each scenario.',
+  '',
+  machine === undefined
+    ? ''
+    : `Machine: ${machine.cpus} cores (${machine.cpu_model}), ${machine.memory_gb} GB, Node ${machine.node}, open files max ${machine.open_files_max}. ` +
+      'The load generator (simulated chargers) and the harness share these 2 cores with the system under test ' +
+      '(ingest, rating, nats-server, clickhouse-server 18.16), and other developers were running tests on the ' +
+      'same machine: the figures are a floor, not a ceiling.',
+  '',
+  ...runs.flatMap(section),
+].join('\n');
+writeFileSync(path.join(project_root, 'bench', 'RESULTS.md'), text);
+process.stdout.write(`bench/RESULTS.md written from ${runs.length} runs\n`);
