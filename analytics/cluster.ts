@@ -32,6 +32,7 @@ const sharding_keys: Record<string, string> = {
   rated_sessions: 'cityHash64(session_id)',
   rated_session_versions: 'cityHash64(session_id)',
   session_facts: 'cityHash64(session_id)',
+  connector_changes_monthly: 'cityHash64(station_id)',
   tariffs: 'cityHash64(tariff_id)',
 };
 

@@ -1,3 +1,4 @@
+import { occupancy_rollup_statements } from './occupancy-rollup.js';
 import { apply_raw_retention, raw_retention_days_from_env } from './retention.js';
 import { session_facts_statements } from './session-facts.js';
 import { ident, sql } from './sql.js';
@@ -184,6 +185,11 @@ export const migrations: readonly Migration[] = [
     version: 30,
     name: 'analytics rollups: session facts kept by session and version, filled by a materialized view',
     statements: (db) => session_facts_statements(db),
+  },
+  {
+    version: 31,
+    name: 'analytics rollups: connector status changes grouped per connector and month, for occupancy',
+    statements: (db) => occupancy_rollup_statements(db),
   },
 ];
 

@@ -1,5 +1,6 @@
+import { occupied_statuses } from './occupancy-rollup.js';
 import { type AnalyticsFilter, and, count_of, facts_from } from './query-filter.js';
-import { ident, type SqlFragment, sql, sql_array } from './sql.js';
+import { ident, type SqlFragment, sql } from './sql.js';
 import type { Store } from './store.js';
 
 /**
@@ -8,10 +9,10 @@ import type { Store } from './store.js';
  *   with a status that means a vehicle is at it (OCPP 1.6 Preparing, Charging, SuspendedEV,
  *   SuspendedEVSE, Finishing; OCPP 2.0.1 Occupied) until its next status notification. Available,
  *   Reserved (no vehicle yet), Unavailable, Faulted and anything unknown are not occupied. The
- *   status in force at `from` is the connector's last one in the `status_lookback_days` before it
- *   (a connector silent for longer counts as not occupied until its next status). A status row
- *   written twice (redelivery) is harmless: the copy makes an interval of zero length, so the
- *   table is read without FINAL. An EVSE serves one vehicle
+ *   status in force at `from` is the connector's last one in the months reaching
+ *   `status_lookback_days` before it (a connector silent for longer counts as not occupied until
+ *   its next status). A status row written twice (redelivery) is harmless: the copy makes an
+ *   interval of zero length. Read from the rollup of occupancy-rollup.ts. An EVSE serves one vehicle
  *   at a time (OCPP 2.0.1 part 1, 3.1: one connector of an EVSE in use at a time), so its
  *   connectors' occupied times are added up. Connector 0 of OCPP 1.6 (the whole charge point) is
  *   not a place a vehicle stands and is left out.
@@ -23,14 +24,7 @@ import type { Store } from './store.js';
  *   a status in the lookback or the range, or a session started in the charging lookback or the
  *   range.
  */
-export const occupied_statuses = [
-  'Preparing',
-  'Charging',
-  'SuspendedEV',
-  'SuspendedEVSE',
-  'Finishing',
-  'Occupied',
-] as const;
+export { occupied_statuses };
 
 export const charging_lookback_days = 7;
 export const status_lookback_days = 35;
@@ -67,47 +61,42 @@ export function percent(part_ms: number, whole_ms: number): number {
   return Math.round((part_ms * 10_000) / whole_ms) / 100;
 }
 
+function month_of(ms: number): number {
+  const d = new Date(ms);
+  return d.getUTCFullYear() * 100 + d.getUTCMonth() + 1;
+}
+
 async function occupied_ms_by_evse(
   store: Store,
   filter: UtilizationFilter,
 ): Promise<{ station_id: string; evse_id: number; occupied_ms: number }[]> {
   const db = ident(store.database);
   const { from_ms: f, to_ms: t } = filter;
-  const lookback_ms = f - status_lookback_days * 86_400_000;
   const where: SqlFragment[] = [
-    sql`timestamp >= toDateTime(${Math.floor(lookback_ms / 1000)}, 'UTC')`,
-    sql`timestamp <= toDateTime(${Math.ceil(t / 1000)}, 'UTC')`,
-    sql`timestamp_ms >= ${lookback_ms}`,
-    sql`timestamp_ms < ${t}`,
-    sql`NOT (evse_id = 0 AND connector_id = 0)`,
+    sql`month >= ${month_of(f - status_lookback_days * 86_400_000)}`,
+    sql`month <= ${month_of(t)}`,
   ];
-  if (filter.station_id !== undefined) where.push(sql`charge_point_id = ${filter.station_id}`);
-  if (filter.evse_id !== undefined)
-    where.push(sql`if(evse_id > 0, evse_id, connector_id) = ${filter.evse_id}`);
-  // Without window functions (ClickHouse 18.16): each connector's changes in the range as one
-  // sorted array of numbers time * 2 + occupied (sorting plain integers is several times faster
-  // than sorting tuples), preceded by the state in force at `from`; each state lasts until the
-  // next change, or `to`. At equal times the not-occupied state sorts first.
+  if (filter.station_id !== undefined) where.push(sql`station_id = ${filter.station_id}`);
+  if (filter.evse_id !== undefined) where.push(sql`evse_id = ${filter.evse_id}`);
+  // Without window functions (ClickHouse 18.16): each connector's changes as one sorted array of
+  // numbers time * 2 + occupied (occupancy-rollup.ts); the state in force at `from` is the last
+  // change before it; each state lasts until the next change, or `to`. At equal times the
+  // not-occupied state sorts first, so the occupied one is in force after both.
+  const f2 = sql`${f * 2}`;
   const rows = await store.query<{ station_id: string; evse_id: number; occupied_ms: unknown }>(
     `SELECT station_id, evse_id, sum(occupied_ms) AS occupied_ms FROM (
-      SELECT station_id, evse_id,
-        arrayConcat(if(seen_before, [toInt64(${sql`${f}`}) * 2 + occupied_before], emptyArrayInt64()), changes) AS states,
+      SELECT station_id, evse_id, arraySort(groupArrayMerge(changes)) AS all_changes,
+        arrayFilter(x -> x < ${f2}, all_changes) AS before,
+        arrayFilter(x -> x >= ${f2} AND x < ${sql`${t * 2}`}, all_changes) AS inside,
+        arrayConcat(
+          if(length(before) > 0, [toInt64(${f2}) + before[length(before)] % 2], emptyArrayInt64()),
+          inside) AS states,
         arrayMap(x -> intDiv(x, 2), states) AS starts,
         arrayPopFront(arrayDifference(arrayPushBack(starts, toInt64(${sql`${t}`})))) AS lengths,
         arraySum((x, d) -> (x % 2) * d, states, lengths) AS occupied_ms
-      FROM (
-        SELECT charge_point_id AS station_id, if(evse_id > 0, evse_id, connector_id) AS evse_id, connector_id,
-          countIf(timestamp_ms < ${sql`${f}`}) > 0 AS seen_before,
-          toInt64(argMaxIf(occupied, timestamp_ms * 2 + occupied, timestamp_ms < ${sql`${f}`})) AS occupied_before,
-          arraySort(groupArrayIf(timestamp_ms * 2 + occupied, timestamp_ms >= ${sql`${f}`})) AS changes
-        FROM (
-          SELECT charge_point_id, evse_id, connector_id, timestamp_ms,
-            toInt64(has(${sql_array(occupied_statuses)}, status)) AS occupied
-          FROM ${db}.connector_status
-          WHERE ${and(where)}
-        )
-        GROUP BY station_id, evse_id, connector_id
-      )
+      FROM ${db}.connector_changes_monthly
+      WHERE ${and(where)}
+      GROUP BY station_id, evse_id, connector_id
     ) GROUP BY station_id, evse_id`,
   );
   return rows.map((r) => ({

@@ -1,5 +1,6 @@
 import { Decimal } from 'decimal.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../analytics/migrations.js';
 import { type RatedSessionRow, rated_session_json } from '../analytics/sessions.js';
 import type { Store } from '../analytics/store.js';
 import { analytics_routes } from '../api/analytics-routes.js';
@@ -669,6 +670,21 @@ describe.each(store_transports)('analytics on $name', ({ open }) => {
       }));
     expect(body.duration_s).toEqual(count([0, 900, 1800, 3600, 7200, 14_400, 28_800], (s) => s.duration_s));
     expect(body.energy_wh).toEqual(count([0, 5000, 10_000, 20_000, 40_000, 80_000], (s) => s.energy_wh));
+  });
+
+  it('gives the same figures after every migration ran again (the rollup backfills included)', async () => {
+    const before = await Promise.all(
+      ['revenue', 'utilization', 'peak-hours'].map((name) => get(`/v1/analytics/${name}`, { from, to })),
+    );
+    await store.exec('TRUNCATE TABLE evrate.schema_migrations');
+    expect((await migrate(store)).length).toBeGreaterThan(2);
+    const after = await Promise.all(
+      ['revenue', 'utilization', 'peak-hours'].map((name) => get(`/v1/analytics/${name}`, { from, to })),
+    );
+    expect(after).toEqual(before);
+    expect((before[0]!.body.totals as Figures[]).find((t) => t.currency === 'EUR')!.revenue_excl_vat).toBe(
+      '29.40',
+    );
   });
 
   it('refuses bad parameters with 400 naming the field', async () => {
