@@ -85,7 +85,7 @@ export async function drive(
     const counters = load.counters();
     // A tick right after the previous one (the drain ending) would turn a handful of values
     // into a huge rate: fold it into the next one.
-    if (phase !== 'settle' && now - previous.at_ms < options.tick_ms / 4) {
+    if (now - previous.at_ms < options.tick_ms / 4) {
       return { counters, stored: previous.stored };
     }
     const interval = load.take_interval();
