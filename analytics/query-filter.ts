@@ -1,6 +1,6 @@
 import { Money, minor_units } from '../core/money.js';
 import { ident, type SqlFragment, sql } from './sql.js';
-import type { Store } from './store.js';
+import { type Store, version_at_least } from './store.js';
 
 /**
  * What every analytics question is asked about: a half-open time range [from, to) in epoch
@@ -42,7 +42,12 @@ export function facts_from(store: Store, filter: AnalyticsFilter): string {
   if (filter.tariff_id !== undefined) outer.push(sql`tariff_id = ${filter.tariff_id}`);
   if (filter.currency !== undefined) outer.push(sql`currency = ${filter.currency}`);
   if (filter.party !== undefined) outer.push(sql`party = ${filter.party}`);
-  return `(SELECT * FROM (SELECT * FROM ${db}.session_facts FINAL WHERE ${and(inner)}) WHERE ${and(outer)})`;
+  // Modern servers (21.1 and later; chdb) may collapse each partition on its own: a session's
+  // rows share one partition (the month it started), so nothing is missed. 18.16 lacks the setting.
+  const settings = version_at_least(store.server_version, 21, 1)
+    ? ' SETTINGS do_not_merge_across_partitions_select_final = 1'
+    : '';
+  return `(SELECT * FROM (SELECT * FROM ${db}.session_facts FINAL WHERE ${and(inner)}${settings}) WHERE ${and(outer)})`;
 }
 
 export function and(parts: readonly SqlFragment[]): string {
