@@ -47,6 +47,7 @@ export function render_summary(r: BenchResult): string {
     );
   }
   if (r.failures.length > 0) lines.push('## Failures', '', ...r.failures.map((f) => `- ${f}`), '');
+  if ((r.notes ?? []).length > 0) lines.push('## Notes', '', ...(r.notes ?? []).map((f) => `- ${f}`), '');
   lines.push(
     '## Processes',
     '',

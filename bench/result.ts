@@ -57,6 +57,8 @@ export interface BenchResult {
   options: Record<string, number | string | boolean>;
   ok: boolean;
   failures: string[];
+  /** What a run found that is not a failure (e.g. the connection limit it reached). */
+  notes?: string[];
   /** Absent for `rating` (no charger involved). */
   honesty?: Honesty;
   figures: Record<string, number | string>;

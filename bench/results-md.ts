@@ -99,7 +99,9 @@ function section(r: BenchResult): string[] {
     r.failures.length === 0
       ? []
       : ['', 'Failures reported by the run:', '', ...r.failures.map((x) => `- ${x}`)];
-  return [...head, ...body, '', honesty(r), ...failures, '', ...processes(r), ''];
+  const notes =
+    (r.notes ?? []).length === 0 ? [] : ['', 'Notes:', '', ...(r.notes ?? []).map((x) => `- ${x}`)];
+  return [...head, ...body, '', honesty(r), ...failures, ...notes, '', ...processes(r), ''];
 }
 
 const runs = scenario_names.map(newest).filter((r): r is BenchResult => r !== undefined);
