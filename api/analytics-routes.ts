@@ -6,7 +6,7 @@ import { revenue } from '../analytics/revenue.js';
 import type { Store } from '../analytics/store.js';
 import { underutilized_stations } from '../analytics/underutilized.js';
 import { utilization } from '../analytics/utilization.js';
-import { HttpError, type Route, send_json } from './http.js';
+import { HttpError, type Route, type RouteDoc, send_json } from './http.js';
 
 export interface AnalyticsDeps {
   store: Store;
@@ -122,6 +122,36 @@ function limit_param(params: URLSearchParams): number {
   return n;
 }
 
+const range_parameters = [
+  { name: 'from', in: 'query', required: true, schema: { type: 'string', format: 'date-time' } },
+  { name: 'to', in: 'query', required: true, schema: { type: 'string', format: 'date-time' } },
+];
+const station_parameters = [
+  { name: 'station', in: 'query', schema: { type: 'string', maxLength: 255 } },
+  { name: 'evse', in: 'query', schema: { type: 'integer', minimum: 0 } },
+];
+const session_parameters = [
+  ...range_parameters,
+  ...station_parameters,
+  { name: 'tariff', in: 'query', schema: { type: 'string', maxLength: 255 } },
+  { name: 'currency', in: 'query', schema: { type: 'string', pattern: '^[A-Z]{3}$' } },
+  { name: 'party', in: 'query', schema: { type: 'string', maxLength: 255 } },
+];
+const time_zone_parameter = { name: 'time_zone', in: 'query', schema: { type: 'string', default: 'UTC' } };
+
+function analytics_doc(path: string, summary: string, parameters: unknown[]): RouteDoc {
+  return {
+    path,
+    summary,
+    tags: ['analytics'],
+    parameters,
+    responses: {
+      '200': { description: 'figures as JSON; money as exact decimal strings' },
+      '400': { description: 'invalid parameter, named in `field`' },
+    },
+  };
+}
+
 const session_filters: readonly ParamName[] = [
   'from',
   'to',
@@ -145,6 +175,11 @@ export function analytics_routes(deps: AnalyticsDeps): Route[] {
       method: 'GET',
       path: /^\/v1\/analytics\/utilization$/,
       auth: 'operator',
+      doc: analytics_doc(
+        '/v1/analytics/utilization',
+        'Occupied and charging share of the range per EVSE and station (rules in analytics/utilization.ts)',
+        [...range_parameters, ...station_parameters],
+      ),
       async handle({ res, url }) {
         const filter = parse_query(url, occupancy_filters);
         send_json(res, 200, { ...range_of(filter), ...(await utilization(store, filter)) });
@@ -154,6 +189,24 @@ export function analytics_routes(deps: AnalyticsDeps): Route[] {
       method: 'GET',
       path: /^\/v1\/analytics\/underutilized$/,
       auth: 'operator',
+      doc: analytics_doc(
+        '/v1/analytics/underutilized',
+        'Stations occupied less than threshold_percent of the range, least used first',
+        [
+          ...range_parameters,
+          ...station_parameters,
+          {
+            name: 'threshold_percent',
+            in: 'query',
+            schema: { type: 'number', minimum: 0, maximum: 100, default: 10 },
+          },
+          {
+            name: 'limit',
+            in: 'query',
+            schema: { type: 'integer', minimum: 1, maximum: 10000, default: 100 },
+          },
+        ],
+      ),
       async handle({ res, url }) {
         const filter = parse_query(url, [...occupancy_filters, 'threshold_percent', 'limit']);
         const threshold_percent = threshold_param(url.searchParams);
@@ -166,6 +219,11 @@ export function analytics_routes(deps: AnalyticsDeps): Route[] {
       method: 'GET',
       path: /^\/v1\/analytics\/peak-hours$/,
       auth: 'operator',
+      doc: analytics_doc(
+        '/v1/analytics/peak-hours',
+        'Sessions, energy and revenue by local weekday and hour of the start, per currency',
+        [...session_parameters, time_zone_parameter],
+      ),
       async handle({ res, url }) {
         const filter = parse_query(url, [...session_filters, 'time_zone']);
         const cells = await peak_hours(store, filter);
@@ -176,6 +234,11 @@ export function analytics_routes(deps: AnalyticsDeps): Route[] {
       method: 'GET',
       path: /^\/v1\/analytics\/revenue$/,
       auth: 'operator',
+      doc: analytics_doc(
+        '/v1/analytics/revenue',
+        'Revenue per currency in total and by day, station, tariff and payment method, with per-session and per-kWh figures',
+        [...session_parameters, time_zone_parameter],
+      ),
       async handle({ res, url }) {
         const filter = parse_query(url, [...session_filters, 'time_zone']);
         const result = await revenue(store, filter);
@@ -186,6 +249,11 @@ export function analytics_routes(deps: AnalyticsDeps): Route[] {
       method: 'GET',
       path: /^\/v1\/analytics\/payment-methods$/,
       auth: 'operator',
+      doc: analytics_doc(
+        '/v1/analytics/payment-methods',
+        'Sessions per payment method, most used first, with revenue per currency',
+        session_parameters,
+      ),
       async handle({ res, url }) {
         const filter = parse_query(url, session_filters);
         send_json(res, 200, { ...range_of(filter), payment_methods: await payment_methods(store, filter) });
@@ -195,6 +263,11 @@ export function analytics_routes(deps: AnalyticsDeps): Route[] {
       method: 'GET',
       path: /^\/v1\/analytics\/session-distributions$/,
       auth: 'operator',
+      doc: analytics_doc(
+        '/v1/analytics/session-distributions',
+        'Sessions by duration and by energy buckets',
+        session_parameters,
+      ),
       async handle({ res, url }) {
         const filter = parse_query(url, session_filters);
         send_json(res, 200, { ...range_of(filter), ...(await session_distributions(store, filter)) });
