@@ -106,6 +106,10 @@ export async function baseline(o: BenchOptions): Promise<ScenarioOutcome> {
     ...theirs.failures,
     ...warnings,
   ];
+  // The comparison is only fair when the baseline did the same work: every CALL accepted.
+  if (theirs.counters.call_errors > 0) {
+    failures.push(`baseline: ${theirs.counters.call_errors} CALLERRORs (it refused what evrate accepted)`);
+  }
   if (theirs.counters.sessions_started !== theirs.counters.sessions_stopped) {
     failures.push(
       `baseline: ${theirs.counters.sessions_started} sessions started, ${theirs.counters.sessions_stopped} finished`,
