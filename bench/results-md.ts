@@ -71,7 +71,7 @@ function section(r: BenchResult): string[] {
     ];
   } else if (r.scenario === 'latency') {
     body = [
-      `Offered ${n(f.offered_meter_values_per_s as number)} meter values/s (one meter value per charger every ${n(f.meter_value_interval_ms as number)} ms, time ${n(f.time_compression as number)}x faster); answered ${n(f.meter_values_answered_per_s as number)}/s.`,
+      `Offered ${n(f.offered_meter_values_per_s_while_charging as number)} meter values/s while every charger charges (one meter value per charger every ${n(f.meter_value_interval_ms as number)} ms, time ${n(f.time_compression as number)}x faster); with ramp-up, session starts and idle periods the chargers sent ${n(f.meter_values_answered_per_s as number)}/s on average, all answered.`,
       '',
       '| | p50 | p90 | p99 | p99.9 | max |',
       '| --- | --- | --- | --- | --- | --- |',

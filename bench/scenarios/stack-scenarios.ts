@@ -79,7 +79,7 @@ export async function latency(o: BenchOptions): Promise<ScenarioOutcome> {
     const honesty = await check_honesty(stack, outcome, o);
     const fresh = freshness_ms(outcome.answered_track, outcome.stored_track).sort((a, b) => a - b);
     const figures = {
-      offered_meter_values_per_s: o.rate,
+      offered_meter_values_per_s_while_charging: o.rate,
       meter_value_interval_ms: interval_ms,
       time_compression: round((o.sim_interval_s * 1000) / interval_ms, 1),
       ...load_figures(outcome),
