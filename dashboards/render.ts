@@ -254,8 +254,12 @@ function draw_timeseries(
         if (stacked) offsets.set(p.t, base + p.v);
       }
     } else {
+      // A missing interval breaks the line, as Grafana draws nulls (spanNulls off).
       const d = points
-        .map((p, j) => `${j === 0 ? 'M' : 'L'}${x_of(p.t + step / 2).toFixed(1)},${y_of(p.v).toFixed(1)}`)
+        .map((p, j) => {
+          const joined = j > 0 && p.t - points[j - 1]!.t <= step * 1.5;
+          return `${joined ? 'L' : 'M'}${x_of(p.t + step / 2).toFixed(1)},${y_of(p.v).toFixed(1)}`;
+        })
         .join('');
       out += `<path d="${d}" fill="none" stroke="${color}" stroke-width="1.5"/>`;
     }

@@ -39,7 +39,9 @@ export interface SeedSession {
   session_id: string;
   version: number;
   station: string;
+  /** OCPP 2.0.1 EVSE id, or the OCPP 1.6 connector id when `ocpp16`. */
   evse: number;
+  ocpp16: boolean;
   started_s: number;
   stopped_s: number;
   parking_s: number;
@@ -176,6 +178,7 @@ export function seed_data(): SeedData {
           version: 1,
           station: station.id,
           evse,
+          ocpp16: station.ocpp16,
           started_s,
           stopped_s,
           parking_s,
@@ -188,10 +191,16 @@ export function seed_data(): SeedData {
           total_excl_vat_e4: excl,
           total_incl_vat_e4: incl,
         });
-        statuses.push(status('Preparing', started_s));
-        statuses.push(status('Charging', started_s + 60));
-        if (parking_s > 0) statuses.push(status('SuspendedEV', stopped_s - parking_s));
-        statuses.push(status('Finishing', stopped_s));
+        if (station.ocpp16) {
+          statuses.push(status('Preparing', started_s));
+          statuses.push(status('Charging', started_s + 60));
+          if (parking_s > 0) statuses.push(status('SuspendedEV', stopped_s - parking_s));
+          statuses.push(status('Finishing', stopped_s));
+        } else {
+          // OCPP 2.0.1 knows only Occupied while a vehicle is there; a reservation is not occupied.
+          if (n % 4 === 0) statuses.push(status('Reserved', started_s - 600));
+          statuses.push(status('Occupied', started_s));
+        }
         statuses.push(status('Available', stopped_s + 30));
         for (let at_s = started_s; at_s <= stopped_s; at_s += 900) {
           meter_values.push({
@@ -207,6 +216,14 @@ export function seed_data(): SeedData {
       }
     }
   }
+  // A charger silent for longer than the 35-day status lookback: it counts as no EVSE at all.
+  statuses.push({
+    charge_point_id: 'CP-ECHO',
+    evse_id: 0,
+    connector_id: 1,
+    status: 'Charging',
+    at_s: seed_week.from_ms / 1000 - 40 * 86_400,
+  });
   // OCPP 1.6 connector 0 is the charge point itself; its status must not count as a connector.
   statuses.push({
     charge_point_id: 'CP-CHARLIE',
@@ -266,7 +283,7 @@ function session_json(s: SeedSession): string {
     session_id: s.session_id,
     version: s.version,
     charge_point_id: s.station,
-    connector_id: 1,
+    connector_id: s.ocpp16 ? s.evse : 1,
     transaction_id: s.session_id.split('/')[1]!,
     id_tag: 'TAG',
     started_at_ms: s.started_s * 1000,
@@ -282,7 +299,7 @@ function session_json(s: SeedSession): string {
     total_incl_vat: ten_thousandths_text(s.total_incl_vat_e4),
     breakdown: '{}',
     rated_at_ms: s.stopped_s * 1000,
-    evse_id: s.evse,
+    evse_id: s.ocpp16 ? 0 : s.evse,
     station_id: s.station,
     payment_method: s.payment_method,
     party: s.party,

@@ -7,29 +7,34 @@ local sql = g.query.sql;
 
 local pct_thresholds = [[null, 'red'], [15, 'orange'], [40, 'green']];
 
-// Share of observed connector time: an EVSE counts from its first status on, so a new one does
-// not drag the figure down for the time before it existed.
-local shares = |||
-  round(100 * sumIf(t_to - t_from, %(occupied)s) / sum(t_to - t_from), 2) AS occupied_pct,
-  round(100 * sumIf(t_to - t_from, %(charging)s) / sum(t_to - t_from), 2) AS charging_pct
-||| % { occupied: e.occupied, charging: e.charging };
+// Occupied and charging shares of `span` times the EVSEs counted, in percent.
+local shares(evses, span) = |||
+  round(100 * sumIf(t_to - t_from, kind = 'occupied') / (%(evses)s * %(span)s), 2) AS occupied_pct,
+  round(100 * sumIf(t_to - t_from, kind = 'charging') / (%(evses)s * %(span)s), 2) AS charging_pct
+||| % { evses: evses, span: span };
+
+// The same per interval bucket b, from the pieces of the parts inside it.
+local bucket_shares(evses) = |||
+  round(100 * sumIf(%(overlap)s, kind = 'occupied') / (%(evses)s * %(span)s), 2) AS occupied_pct,
+  round(100 * sumIf(%(overlap)s, kind = 'charging') / (%(evses)s * %(span)s), 2) AS charging_pct
+||| % { overlap: e.overlap_s('b'), evses: evses, span: e.bucket_span_s('b') };
 
 local sessions_where = '$__timeFilter(stopped_at) AND %s AND %s' % [e.filters.station(), e.filters.party];
 
 local panels = [
-  p.stat('Occupancy', [sql('SELECT %s FROM (%s)' % [
-    'round(100 * sumIf(t_to - t_from, %s) / sum(t_to - t_from), 2) AS occupied_pct' % e.occupied,
-    e.status_intervals(),
-  ])], 'percent')
+  p.stat('Occupancy', [sql(|||
+    SELECT round(100 * sumIf(t_to - t_from, kind = 'occupied') / (%s * %s), 2) AS occupied_pct
+    FROM (%s)
+  ||| % [e.evse_count, e.span_s, e.utilization_parts])], 'percent')
   + p.withThresholds(pct_thresholds)
-  + p.withDescription('Share of connector time with a car plugged in (any status but Available, Unavailable, Faulted).'),
+  + p.withDescription('Share of EVSE time with a vehicle at the connector (Preparing, Charging, SuspendedEV, SuspendedEVSE, Finishing; 2.0.1 Occupied).'),
 
-  p.stat('Charging', [sql('SELECT %s FROM (%s)' % [
-    'round(100 * sumIf(t_to - t_from, %s) / sum(t_to - t_from), 2) AS charging_pct' % e.charging,
-    e.status_intervals(),
-  ])], 'percent')
+  p.stat('Charging', [sql(|||
+    SELECT round(100 * sumIf(t_to - t_from, kind = 'charging') / (%s * %s), 2) AS charging_pct
+    FROM (%s)
+  ||| % [e.evse_count, e.span_s, e.utilization_parts])], 'percent')
   + p.withThresholds(pct_thresholds)
-  + p.withDescription('Share of connector time in status Charging.'),
+  + p.withDescription('Share of EVSE time charging: each session from its start for its duration minus its idle time.'),
 
   p.stat('Energy delivered', [sql(|||
     SELECT round(sum(energy_wh) / 1000, 3) AS energy_kwh
@@ -48,17 +53,15 @@ local panels = [
 
   p.timeseries('Occupancy and charging over time', [sql(|||
     SELECT toDateTime(b * $__interval_s, 'UTC') AS time,
-      round(100 * sumIf(%(overlap)s, %(occupied)s) / sum(%(overlap)s), 2) AS occupied_pct,
-      round(100 * sumIf(%(overlap)s, %(charging)s) / sum(%(overlap)s), 2) AS charging_pct
-    FROM (%(intervals)s)
+      %(shares)s
+    FROM (%(parts)s)
     ARRAY JOIN %(buckets)s AS b
+    WHERE t_to > t_from
     GROUP BY b
     ORDER BY b
   ||| % {
-    overlap: e.overlap_s('b'),
-    occupied: e.occupied,
-    charging: e.charging,
-    intervals: e.status_intervals(),
+    shares: bucket_shares('(SELECT %s FROM (%s))' % [e.evse_count, e.utilization_parts]),
+    parts: e.utilization_parts,
     buckets: e.buckets,
   }, format='time_series')], 'percent')
   + p.withMinMax(0, 100)
@@ -66,15 +69,27 @@ local panels = [
 
   p.timeseries('Occupancy per station', [sql(|||
     SELECT toDateTime(b * $__interval_s, 'UTC') AS time, station,
-      round(100 * sumIf(%(overlap)s, %(occupied)s) / sum(%(overlap)s), 2) AS occupied_pct
-    FROM (%(intervals)s)
+      round(100 * sumIf(%(overlap)s, kind = 'occupied') / (any(evses) * %(span)s), 2) AS occupied_pct
+    FROM (
+      SELECT station, kind, t_from, t_to, evses
+      FROM (%(parts)s) AS parts
+      ANY LEFT JOIN (%(counts)s) AS counts USING station
+      WHERE kind = 'occupied' AND t_to > t_from
+      UNION ALL
+      -- Every station over the whole range, so an interval without occupied time reads 0.
+      SELECT station, 'station' AS kind, %(from_s)s AS t_from, %(to_s)s AS t_to, evses
+      FROM (%(counts)s)
+    )
     ARRAY JOIN %(buckets)s AS b
     GROUP BY b, station
     ORDER BY b, station
   ||| % {
     overlap: e.overlap_s('b'),
-    occupied: e.occupied,
-    intervals: e.status_intervals(),
+    span: e.bucket_span_s('b'),
+    parts: e.utilization_parts,
+    counts: "SELECT station, uniqExact(evse) AS evses FROM (%s) WHERE kind != 'range' GROUP BY station" % e.utilization_parts,
+    from_s: e.from_s,
+    to_s: e.to_s,
     buckets: e.buckets,
   }, format='time_series')], 'percent')
   + p.withMinMax(0, 100)
@@ -83,10 +98,11 @@ local panels = [
   p.table('Occupancy per station and EVSE', [sql(|||
     SELECT station, evse,
       %(shares)s
-    FROM (%(intervals)s)
+    FROM (%(parts)s)
+    WHERE kind != 'range'
     GROUP BY station, evse
     ORDER BY station, evse
-  ||| % { shares: shares, intervals: e.status_intervals() })], 'percent')
+  ||| % { shares: shares('1', e.span_s), parts: e.utilization_parts })], 'percent')
   + p.withFieldOverride('evse', 'none', 'EVSE')
   + p.withFieldOverride('station', 'string', 'Station')
   + p.withThresholds(pct_thresholds)
@@ -107,7 +123,8 @@ local panels = [
     FROM (
       SELECT station, uniqExact(evse) AS evses,
         %(shares)s
-      FROM (%(intervals)s)
+      FROM (%(parts)s)
+      WHERE kind != 'range'
       GROUP BY station
     ) AS occupancy
     ANY LEFT JOIN (
@@ -119,8 +136,8 @@ local panels = [
     ORDER BY occupied_pct, station
     LIMIT 20
   ||| % {
-    shares: shares,
-    intervals: e.status_intervals(),
+    shares: shares('evses', e.span_s),
+    parts: e.utilization_parts,
     sessions: e.sessions,
     sessions_where: sessions_where,
   })], 'percent')

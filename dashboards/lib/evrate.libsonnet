@@ -71,9 +71,10 @@ local g = import 'grafana.libsonnet';
 
   // Rows (keys..., state, t_from, t_to) where each event of a key holds from its time until the
   // key's next event, the last one until the end of the range; cut to [from, to]. Events from
-  // before the range are read so the state at its start is known. Sorted arrays stand in for
-  // window functions, which ClickHouse 18.16 lacks.
-  intervals(table, keys, state, time_column, where)::
+  // before the range (back to `since`, a DateTime expression, when given) are read so the state
+  // at its start is known. Sorted arrays stand in for window functions, which ClickHouse 18.16
+  // lacks.
+  intervals(table, keys, state, time_column, where, since=null)::
     local key_select = std.join(', ', ['%s AS %s' % [k[0], k[1]] for k in keys]);
     local key_names = std.join(', ', [k[1] for k in keys]);
     |||
@@ -83,7 +84,7 @@ local g = import 'grafana.libsonnet';
           arraySort(groupArray(toUInt32(%(time)s))) AS starts,
           arraySort((s, t) -> t, groupArray(%(state)s), groupArray(toUInt32(%(time)s))) AS states
         FROM %(table)s
-        WHERE %(time)s <= $__toTime AND %(where)s
+        WHERE %(time)s <= $__toTime AND %(since)s AND %(where)s
         GROUP BY %(key_names)s
       )
       ARRAY JOIN states AS state, starts AS t_start, arrayPushBack(arraySlice(starts, 2), %(to_s)s) AS t_end
@@ -95,25 +96,84 @@ local g = import 'grafana.libsonnet';
       time: time_column,
       table: table,
       where: where,
+      since: if since == null then '1 = 1' else '%s >= %s' % [time_column, since],
       from_s: $.from_s,
       to_s: $.to_s,
     },
 
-  // Connector status intervals per station and EVSE. OCPP 1.6 connector 0 is the charge point
-  // itself, not a place to plug in, so it is left out.
-  status_intervals(where='1 = 1')::
-    $.intervals(
-      '${database}.connector_status FINAL',
-      [['charge_point_id', 'station'], ['if(evse_id > 0, evse_id, connector_id)', 'evse']],
-      'status',
-      'timestamp',
-      'NOT (evse_id = 0 AND connector_id = 0) AND %s AND %s' % [$.filters.station(), where],
-    ),
+  // Utilization follows the rules of the operator API (analytics/utilization.ts), so that the
+  // dashboards and /v1/analytics give the same figures:
+  // - occupied: a status meaning a vehicle is at the connector (OCPP 1.6 Preparing, Charging,
+  //   SuspendedEV, SuspendedEVSE, Finishing; OCPP 2.0.1 Occupied) until the next status; the
+  //   status in force at the range start is the last one in the 35 days before it;
+  // - charging: from the rated sessions, since OCPP 2.0.1 has no Charging status: a session
+  //   charges from its start for its duration minus its idle time; sessions started up to 7 days
+  //   before the range count;
+  // - percentages are of the time span times the number of EVSEs, an EVSE counting when it has a
+  //   status in the lookback or the range or a session in the charging lookback or the range.
+  occupied_statuses:: ['Preparing', 'Charging', 'SuspendedEV', 'SuspendedEVSE', 'Finishing', 'Occupied'],
+  status_lookback_s:: 35 * 86400,
+  charging_lookback_s:: 7 * 86400,
 
-  // Occupied: a car is plugged in (every status but Available, Unavailable and Faulted, as
-  // documented with the connector_status table); charging: status Charging.
-  occupied:: "state NOT IN ('Available', 'Unavailable', 'Faulted')",
-  charging:: "state = 'Charging'",
+  local status_since = 'toDateTime(%s - %d)' % [$.from_s, $.status_lookback_s],
+  local charging_since = 'toDateTime(%s - %d)' % [$.from_s, $.charging_lookback_s],
+  // OCPP 1.6 connector 0 is the charge point itself, not a place a vehicle stands.
+  local status_where = 'NOT (evse_id = 0 AND connector_id = 0) AND %s' % $.filters.station(),
+
+  // Rows (station, evse, kind, t_from, t_to) in seconds, cut to the range: kind 'occupied' and
+  // 'charging' intervals (charging ones may be empty: the session still makes its EVSE count),
+  // 'evse' for every EVSE with a status, and one 'range' row spanning the range so that every
+  // interval bucket is present. A redelivered status row is an exact copy and makes an interval of
+  // zero length, so connector_status is read without FINAL.
+  utilization_parts::
+    |||
+      SELECT station, toUInt32(evse) AS evse, 'occupied' AS kind, toUInt32(t_from) AS t_from, toUInt32(t_to) AS t_to
+      FROM (%(status_intervals)s)
+      WHERE state IN (%(occupied)s)
+      UNION ALL
+      SELECT station, toUInt32(evse) AS evse, 'charging' AS kind, toUInt32(t_from) AS t_from,
+        toUInt32(greatest(t_from, least(start_s + charging_s, %(to_s)s))) AS t_to
+      FROM (
+        SELECT charge_point_id AS station, evse_id AS evse, toUInt32(started_at) AS start_s,
+          greatest(start_s, %(from_s)s) AS t_from,
+          toUInt32(greatest(toInt64(duration_s) - toInt64(parking_s), 0)) AS charging_s
+        FROM ${database}.session_facts FINAL
+        WHERE started_at >= %(charging_since)s AND started_at <= $__toTime AND %(station)s
+      )
+      UNION ALL
+      SELECT DISTINCT charge_point_id AS station, toUInt32(if(evse_id > 0, evse_id, connector_id)) AS evse,
+        'evse' AS kind, %(from_s)s AS t_from, %(from_s)s AS t_to
+      FROM ${database}.connector_status
+      WHERE timestamp >= %(status_since)s AND timestamp <= $__toTime AND %(status_where)s
+      UNION ALL
+      SELECT '' AS station, toUInt32(0) AS evse, 'range' AS kind, %(from_s)s AS t_from, %(to_s)s AS t_to
+    ||| % {
+      status_intervals: $.intervals(
+        '${database}.connector_status',
+        [['charge_point_id', 'station'], ['if(evse_id > 0, evse_id, connector_id)', 'evse']],
+        'status',
+        'timestamp',
+        status_where,
+        since=status_since,
+      ),
+      occupied: std.join(', ', ["'%s'" % s for s in $.occupied_statuses]),
+      charging_since: charging_since,
+      status_since: status_since,
+      status_where: status_where,
+      station: $.filters.station(),
+      from_s: $.from_s,
+      to_s: $.to_s,
+    },
+
+  // EVSEs that count, over the utilization parts.
+  evse_count:: "uniqExactIf(station, evse, kind != 'range')",
+  span_s:: '(%s - %s)' % [$.to_s, $.from_s],
+  // Length of bucket b inside the range (the first and last bucket may be cut).
+  bucket_span_s(b):: '(least((%(b)s + 1) * $__interval_s, %(to_s)s) - greatest(%(b)s * $__interval_s, %(from_s)s))' % {
+    b: b,
+    from_s: $.from_s,
+    to_s: $.to_s,
+  },
 
   // Seconds of [t_from, t_to) inside interval bucket b (a number of $__interval_s from the epoch).
   overlap_s(b):: 'least(t_to, (%(b)s + 1) * $__interval_s) - greatest(t_from, %(b)s * $__interval_s)' % { b: b },

@@ -1,3 +1,8 @@
+import {
+  charging_lookback_days,
+  occupied_statuses,
+  status_lookback_days,
+} from '../../analytics/utilization.js';
 import type { SeedData, SeedSession } from '../../dashboards/seed.js';
 
 /**
@@ -90,37 +95,66 @@ function intervals<T>(
   return out;
 }
 
-function status_intervals(data: SeedData, ctx: FigureContext): Interval[] {
-  // Redelivered status rows are exact copies; one of each counts.
-  const unique = new Map<string, SeedData['statuses'][number]>();
-  for (const s of data.statuses) unique.set(JSON.stringify(s), s);
-  const statuses = [...unique.values()].filter(
-    (s) => !(s.evse_id === 0 && s.connector_id === 0) && station_ok(ctx, s.charge_point_id),
+/**
+ * Occupied and charging time per EVSE by the operator API's rules (analytics/utilization.ts,
+ * whose status list and lookbacks are imported so the dashboards cannot drift from the API):
+ * occupied from the statuses (the one in force at the range start from the status lookback),
+ * charging from the sessions (start plus duration minus idle time), and the EVSEs that count.
+ */
+interface Utilization {
+  occupied: Interval[];
+  charging: Interval[];
+  /** "station|evse" of every EVSE that counts. */
+  evses: Set<string>;
+}
+
+const evse_key = (station: string, evse: number | string) => `${station}|${evse}`;
+
+function utilization_of(data: SeedData, ctx: FigureContext): Utilization {
+  const status_since_s = ctx.from_s - status_lookback_days * 86_400;
+  const statuses = data.statuses.filter(
+    (s) =>
+      !(s.evse_id === 0 && s.connector_id === 0) &&
+      station_ok(ctx, s.charge_point_id) &&
+      s.at_s >= status_since_s &&
+      s.at_s <= ctx.to_s,
   );
-  return intervals(
+  const evse_of = (s: SeedData['statuses'][number]) => (s.evse_id > 0 ? s.evse_id : s.connector_id);
+  const occupied = intervals(
     statuses,
     ctx,
-    (s) => [s.charge_point_id, String(s.evse_id > 0 ? s.evse_id : s.connector_id)],
+    (s) => [s.charge_point_id, String(evse_of(s))],
     (s) => s.at_s,
     (s) => s.status,
+  ).filter((i) => (occupied_statuses as readonly string[]).includes(String(i.state)));
+  const charging_since_s = ctx.from_s - charging_lookback_days * 86_400;
+  const sessions = latest_sessions(data).filter(
+    (s) => station_ok(ctx, s.station) && s.started_s >= charging_since_s && s.started_s <= ctx.to_s,
   );
+  const charging = sessions.map((s) => {
+    const from_s = Math.max(s.started_s, ctx.from_s);
+    const charging_s = Math.max(s.stopped_s - s.started_s - s.parking_s, 0);
+    return {
+      key: [s.station, String(s.evse)],
+      state: 'charging',
+      from_s,
+      to_s: Math.max(from_s, Math.min(s.started_s + charging_s, ctx.to_s)),
+    };
+  });
+  const evses = new Set([
+    ...statuses.map((s) => evse_key(s.charge_point_id, evse_of(s))),
+    ...sessions.map((s) => evse_key(s.station, s.evse)),
+  ]);
+  return { occupied, charging, evses };
 }
 
-const occupied = (state: string | number) => !['Available', 'Unavailable', 'Faulted'].includes(String(state));
-const charging = (state: string | number) => state === 'Charging';
-
-function shares(list: readonly Interval[]): { occupied_pct: number; charging_pct: number } {
-  const total = sum(list.map((i) => i.to_s - i.from_s));
-  return {
-    occupied_pct: (100 * sum(list.filter((i) => occupied(i.state)).map((i) => i.to_s - i.from_s))) / total,
-    charging_pct: (100 * sum(list.filter((i) => charging(i.state)).map((i) => i.to_s - i.from_s))) / total,
-  };
-}
+const length_s = (list: readonly Interval[]) => sum(list.map((i) => i.to_s - i.from_s));
 
 /** Pieces of each interval per Grafana interval bucket (index = floor(t / interval)). */
 function bucketed(list: readonly Interval[], interval_s: number): { b: number; part: Interval }[] {
   const out: { b: number; part: Interval }[] = [];
   for (const i of list) {
+    if (i.to_s <= i.from_s) continue;
     for (let b = Math.floor(i.from_s / interval_s); b <= Math.floor((i.to_s - 1) / interval_s); b++) {
       const from_s = Math.max(i.from_s, b * interval_s);
       const to_s = Math.min(i.to_s, (b + 1) * interval_s);
@@ -190,7 +224,6 @@ export function expected_figures(data: SeedData, ctx: FigureContext): Record<str
   const stopped = base.filter((s) => s.stopped_s >= ctx.from_s && s.stopped_s <= ctx.to_s);
   const started = base.filter((s) => s.started_s >= ctx.from_s && s.started_s <= ctx.to_s);
   const stopped_currency = stopped.filter((s) => s.currency === ctx.currency);
-  const statuses = status_intervals(data, ctx);
   const I = ctx.interval_s;
   const bucket_time = (b: number) => time_text(b * I);
   const energy_kwh = (list: readonly SeedSession[]) => sum(list.map((s) => s.energy_wh)) / 1000;
@@ -207,45 +240,84 @@ export function expected_figures(data: SeedData, ctx: FigureContext): Record<str
   );
   const connections = data.connections.filter((c) => station_ok(ctx, c.charge_point_id));
 
-  const station_occupancy = [...group(statuses, (i) => i.key[0]!).entries()].map(([station, list]) => ({
-    station,
-    evses: new Set(list.map((i) => i.key[1])).size,
-    ...shares(list),
-  }));
+  const span_s = ctx.to_s - ctx.from_s;
+  const bucket_span_s = (b: number) => Math.min((b + 1) * I, ctx.to_s) - Math.max(b * I, ctx.from_s);
+  const u = utilization_of(data, ctx);
+  const station_of = (key: string) => key.slice(0, key.lastIndexOf('|'));
+  const evses_of_station = (station: string) => [...u.evses].filter((k) => station_of(k) === station).length;
+  const occupied_pieces = bucketed(u.occupied, I);
+  const charging_pieces = bucketed(u.charging, I);
+  const in_bucket = (pieces: { b: number; part: Interval }[], b: number, station?: string) =>
+    length_s(
+      pieces
+        .filter((x) => x.b === b && (station === undefined || x.part.key[0] === station))
+        .map((x) => x.part),
+    );
+  const of_key = (list: readonly Interval[], key: string) =>
+    list.filter((i) => evse_key(i.key[0]!, i.key[1]!) === key);
+  const of_station = (list: readonly Interval[], station: string) => list.filter((i) => i.key[0] === station);
+  const stations = [...new Set([...u.evses].map(station_of))];
 
   return {
-    'evrate-utilization/Occupancy': () => [{ occupied_pct: shares(statuses).occupied_pct }],
-    'evrate-utilization/Charging': () => [{ charging_pct: shares(statuses).charging_pct }],
+    'evrate-utilization/Occupancy': () => [
+      { occupied_pct: (100 * length_s(u.occupied)) / (u.evses.size * span_s) },
+    ],
+    'evrate-utilization/Charging': () => [
+      { charging_pct: (100 * length_s(u.charging)) / (u.evses.size * span_s) },
+    ],
     'evrate-utilization/Energy delivered': () => [{ energy_kwh: energy_kwh(stopped) }],
     'evrate-utilization/Sessions': () => [{ sessions: stopped.length }],
-    'evrate-utilization/Occupancy and charging over time': () =>
-      [...group(bucketed(statuses, I), (x) => String(x.b)).entries()]
-        .sort((a, b) => Number(a[0]) - Number(b[0]))
-        .map(([b, list]) => ({ time: bucket_time(Number(b)), ...shares(list.map((x) => x.part)) })),
-    'evrate-utilization/Occupancy per station': () =>
-      [...group(bucketed(statuses, I), (x) => JSON.stringify([x.b, x.part.key[0]])).entries()]
-        .map(([k, list]) => {
-          const [b, station] = JSON.parse(k) as [number, string];
-          return { b, station, occupied_pct: shares(list.map((x) => x.part)).occupied_pct };
-        })
-        .sort((x, y) => x.b - y.b || by(x.station, y.station))
-        .map(({ b, station, occupied_pct }) => ({ time: bucket_time(b), station, occupied_pct })),
+    'evrate-utilization/Occupancy and charging over time': () => {
+      const rows: Row[] = [];
+      for (let b = Math.floor(ctx.from_s / I); b <= Math.floor((ctx.to_s - 1) / I); b++) {
+        rows.push({
+          time: bucket_time(b),
+          occupied_pct: (100 * in_bucket(occupied_pieces, b)) / (u.evses.size * bucket_span_s(b)),
+          charging_pct: (100 * in_bucket(charging_pieces, b)) / (u.evses.size * bucket_span_s(b)),
+        });
+      }
+      return rows;
+    },
+    'evrate-utilization/Occupancy per station': () => {
+      const rows: Row[] = [];
+      for (let b = Math.floor(ctx.from_s / I); b <= Math.floor((ctx.to_s - 1) / I); b++) {
+        for (const station of [...stations].sort(by)) {
+          rows.push({
+            time: bucket_time(b),
+            station,
+            occupied_pct:
+              (100 * in_bucket(occupied_pieces, b, station)) / (evses_of_station(station) * bucket_span_s(b)),
+          });
+        }
+      }
+      return rows;
+    },
     'evrate-utilization/Occupancy per station and EVSE': () =>
-      [...group(statuses, (i) => JSON.stringify(i.key)).entries()]
-        .map(([k, list]) => {
-          const [station, evse] = JSON.parse(k) as [string, string];
-          return { station, evse: Number(evse), ...shares(list) };
-        })
+      [...u.evses]
+        .map((key) => ({
+          station: station_of(key),
+          evse: Number(key.slice(key.lastIndexOf('|') + 1)),
+          occupied_pct: (100 * length_s(of_key(u.occupied, key))) / span_s,
+          charging_pct: (100 * length_s(of_key(u.charging, key))) / span_s,
+        }))
         .sort((x, y) => by(x.station, y.station) || x.evse - y.evse),
     'evrate-utilization/Energy delivered per interval': () =>
       [...group(stopped, (s) => String(Math.floor(s.stopped_s / I))).entries()]
         .sort((a, b) => Number(a[0]) - Number(b[0]))
         .map(([b, list]) => ({ time: bucket_time(Number(b)), energy_kwh: energy_kwh(list) })),
     'evrate-utilization/Underutilized stations (least occupied first)': () =>
-      station_occupancy
-        .map((o) => {
-          const list = stopped.filter((s) => s.station === o.station);
-          return { ...o, sessions: list.length, energy_kwh: energy_kwh(list) };
+      stations
+        .map((station) => {
+          const evses = evses_of_station(station);
+          const list = stopped.filter((s) => s.station === station);
+          return {
+            station,
+            evses,
+            occupied_pct: (100 * length_s(of_station(u.occupied, station))) / (evses * span_s),
+            charging_pct: (100 * length_s(of_station(u.charging, station))) / (evses * span_s),
+            sessions: list.length,
+            energy_kwh: energy_kwh(list),
+          };
         })
         .sort((x, y) => x.occupied_pct - y.occupied_pct || by(x.station, y.station))
         .slice(0, 20),
