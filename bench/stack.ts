@@ -104,6 +104,7 @@ export async function start_bench_stack(options: StackOptions): Promise<BenchSta
     // nats-server and clickhouse-server die with us (core/child.ts); the evrate processes too.
     const kill_children = () => {
       for (const p of [ingest, rating]) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
     };
     process.once('exit', kill_children);
     stops.push(async () => {
