@@ -9,7 +9,7 @@ import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
 import { Money } from '../core/money.js';
 import { type Nats, open_kv } from '../core/nats.js';
-import { partition_subject } from '../core/partitions.js';
+import { partition_of, partition_subject } from '../core/partitions.js';
 import { decode_event_batch, type OcppEvent } from '../schemas/events.js';
 import { PartitionLeases } from './leases.js';
 import type { Plan } from './plans.js';
@@ -86,6 +86,17 @@ export interface RatingOptions {
   /** Subject prefix for running costs: "<prefix>.cost.<base64url(charge point id)>". */
   cost_subject_prefix: string;
 }
+
+/** What a partition's consumer delivered and the runner has not taken yet. */
+interface Feed {
+  queue: JsMsg[];
+  /** The subscription ended (consumer deleted, connection closed). */
+  done: boolean;
+  wake: (() => void) | undefined;
+}
+
+/** How long a partial batch waits for more of a burst before it is processed. */
+const batch_linger_ms = 5;
 
 /** Sessions are identified by charge point and transaction id (2.0.1 ids are per charger). */
 export function session_id_of(charge_point_id: string, transaction_id: string): string {
@@ -181,7 +192,9 @@ export class RatingService {
   private renewing = false;
   private leases_busy: Promise<void> = Promise.resolve();
   private readonly tariff_cache = new Map<string, TariffVersion>();
-  private last_sweep_ms = Date.now();
+  /** When each partition last looked for silent sessions. */
+  private readonly last_sweep_ms = new Map<number, number>();
+  private readonly started_ms = Date.now();
 
   private constructor(
     private readonly nats: Nats,
@@ -324,19 +337,60 @@ export class RatingService {
   private async run(partition: number): Promise<void> {
     const consumer_name = `rating-p${partition}`;
     await this.take_over_consumer(partition, consumer_name);
-    const consumer = await this.nats.js.consumers.get(this.stream, consumer_name);
-    let failures = 0;
     while (this.active(partition)) {
-      const batch: JsMsg[] = [];
+      // Messages flow continuously (consume, not fetch: a fetch waits up to its 1 s expiry for a
+      // full batch, which would be the latency of a quiet partition). The consumer's
+      // max_ack_pending of one batch bounds what is delivered and not yet acknowledged.
+      let messages: Awaited<ReturnType<Awaited<ReturnType<typeof this.nats.js.consumers.get>>['consume']>>;
       try {
-        const messages = await consumer.fetch({ max_messages: this.options.fetch_batch_max, expires: 1000 });
-        for await (const message of messages) batch.push(message);
+        const consumer = await this.nats.js.consumers.get(this.stream, consumer_name);
+        messages = await consumer.consume({ max_messages: this.options.fetch_batch_max, expires: 5000 });
       } catch (error) {
-        if (!this.active(partition)) break;
-        this.log.warn({ err: error, partition }, 'fetch failed');
+        this.log.warn({ err: error, partition }, 'consumer not available; retrying');
         await sleep(500);
         continue;
       }
+      const feed: Feed = { queue: [], done: false, wake: undefined };
+      const pump = (async () => {
+        for await (const message of messages) {
+          feed.queue.push(message);
+          feed.wake?.();
+        }
+      })()
+        .catch((error: unknown) => this.log.warn({ err: error, partition }, 'consume ended'))
+        .finally(() => {
+          feed.done = true;
+          feed.wake?.();
+        });
+      try {
+        await this.run_batches(partition, feed);
+      } finally {
+        await messages.close().catch(() => {});
+        await pump;
+      }
+    }
+  }
+
+  /** Takes what the partition's consumer delivered, a batch at a time, and acknowledges it when written. */
+  private async run_batches(partition: number, feed: Feed): Promise<void> {
+    const { queue } = feed;
+    let failures = 0;
+    while (this.active(partition)) {
+      if (queue.length === 0) {
+        if (feed.done) return; // the subscription ended: the caller opens a new one
+        await new Promise<void>((resolve) => {
+          feed.wake = resolve;
+          setTimeout(resolve, 500);
+        });
+        if (queue.length === 0) {
+          // Caught up (nothing delivered for a while): silence now means the charger is silent.
+          await this.sweep_silent(partition);
+          continue;
+        }
+      }
+      // Group commit: a few ms for the rest of a burst to arrive.
+      if (queue.length < this.options.fetch_batch_max) await sleep(batch_linger_ms);
+      const batch = queue.splice(0, this.options.fetch_batch_max);
       // A batch is retried in place until it is written; the stream holds everything behind it.
       while (batch.length > 0) {
         try {
@@ -355,7 +409,7 @@ export class RatingService {
       }
       const info = batch.at(-1)?.info;
       if (info !== undefined) consumer_pending.set({ partition: String(partition) }, info.pending);
-      if (partition === Math.min(...this.runners.keys())) await this.sweep_silent();
+      if (info !== undefined && info.pending === 0) await this.sweep_silent(partition);
     }
   }
 
@@ -778,12 +832,20 @@ export class RatingService {
   }
 
   /** Rule 8: closes cached open sessions that have been silent too long (checked once a minute). */
-  private async sweep_silent(): Promise<void> {
+  /**
+   * Only the partition's own runner sweeps its sessions, between its batches: a sweep racing the
+   * runner could write a provisional version over the final one. And only when the partition is
+   * caught up: while a backlog is being worked off, old events are not silence.
+   */
+  private async sweep_silent(partition: number): Promise<void> {
     const now = Date.now();
-    if (now - this.last_sweep_ms < 60_000) return;
-    this.last_sweep_ms = now;
+    if (now - (this.last_sweep_ms.get(partition) ?? this.started_ms) < 60_000) return;
+    this.last_sweep_ms.set(partition, now);
     const due = [...this.sessions.values()].filter(
-      (s) => s.closed === 'open' && now - s.last_activity_ms >= this.options.rules.silence_ms,
+      (s) =>
+        s.closed === 'open' &&
+        now - s.last_activity_ms >= this.options.rules.silence_ms &&
+        partition_of(s.meta.charge_point_id, this.options.partitions) === partition,
     );
     if (due.length === 0) return;
     const tasks: SessionTask[] = due.map((state) => ({
