@@ -30,6 +30,7 @@ export function meter_value_json_rows(
           context: sampled.context,
           format: sampled.format,
           value: sampled.value,
+          signed_data: sampled.signedData ?? '',
         }),
       );
     }

@@ -33,6 +33,8 @@ function meter_values_of(list: unknown, field: string): MeterValue[] {
         phase: (sv.phase as string | undefined) ?? '',
         location: (sv.location as string | undefined) ?? 'Outlet',
         unit: (sv.unit as string | undefined) ?? 'Wh',
+        // OCPP 1.6 section 7.43: a SignedData value is the signature evidence itself.
+        signedData: sv.format === 'SignedData' ? String(sv.value) : '',
       }),
     ),
   }));

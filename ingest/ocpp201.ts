@@ -41,6 +41,8 @@ function meter_values_of(list: unknown, field: string): MeterValue[] {
         phase: (sv.phase as string | undefined) ?? '',
         location: (sv.location as string | undefined) ?? 'Outlet',
         unit,
+        // Evidence for billing disputes (2.0.1 part 2, SignedMeterValueType): kept as the charger sent it.
+        signedData: signed === undefined ? '' : JSON.stringify(signed),
       };
     }),
   }));

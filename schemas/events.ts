@@ -10,6 +10,8 @@ export interface SampledValue {
   phase: string;
   location: string;
   unit: string;
+  /** Signature evidence kept verbatim (see events.proto); empty or absent for raw values. */
+  signedData?: string;
 }
 
 export interface MeterValue {

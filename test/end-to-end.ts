@@ -124,6 +124,12 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
         reason: 'PowerUp',
       });
       expect(boot.status).toBe('Accepted');
+      const signed_end = {
+        signedMeterData: 'T0NNRnx7IkZWIjoiMS4wIn18',
+        signingMethod: 'ECDSA-secp256r1-SHA256',
+        encodingMethod: 'OCMF',
+        publicKey: 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE',
+      };
       const register = (kwh: number, context: string, at: string) => [
         {
           timestamp: at,
@@ -133,6 +139,7 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
               context,
               measurand: 'Energy.Active.Import.Register',
               unitOfMeasure: { unit: 'kWh' },
+              ...(context === 'Transaction.End' ? { signedMeterValue: signed_end } : {}),
             },
           ],
         },
@@ -179,6 +186,12 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
         total_excl_vat: '5.38',
         total_incl_vat: '6.40',
       });
+      // The signed reading is kept verbatim as evidence.
+      const signed = await stack.store.query<{ format: string; signed_data: string }>(
+        `SELECT format, signed_data FROM ${stack.store.database}.meter_values
+         WHERE charge_point_id = 'CP-E2E-201' AND context = 'Transaction.End'`,
+      );
+      expect(signed.map((r) => [r.format, JSON.parse(r.signed_data)])).toEqual([['SignedData', signed_end]]);
     });
 
     it('rates a retried StopTransaction once', async () => {

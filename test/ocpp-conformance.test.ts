@@ -140,7 +140,7 @@ describe('OCPP-J conformance against ocpp-rpc as the charge point', () => {
     charger.client.sendRaw(text);
     const frame = await eventually(
       async () => charger.received.slice(before).find((f) => f[0] === 4 && f[1] === id),
-      10_000,
+      30_000,
     );
     expect(frame).toHaveLength(5);
     expect(frame[4]).toBeTypeOf('object');
