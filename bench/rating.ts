@@ -1,11 +1,12 @@
 /**
  * Rating engine benchmark, one thread: complete sessions priced per second with a time-of-use
- * tariff and 20 meter samples each. Prints figures; asserts nothing.
+ * tariff and 20 meter samples each, and samples priced incrementally per second (add a sample,
+ * read the running cost). Prints figures; asserts nothing.
  *
  *   node dist/bench/rating.js [--sessions 20000]
  */
 import { parseArgs } from 'node:util';
-import { type MeterSample, rate_session } from '../rating/engine.js';
+import { type MeterSample, rate_session, SessionRater } from '../rating/engine.js';
 import type { Tariff } from '../rating/tariff.js';
 
 const { values } = parseArgs({ options: { sessions: { type: 'string', default: '20000' } } });
@@ -60,6 +61,21 @@ for (const samples of inputs) {
   if (lines > 0) sessions_priced++;
 }
 const elapsed_s = (performance.now() - started) / 1000;
+
+// Incremental: the live path, one sample at a time with the running cost after each (what the
+// rating service does for an open session).
+const incremental_started = performance.now();
+let running_check = 0;
+let incremental_samples = 0;
+for (const samples of inputs) {
+  const rater = new SessionRater(tariff, 'Europe/Amsterdam', samples[0]!);
+  for (let i = 1; i < samples.length; i++) {
+    rater.add(samples[i]!);
+    running_check += rater.running_cost().excl_vat.length;
+    incremental_samples++;
+  }
+}
+const incremental_s = (performance.now() - incremental_started) / 1000;
 process.stdout.write(
   `${JSON.stringify(
     {
@@ -70,6 +86,8 @@ process.stdout.write(
       sessions_per_s: Math.round(sessions_total / elapsed_s),
       samples_per_s: Math.round((sessions_total * samples_per_session) / elapsed_s),
       lines_total: check,
+      incremental_samples_per_s: Math.round(incremental_samples / incremental_s),
+      running_cost_chars: running_check,
     },
     null,
     2,

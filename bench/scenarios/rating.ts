@@ -13,6 +13,7 @@ interface RatingOutput {
   sessions_per_s: number;
   samples_per_s: number;
   lines_total: number;
+  incremental_samples_per_s: number;
 }
 
 export async function rating(o: BenchOptions): Promise<ScenarioOutcome> {
@@ -44,6 +45,7 @@ export async function rating(o: BenchOptions): Promise<ScenarioOutcome> {
       seconds: r.seconds,
       sessions_per_s: r.sessions_per_s,
       samples_per_s: r.samples_per_s,
+      incremental_samples_per_s: r.incremental_samples_per_s,
     },
     processes: monitor.summary(),
     series: [],
