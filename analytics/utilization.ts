@@ -86,11 +86,11 @@ async function occupied_ms_by_evse(
   const rows = await store.query<{ station_id: string; evse_id: number; occupied_ms: unknown }>(
     `SELECT station_id, evse_id, sum(occupied_ms) AS occupied_ms FROM (
       SELECT station_id, evse_id, arraySort(groupArrayMerge(changes)) AS all_changes,
-        arrayFilter(x -> x < ${f2}, all_changes) AS before,
-        arrayFilter(x -> x >= ${f2} AND x < ${sql`${t * 2}`}, all_changes) AS inside,
+        arrayCount(x -> x < ${f2}, all_changes) AS before_n,
+        arrayCount(x -> x < ${sql`${t * 2}`}, all_changes) AS until_n,
         arrayConcat(
-          if(length(before) > 0, [toInt64(${f2}) + before[length(before)] % 2], emptyArrayInt64()),
-          inside) AS states,
+          if(before_n > 0, [toInt64(${f2}) + all_changes[before_n] % 2], emptyArrayInt64()),
+          arraySlice(all_changes, before_n + 1, until_n - before_n)) AS states,
         arrayMap(x -> intDiv(x, 2), states) AS starts,
         arrayPopFront(arrayDifference(arrayPushBack(starts, toInt64(${sql`${t}`})))) AS lengths,
         arraySum((x, d) -> (x % 2) * d, states, lengths) AS occupied_ms
