@@ -99,6 +99,8 @@ export async function start_bench_stack(options: StackOptions): Promise<BenchSta
       // measures the data path, not the registry).
       OCPP_ALLOW_UNKNOWN: 'true',
       OCPP_ACCEPT_UNKNOWN_TOKENS: 'true',
+      // A simulated charger with one call always outstanding sends far more than a real one.
+      OCPP_CALLS_PER_S_MAX: '1000000',
     });
     stops.push(() => ingest.kill('SIGTERM'));
     // nats-server and clickhouse-server die with us (core/child.ts); the evrate processes too.
