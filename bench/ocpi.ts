@@ -9,7 +9,7 @@
  *   node dist/bench/ocpi.js [--cdrs 1000000] [--crawl-pages 1000] [--offset-pages 100]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ident } from '../analytics/sql.js';
@@ -54,19 +54,35 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-function summary(latencies_ms: number[]): Record<string, number> {
-  const sorted = [...latencies_ms].sort((a, b) => a - b);
-  const total_ms = latencies_ms.reduce((a, b) => a + b, 0);
+function summary(pages: PageTiming[]): Record<string, number> {
+  const of = (pick: (p: PageTiming) => number) => [...pages.map(pick)].sort((a, b) => a - b);
+  const total = of((p) => p.ms);
+  const db = of((p) => p.db_ms);
+  const map = of((p) => p.map_ms);
+  const total_ms = total.reduce((a, b) => a + b, 0);
+  const fixed = (value: number) => Number(value.toFixed(1));
   return {
-    pages: latencies_ms.length,
-    p50_ms: Number(percentile(sorted, 50).toFixed(1)),
-    p99_ms: Number(percentile(sorted, 99).toFixed(1)),
-    max_ms: Number(sorted[sorted.length - 1]!.toFixed(1)),
-    pages_per_s: Number(((latencies_ms.length / total_ms) * 1000).toFixed(1)),
+    pages: pages.length,
+    p50_ms: fixed(percentile(total, 50)),
+    p99_ms: fixed(percentile(total, 99)),
+    max_ms: fixed(total[total.length - 1]!),
+    db_p50_ms: fixed(percentile(db, 50)),
+    db_p99_ms: fixed(percentile(db, 99)),
+    map_p50_ms: fixed(percentile(map, 50)),
+    map_p99_ms: fixed(percentile(map, 99)),
+    pages_per_s: fixed((pages.length / total_ms) * 1000),
   };
 }
 
-async function get_page(url: string): Promise<{ ms: number; count: number; next: string | undefined }> {
+interface PageTiming {
+  ms: number;
+  db_ms: number;
+  map_ms: number;
+  count: number;
+  next: string | undefined;
+}
+
+async function get_page(url: string): Promise<PageTiming> {
   const started = performance.now();
   const res = await fetch(url, {
     headers: { authorization: `Token ${Buffer.from(token).toString('base64')}` },
@@ -75,7 +91,14 @@ async function get_page(url: string): Promise<{ ms: number; count: number; next:
   const ms = performance.now() - started;
   if (res.status !== 200 || body.status_code !== 1000) throw new Error(`page ${url}: HTTP ${res.status}`);
   const link = res.headers.get('link');
-  return { ms, count: body.data.length, next: link === null ? undefined : /^<([^>]+)>/.exec(link)?.[1] };
+  const timing = res.headers.get('server-timing') ?? '';
+  return {
+    ms,
+    db_ms: Number(/db;dur=([\d.]+)/.exec(timing)?.[1] ?? Number.NaN),
+    map_ms: Number(/map;dur=([\d.]+)/.exec(timing)?.[1] ?? Number.NaN),
+    count: body.data.length,
+    next: link === null ? undefined : /^<([^>]+)>/.exec(link)?.[1],
+  };
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'evrate-bench-ocpi-'));
@@ -117,25 +140,26 @@ try {
   }
   const seed_s = (performance.now() - seed_started) / 1000;
 
+  const load_at_start = loadavg()[0]!;
   // Warm up: the first queries load marks and caches.
   for (let i = 0; i < 3; i++) await get_page(`${stack.api_url}/ocpi/2.2.1/cdrs?limit=${page_size}`);
 
-  const crawl: number[] = [];
+  const crawl: PageTiming[] = [];
   let crawled = 0;
   let url: string | undefined = `${stack.api_url}/ocpi/2.2.1/cdrs?limit=${page_size}`;
   while (url !== undefined && crawl.length < crawl_pages_max) {
     const page = await get_page(url);
-    crawl.push(page.ms);
+    crawl.push(page);
     crawled += page.count;
     url = page.next;
   }
   const complete = url === undefined;
   if (complete && crawled !== cdrs_total) throw new Error(`crawl saw ${crawled} CDRs of ${cdrs_total}`);
 
-  const offsets: number[] = [];
+  const offsets: PageTiming[] = [];
   for (let i = 0; i < offset_pages; i++) {
     const offset = Math.floor(Math.random() * (cdrs_total / page_size)) * page_size;
-    offsets.push((await get_page(`${stack.api_url}/ocpi/2.2.1/cdrs?offset=${offset}&limit=${page_size}`)).ms);
+    offsets.push(await get_page(`${stack.api_url}/ocpi/2.2.1/cdrs?offset=${offset}&limit=${page_size}`));
   }
   await nats.close();
   process.stdout.write(
@@ -143,6 +167,8 @@ try {
       {
         cdrs: cdrs_total,
         page_size,
+        load_average_1m: { start: Number(load_at_start.toFixed(1)), end: Number(loadavg()[0]!.toFixed(1)) },
+        cores: cpus().length,
         store: `chdb ${stack.store.server_version}`,
         seed_s: Number(seed_s.toFixed(1)),
         crawl: { ...summary(crawl), cdrs_seen: crawled, reached_last_page: complete },
