@@ -16,6 +16,8 @@ export interface ApiOptions {
    * other paths get `{"error": ..., "field": ...}`.
    */
   error_bodies?: readonly { path_prefix: string; body(error: HttpError): unknown }[];
+  /** Request headers answered back unchanged under a path prefix (OCPI X-Request-ID and X-Correlation-ID). */
+  echo_headers?: readonly { path_prefix: string; names: readonly string[] }[];
 }
 
 function digest(value: string): Buffer {
@@ -91,6 +93,13 @@ export class ApiServer {
   private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
+    for (const echo of this.options.echo_headers ?? []) {
+      if (!url.pathname.startsWith(echo.path_prefix)) continue;
+      for (const name of echo.names) {
+        const value = req.headers[name];
+        if (typeof value === 'string' && /^[\x21-\x7e]{1,255}$/.test(value)) res.setHeader(name, value);
+      }
+    }
     if (url.pathname === '/health' && method === 'GET') {
       send_json(res, 200, { status: 'ok' });
       return;

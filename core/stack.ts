@@ -223,6 +223,8 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
             rate_limit_burst: config.ocpi_rate_limit_burst,
           }),
           error_bodies: [{ path_prefix: '/ocpi/', body: ocpi_error_body }],
+          // transport_and_format "Unique message IDs": a response carries the request's IDs.
+          echo_headers: [{ path_prefix: '/ocpi/', names: ['x-request-id', 'x-correlation-id'] }],
         },
         [
           ...operator_routes({ store, tariffs, charge_points, open_sessions }),

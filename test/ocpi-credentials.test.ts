@@ -18,6 +18,8 @@ interface FakeEmsp {
   url: string;
   /** Authorization headers it received, in order. */
   authorizations: string[];
+  /** X-Request-ID headers it received, in order. */
+  request_ids: string[];
   cdrs_received: unknown[];
   /** When set, the versions endpoint answers HTTP 500. */
   broken: boolean;
@@ -25,13 +27,19 @@ interface FakeEmsp {
 }
 
 async function start_fake_emsp(token_b: string): Promise<FakeEmsp> {
-  const state = { authorizations: [] as string[], cdrs_received: [] as unknown[], broken: false };
+  const state = {
+    authorizations: [] as string[],
+    request_ids: [] as string[],
+    cdrs_received: [] as unknown[],
+    broken: false,
+  };
   let base = '';
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       state.authorizations.push(req.headers.authorization ?? '');
+      state.request_ids.push(String(req.headers['x-request-id'] ?? ''));
       const reply = (status: number, body: unknown) => {
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body));
@@ -64,6 +72,7 @@ async function start_fake_emsp(token_b: string): Promise<FakeEmsp> {
   return {
     url: `${base}/ocpi/versions`,
     authorizations: state.authorizations,
+    request_ids: state.request_ids,
     cdrs_received: state.cdrs_received,
     get broken() {
       return state.broken;
@@ -155,6 +164,13 @@ describe('OCPI 2.2.1 credentials and authentication', () => {
       expect(res.body.timestamp).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
       expect(res.body.data).toBeUndefined();
     }
+    // transport_and_format "Unique message IDs": the response carries the request's IDs, errors too.
+    const ids = await fetch(`${stack.api_url}/ocpi/versions`, {
+      headers: { 'x-request-id': 'req-123', 'x-correlation-id': 'corr-456' },
+    });
+    expect(ids.status).toBe(401);
+    expect(ids.headers.get('x-request-id')).toBe('req-123');
+    expect(ids.headers.get('x-correlation-id')).toBe('corr-456');
     const unknown_path = await ocpi('GET', '/ocpi/2.2.1/nothing', 'x');
     expect(unknown_path.status).toBe(404);
     expect(unknown_path.body.status_code).toBe(2000);
@@ -244,6 +260,9 @@ describe('OCPI 2.2.1 credentials and authentication', () => {
       `Token ${b64(token_b)}`,
       `Token ${b64(token_b)}`,
     ]);
+    const request_ids = emsp.request_ids.slice(seen_before);
+    expect(request_ids.every((id) => /^[0-9a-f-]{36}$/.test(id))).toBe(true);
+    expect(new Set(request_ids).size).toBe(2);
 
     const token_c = ours.token;
     expect((await ocpi('GET', '/ocpi/versions', token_a)).status).toBe(401);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { OcpiResponse } from './envelope.js';
 
 /** Why a call to a partner failed: transport, HTTP status, or an OCPI status outside 1xxx. */
@@ -55,6 +56,9 @@ export async function ocpi_call<T>(
       headers: {
         authorization: authorization_header(token),
         accept: 'application/json',
+        // transport_and_format "Unique message IDs": every request carries both.
+        'x-request-id': randomUUID(),
+        'x-correlation-id': randomUUID(),
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
