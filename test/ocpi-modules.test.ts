@@ -207,6 +207,11 @@ describe('OCPI 2.2.1 modules', () => {
       country: 'NLD',
     });
 
+    // A cursor is data, never SQL: a quote in it widens nothing.
+    const sneaky = Buffer.from("x' OR party != '", 'utf8').toString('base64url');
+    const injected = await ocpi('GET', `/ocpi/2.2.1/cdrs?cursor=0.${sneaky}`, token_de);
+    expect(injected.body.status_code).toBe(1000);
+    expect((injected.body.data as Cdr[]).every((c) => c.cdr_token.party_id === 'ABC')).toBe(true);
     const nl = await ocpi('GET', '/ocpi/2.2.1/cdrs', token_nl);
     const nl_ids = (nl.body.data as Cdr[]).map((c) => c.id);
     expect(nl_ids).toHaveLength(10);
