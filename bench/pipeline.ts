@@ -22,7 +22,7 @@ import { open_http_store } from '../analytics/http-store.js';
 import { create_logger } from '../core/log.js';
 import { connect_nats } from '../core/nats.js';
 import { start_nats_server } from '../core/nats-server.js';
-import { partition_of, partition_subject } from '../core/partitions.js';
+import { group_by_partition, partition_subject } from '../core/partitions.js';
 import { encode_event_batch, type OcppEvent } from '../schemas/events.js';
 import { start_clickhouse_server } from '../test/helpers/clickhouse-server.js';
 import { start_evrate } from '../test/helpers/process.js';
@@ -106,13 +106,7 @@ let buffer: OcppEvent[] = [];
 let sequence = 0;
 const in_flight = new Set<Promise<unknown>>();
 function flush(): void {
-  const by_partition = new Map<number, OcppEvent[]>();
-  for (const event of buffer) {
-    const p = partition_of(event.chargePointId, partitions);
-    const list = by_partition.get(p);
-    if (list === undefined) by_partition.set(p, [event]);
-    else list.push(event);
-  }
+  const by_partition = group_by_partition(buffer, (e) => e.chargePointId, partitions);
   buffer = [];
   for (const [p, events] of by_partition) {
     for (let i = 0; i < events.length; i += batch_events_max) {

@@ -1,3 +1,4 @@
+import { FieldError } from './field-error.js';
 import type { Nats } from './nats.js';
 
 /**
@@ -22,15 +23,7 @@ export type Command =
 
 export const command_names = ['start', 'stop', 'reset', 'availability', 'firmware', 'cost'] as const;
 
-export class CommandError extends Error {
-  constructor(
-    readonly field: string,
-    readonly rule: string,
-  ) {
-    super(`${field}: ${rule}`);
-    this.name = 'CommandError';
-  }
-}
+export class CommandError extends FieldError {}
 
 type Json = Record<string, unknown>;
 

@@ -17,3 +17,19 @@ export function partition_of(charge_point_id: string, partitions: number): numbe
 export function partition_subject(events_subject: string, partition: number): string {
   return `${events_subject}.p${partition}`;
 }
+
+/** Items grouped by the partition of their charge point, each group in the items' order. */
+export function group_by_partition<T>(
+  items: readonly T[],
+  charge_point_of: (item: T) => string,
+  partitions: number,
+): Map<number, T[]> {
+  const groups = new Map<number, T[]>();
+  for (const item of items) {
+    const partition = partition_of(charge_point_of(item), partitions);
+    const group = groups.get(partition);
+    if (group === undefined) groups.set(partition, [item]);
+    else group.push(item);
+  }
+  return groups;
+}

@@ -2,7 +2,7 @@ import { Counter, Histogram } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
 import type { Nats } from '../core/nats.js';
-import { partition_of, partition_subject } from '../core/partitions.js';
+import { group_by_partition, partition_subject } from '../core/partitions.js';
 import { encode_event_batch, type OcppEvent } from '../schemas/events.js';
 
 const batch_events = new Histogram({
@@ -119,16 +119,7 @@ export class EventPublisher {
    * partition's waiters are answered by its own publish.
    */
   private async send(waiting: Waiting[], sequence: number): Promise<void> {
-    const by_partition = new Map<number, Waiting[]>();
-    for (const w of waiting) {
-      const partition = partition_of(w.event.chargePointId, this.options.partitions);
-      let group = by_partition.get(partition);
-      if (group === undefined) {
-        group = [];
-        by_partition.set(partition, group);
-      }
-      group.push(w);
-    }
+    const by_partition = group_by_partition(waiting, (w) => w.event.chargePointId, this.options.partitions);
     await Promise.all(
       [...by_partition].map(([partition, group]) => this.send_partition(partition, group, sequence)),
     );

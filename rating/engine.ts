@@ -1,4 +1,5 @@
 import type { Decimal } from 'decimal.js';
+import { FieldError } from '../core/field-error.js';
 import { Money, money_text } from '../core/money.js';
 import { local_time } from './local-time.js';
 import { apply_plan, type Plan, type PlanLine } from './plans.js';
@@ -87,15 +88,7 @@ export interface RatedSession {
   plan_lines: PlanLine[];
 }
 
-export class RatingInputError extends Error {
-  constructor(
-    readonly field: string,
-    readonly rule: string,
-  ) {
-    super(`${field}: ${rule}`);
-    this.name = 'RatingInputError';
-  }
-}
+export class RatingInputError extends FieldError {}
 
 /** A session longer than this is refused: the minute scan of wall-clock restrictions is bounded. */
 export const session_duration_ms_max = 62 * 24 * 3600 * 1000;

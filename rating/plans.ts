@@ -1,5 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import type { Decimal } from 'decimal.js';
+import { FieldError } from '../core/field-error.js';
 import { Money } from '../core/money.js';
 import { type Nats, open_kv } from '../core/nats.js';
 
@@ -21,15 +22,7 @@ export interface Plan {
   monthly_fee_excl_vat?: number;
 }
 
-export class PlanValidationError extends Error {
-  constructor(
-    readonly field: string,
-    readonly rule: string,
-  ) {
-    super(`${field}: ${rule}`);
-    this.name = 'PlanValidationError';
-  }
-}
+export class PlanValidationError extends FieldError {}
 
 function fail(field: string, rule: string): never {
   throw new PlanValidationError(field, rule);

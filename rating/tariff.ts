@@ -1,3 +1,4 @@
+import { FieldError } from '../core/field-error.js';
 /**
  * The OCPI 2.2.1 Tariff object (mod_tariffs, section 11.3.1), the canonical tariff format.
  * Validation names the field and the rule it broke.
@@ -62,15 +63,7 @@ export interface Tariff {
   evrate_idle_grace_minutes?: number;
 }
 
-export class TariffValidationError extends Error {
-  constructor(
-    readonly field: string,
-    readonly rule: string,
-  ) {
-    super(`${field}: ${rule}`);
-    this.name = 'TariffValidationError';
-  }
-}
+export class TariffValidationError extends FieldError {}
 
 type Json = Record<string, unknown>;
 

@@ -1,5 +1,5 @@
 import type { Nats } from '../../core/nats.js';
-import { partition_of, partition_subject } from '../../core/partitions.js';
+import { group_by_partition, partition_subject } from '../../core/partitions.js';
 import type { MeterValue, OcppEvent } from '../../schemas/events.js';
 import { encode_event_batch } from '../../schemas/events.js';
 
@@ -143,13 +143,7 @@ export async function publish_events(
   partitions: number,
   per_message = 50,
 ): Promise<number> {
-  const by_partition = new Map<number, OcppEvent[]>();
-  for (const event of events) {
-    const p = partition_of(event.chargePointId, partitions);
-    const list = by_partition.get(p);
-    if (list === undefined) by_partition.set(p, [event]);
-    else list.push(event);
-  }
+  const by_partition = group_by_partition(events, (e) => e.chargePointId, partitions);
   let messages = 0;
   for (const [p, list] of by_partition) {
     for (let i = 0; i < list.length; i += per_message) {
