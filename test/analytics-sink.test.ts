@@ -68,6 +68,21 @@ describe.each(store_transports)('sink on $name', ({ open }) => {
     await expect(sink.write('meter_values', meter_rows('CP-LATE', 1))).rejects.toThrow('sink is closed');
   });
 
+  it('flush() writes a part-filled buffer at once instead of after the interval', async () => {
+    const sink = new Sink(env.store, { flush_interval_ms: 3_600_000 });
+    let written = false;
+    const write = sink.write('meter_values', meter_rows('CP-FLUSH', 7)).then(() => {
+      written = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(written).toBe(false);
+    expect(await count_rows(env.store, 'CP-FLUSH')).toBe(0);
+    await sink.flush();
+    await write;
+    expect(await count_rows(env.store, 'CP-FLUSH')).toBe(7);
+    await sink.close();
+  });
+
   it('quarantines a row the store refuses and writes the others of its batch', async () => {
     const sink = new Sink(env.store, { flush_interval_ms: 10 });
     const rows = meter_rows('CP-BAD', 5);
