@@ -139,8 +139,11 @@ function evse_key(station_id: string, evse_id: number): string {
 
 export async function utilization(store: Store, filter: UtilizationFilter): Promise<Utilization> {
   const range_ms = filter.to_ms - filter.from_ms;
-  const occupied = await occupied_ms_by_evse(store, filter);
-  const charging = await charging_ms_by_evse(store, filter);
+  // Two independent reads (status rollup, session facts): let the store run them side by side.
+  const [occupied, charging] = await Promise.all([
+    occupied_ms_by_evse(store, filter),
+    charging_ms_by_evse(store, filter),
+  ]);
   const by_evse = new Map<string, { station_id: string; evse_id: number; occ: number; chg: number }>();
   const entry = (station_id: string, evse_id: number) => {
     const key = evse_key(station_id, evse_id);
