@@ -31,6 +31,16 @@ describe('load_config', () => {
     expect(() => load_config({ OCPP_ALLOW_UNKNOWN: 'yes' })).toThrow(
       /OCPP_ALLOW_UNKNOWN: expected true or false/,
     );
+    expect(() => load_config({ OCPP_ACCEPT_UNKNOWN_TOKENS: 'yes' })).toThrow(/OCPP_ACCEPT_UNKNOWN_TOKENS/);
+    expect(() => load_config({ OCPP_CALLS_PER_S_MAX: '0' })).toThrow(/OCPP_CALLS_PER_S_MAX: must be between/);
+    expect(() => load_config({ OCPP_COMMAND_TIMEOUT_S: 'soon' })).toThrow(/OCPP_COMMAND_TIMEOUT_S/);
+    expect(() => load_config({ OCPI_COUNTRY_CODE: 'nl' })).toThrow(/OCPI_COUNTRY_CODE: expected two capital/);
+    expect(() => load_config({ OCPI_PARTY_ID: 'EVRATE' })).toThrow(/OCPI_PARTY_ID/);
+    expect(load_config({ OCPP_COST_UPDATES: 'false', OCPI_PARTY_ID: 'AB1' })).toMatchObject({
+      ocpp_cost_updates: false,
+      ocpi_party_id: 'AB1',
+      ocpp_calls_per_s_max: 500,
+    });
   });
 
   it('never logs secrets', () => {
