@@ -191,8 +191,8 @@ async function seed(store: Store): Promise<void> {
      SELECT ${s.station}, ${s.evse}, 1, ['Preparing', 'Charging', 'SuspendedEV', 'Available'][k + 1], 'NoError',
        toDateTime(t, 'UTC'), toInt64(t) * 1000, toInt64(t) * 1000
      FROM (
-       SELECT i, k, [${s.start_s}, ${s.start_s} + 60, ${s.start_s} + ${s.duration_s} - ${s.parking_s},
-         ${s.start_s} + ${s.duration_s}][k + 1] AS t
+       SELECT i, k, [toInt64(${s.start_s}), toInt64(${s.start_s} + 60),
+         toInt64(${s.start_s} + ${s.duration_s} - ${s.parking_s}), toInt64(${s.start_s} + ${s.duration_s})][k + 1] AS t
        FROM (SELECT intDiv(number, 4) AS i, number % 4 AS k FROM numbers(${sessions_total * 4}))
      )`,
   );
