@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
+import { TokenBucket } from '../core/rate-limit.js';
 import { decode_path_segment, HttpError, parse_json_body, type Route, read_body, send_json } from './http.js';
 
 export interface ApiOptions {
@@ -9,6 +10,8 @@ export interface ApiOptions {
   port: number;
   operator_token: string;
   body_bytes_max: number;
+  /** Operator requests per second (bursts of twice that); above it: 429 with Retry-After. */
+  operator_requests_per_s_max: number;
   /** Authenticates the routes with auth `ocpi`; its result reaches the handler as `caller`. */
   authenticate_ocpi?: (req: http.IncomingMessage) => Promise<unknown>;
   /**
@@ -33,6 +36,7 @@ function digest(value: string): Buffer {
 export class ApiServer {
   private readonly server: http.Server;
   private readonly token_digest: Buffer;
+  private readonly operator_rate: TokenBucket;
   port = 0;
 
   constructor(
@@ -41,6 +45,11 @@ export class ApiServer {
     private readonly log: Logger,
   ) {
     this.token_digest = digest(options.operator_token);
+    this.operator_rate = new TokenBucket(
+      options.operator_requests_per_s_max,
+      options.operator_requests_per_s_max * 2,
+      Date.now(),
+    );
     this.server = http.createServer((req, res) => {
       this.route(req, res).catch((error: unknown) => {
         if (error instanceof HttpError) {
@@ -118,7 +127,15 @@ export class ApiServer {
         allowed.push(route.method);
         continue;
       }
-      if (route.auth === 'operator') this.authorize(req);
+      if (route.auth === 'operator') {
+        this.authorize(req);
+        const wait_s = this.operator_rate.take(Date.now());
+        if (wait_s > 0) {
+          throw new HttpError(429, 'operator request rate limit exceeded; retry later', undefined, {
+            'retry-after': String(wait_s),
+          });
+        }
+      }
       let caller: unknown;
       if (route.auth === 'ocpi') {
         // A route that asks for OCPI authentication is never reached without it.

@@ -50,6 +50,8 @@ export interface Config {
   ocpp_tls: { cert_file: string; key_file: string } | undefined;
 
   api_host: string;
+  /** Operator API requests per second (bursts of twice that). */
+  api_operator_requests_per_s_max: number;
   /** This CPO's OCPI identity: operator tokens and CDRs carry it (ISO 3166-1 alpha-2, 3 characters). */
   ocpi_country_code: string;
   ocpi_party_id: string;
@@ -281,6 +283,7 @@ export function load_config(env: Env = process.env): Config {
     ocpp_tls: read_tls(env),
 
     api_host: read_string(env, 'API_HOST', '0.0.0.0'),
+    api_operator_requests_per_s_max: read_int(env, 'API_OPERATOR_REQUESTS_PER_S_MAX', 200, 1, 1_000_000),
     ocpi_country_code: read_pattern(
       env,
       'OCPI_COUNTRY_CODE',

@@ -218,6 +218,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           port: config.api_port,
           operator_token: config.operator_token,
           body_bytes_max: config.api_body_bytes_max,
+          operator_requests_per_s_max: config.api_operator_requests_per_s_max,
           authenticate_ocpi: ocpi_authenticator(partners, {
             rate_limit_per_s: config.ocpi_rate_limit_per_s,
             rate_limit_burst: config.ocpi_rate_limit_burst,

@@ -4,6 +4,7 @@ import { type ChargePointRegistry, parse_basic_auth } from '../core/charge-point
 import { type Command, CommandError, type CommandResult } from '../core/commands.js';
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
+import { TokenBucket } from '../core/rate-limit.js';
 import type { TokenStore } from '../core/tokens.js';
 import type { OcppEvent, OcppEventBody } from '../schemas/events.js';
 import type { CallOutcome } from './call.js';
@@ -112,9 +113,8 @@ interface Connection {
   recent: Map<string, { text: string; answer: Promise<string | undefined> }>;
   /** CALLs sent to the charger, by our message id, waiting for its CALLRESULT or CALLERROR. */
   outgoing: Map<string, (result: CommandResult) => void>;
-  /** Token bucket of the per-connection call rate. */
-  rate_tokens: number;
-  rate_at_ms: number;
+  /** The per-connection call rate. */
+  rate: TokenBucket;
 }
 
 /** In order of preference when a charger offers several (OCPP-J 1.6 3.1.2, 2.0.1 part 4 3.1.2). */
@@ -262,8 +262,11 @@ export class IngestServer {
               in_flight: 0,
               recent: new Map(),
               outgoing: new Map(),
-              rate_tokens: this.options.calls_per_s_max * 2,
-              rate_at_ms: Date.now(),
+              rate: new TokenBucket(
+                this.options.calls_per_s_max,
+                this.options.calls_per_s_max * 2,
+                Date.now(),
+              ),
             },
             websocket_key,
             protocol,
@@ -383,7 +386,7 @@ export class IngestServer {
       );
       return;
     }
-    if (!this.take_rate_token(connection)) {
+    if (connection.rate.take(Date.now()) > 0) {
       limited_calls.inc({ limit: 'rate' });
       this.send_error(
         ws,
@@ -437,20 +440,6 @@ export class IngestServer {
       .finally(() => {
         connection.in_flight--;
       });
-  }
-
-  /** Token bucket: `calls_per_s_max` per second sustained, twice that in a burst. */
-  private take_rate_token(connection: Connection): boolean {
-    const now = Date.now();
-    const rate = this.options.calls_per_s_max;
-    connection.rate_tokens = Math.min(
-      rate * 2,
-      connection.rate_tokens + ((now - connection.rate_at_ms) * rate) / 1000,
-    );
-    connection.rate_at_ms = now;
-    if (connection.rate_tokens < 1) return false;
-    connection.rate_tokens -= 1;
-    return true;
   }
 
   /** Whether this process holds the charger's socket. */

@@ -514,7 +514,13 @@ describe.each(store_transports)('analytics on $name', ({ open }) => {
     await store.insert_json_rows('connector_status', statuses.map(status_row));
     await store.insert_json_rows('connector_status', statuses.slice(0, 5).map(status_row)); // redelivered
     api = new ApiServer(
-      { host: '127.0.0.1', port: 0, operator_token: token, body_bytes_max: 65_536 },
+      {
+        host: '127.0.0.1',
+        port: 0,
+        operator_token: token,
+        body_bytes_max: 65_536,
+        operator_requests_per_s_max: 1000,
+      },
       analytics_routes({ store }),
       create_logger('silent'),
     );

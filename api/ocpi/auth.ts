@@ -1,7 +1,7 @@
 import type http from 'node:http';
+import { RateLimiter } from '../../core/rate-limit.js';
 import { OcpiError, ocpi_status } from './envelope.js';
 import type { PartnerRecord, PartnerRegistry } from './partners.js';
-import { RateLimiter } from './rate-limit.js';
 
 /** Who is calling an OCPI route: the partner and which of our tokens it presented. */
 export interface OcpiCaller {
