@@ -100,6 +100,9 @@ export interface Config {
   /** IANA zone of locations without their own (tariff restrictions are in local time). */
   default_time_zone: string;
   sink_flush_rows_max: number;
+  sink_flush_bytes_max: number;
+  sink_flush_interval_ms: number;
+  sink_pending_rows_max: number;
 }
 
 export class ConfigError extends Error {
@@ -343,6 +346,9 @@ export function load_config(env: Env = process.env): Config {
     rating_lease_ttl_ms: read_int(env, 'RATING_LEASE_TTL_MS', 10_000, 1000, 600_000),
     default_time_zone: read_time_zone(env, 'DEFAULT_TIME_ZONE', 'UTC'),
     sink_flush_rows_max: read_int(env, 'SINK_FLUSH_ROWS_MAX', 10_000, 1, 1_000_000),
+    sink_flush_bytes_max: read_int(env, 'SINK_FLUSH_BYTES_MAX', 8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+    sink_flush_interval_ms: read_int(env, 'SINK_FLUSH_INTERVAL_MS', 20, 0, 60_000),
+    sink_pending_rows_max: read_int(env, 'SINK_PENDING_ROWS_MAX', 200_000, 1, 10_000_000),
   };
 }
 

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { migrate } from '../analytics/migrations.js';
 import { open_store } from '../analytics/open.js';
 import { insert_tariff_version } from '../analytics/sessions.js';
+import { Sink } from '../analytics/sink.js';
 import type { Store } from '../analytics/store.js';
 import { analytics_routes } from '../api/analytics-routes.js';
 import { command_routes } from '../api/command-routes.js';
@@ -107,10 +108,18 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
     if (config.roles.has('rating')) {
       const pool = new PricingPool(config.rating_workers);
       shutdown.add('pricing-pool', () => pool.close());
+      const sink = new Sink(store, {
+        flush_rows_max: config.sink_flush_rows_max,
+        flush_bytes_max: config.sink_flush_bytes_max,
+        flush_interval_ms: config.sink_flush_interval_ms,
+        pending_rows_max: config.sink_pending_rows_max,
+      });
+      // Closed after the rating service (closers run in reverse): what it wrote is flushed first.
+      shutdown.add('sink', () => sink.close());
       const rating = await RatingService.start(
         {
           nats,
-          store,
+          sink,
           pool,
           tariffs,
           log: log.child({ component: 'rating' }),

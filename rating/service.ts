@@ -2,9 +2,8 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { meter_value_json_rows } from '../analytics/meter-values.js';
-import { insert_or_quarantine } from '../analytics/quarantine.js';
 import { type RatedSessionRow, rated_session_json } from '../analytics/sessions.js';
-import type { Store } from '../analytics/store.js';
+import type { Sink } from '../analytics/sink.js';
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
 import { Money } from '../core/money.js';
@@ -94,6 +93,9 @@ interface Feed {
   done: boolean;
   wake: (() => void) | undefined;
 }
+
+/** How often a batch being written tells JetStream it is still in hand (ack_wait is 60 s). */
+const ack_heartbeat_ms = 15_000;
 
 /** How long a partial batch waits for more of a burst before it is processed. */
 const batch_linger_ms = 5;
@@ -198,7 +200,7 @@ export class RatingService {
 
   private constructor(
     private readonly nats: Nats,
-    private readonly store: Store,
+    private readonly sink: Sink,
     private readonly pool: PricingPool,
     private readonly tariffs: TariffStore,
     private readonly open_bucket: KV,
@@ -215,7 +217,8 @@ export class RatingService {
   static async start(
     deps: {
       nats: Nats;
-      store: Store;
+      /** Batched inserts shared by every partition; a write settles when its rows are stored. */
+      sink: Sink;
       pool: PricingPool;
       tariffs: TariffStore;
       log: Logger;
@@ -229,7 +232,7 @@ export class RatingService {
   ): Promise<RatingService> {
     const service = new RatingService(
       deps.nats,
-      deps.store,
+      deps.sink,
       deps.pool,
       deps.tariffs,
       await open_kv(deps.nats, 'evrate_sessions_open'),
@@ -393,6 +396,11 @@ export class RatingService {
       const batch = queue.splice(0, this.options.fetch_batch_max);
       // A batch is retried in place until it is written; the stream holds everything behind it.
       while (batch.length > 0) {
+        // Writes wait while ClickHouse is down (the sink retries): keep the batch's ack deadline
+        // moving, or JetStream would redeliver it behind our back, out of order.
+        const heartbeat = setInterval(() => {
+          for (const message of batch) message.working();
+        }, ack_heartbeat_ms);
         try {
           await this.process(batch);
           for (const message of batch) message.ack();
@@ -405,6 +413,8 @@ export class RatingService {
           for (const message of batch) message.working();
           if (!this.active(partition)) return;
           await sleep(Math.min(100 * 2 ** failures, 5000));
+        } finally {
+          clearInterval(heartbeat);
         }
       }
       const info = batch.at(-1)?.info;
@@ -722,10 +732,10 @@ export class RatingService {
     const { states, rated, costs } = await this.price(tasks);
 
     await Promise.all([
-      insert_or_quarantine(this.store, 'meter_values', meter_rows),
-      insert_or_quarantine(this.store, 'connector_status', status_rows),
-      insert_or_quarantine(this.store, 'charger_connections', connection_rows),
-      insert_or_quarantine(this.store, 'ocpp_rejections', rejection_rows),
+      this.sink.write('meter_values', meter_rows),
+      this.sink.write('connector_status', status_rows),
+      this.sink.write('charger_connections', connection_rows),
+      this.sink.write('ocpp_rejections', rejection_rows),
       this.write_rated(rated),
     ]);
     await this.checkpoint(states);
@@ -805,12 +815,13 @@ export class RatingService {
 
   /** Latest versions to rated_sessions, every version to rated_session_versions (audit). */
   private async write_rated(rated: RatedVersionRow[]): Promise<void> {
-    await insert_or_quarantine(
-      this.store,
-      'rated_sessions',
-      rated.map((r) => rated_session_json(r.row)),
-    );
-    await insert_or_quarantine(this.store, 'rated_session_versions', rated.map(rated_version_json));
+    await Promise.all([
+      this.sink.write(
+        'rated_sessions',
+        rated.map((r) => rated_session_json(r.row)),
+      ),
+      this.sink.write('rated_session_versions', rated.map(rated_version_json)),
+    ]);
   }
 
   /** Session states to KV: open ones in the open bucket, closed ones moved to the done bucket. */
