@@ -99,6 +99,8 @@ export interface Config {
   rating_lease_ttl_ms: number;
   /** IANA zone of locations without their own (tariff restrictions are in local time). */
   default_time_zone: string;
+  /** Days of raw meter values kept; 0 keeps them forever. */
+  analytics_raw_retention_days: number;
   sink_flush_rows_max: number;
   sink_flush_bytes_max: number;
   sink_flush_interval_ms: number;
@@ -345,6 +347,7 @@ export function load_config(env: Env = process.env): Config {
     rating_clock_skew_max_s: read_int(env, 'RATING_CLOCK_SKEW_MAX_S', 300, 0, 86_400),
     rating_lease_ttl_ms: read_int(env, 'RATING_LEASE_TTL_MS', 10_000, 1000, 600_000),
     default_time_zone: read_time_zone(env, 'DEFAULT_TIME_ZONE', 'UTC'),
+    analytics_raw_retention_days: read_int(env, 'ANALYTICS_RAW_RETENTION_DAYS', 0, 0, 36_500),
     sink_flush_rows_max: read_int(env, 'SINK_FLUSH_ROWS_MAX', 10_000, 1, 1_000_000),
     sink_flush_bytes_max: read_int(env, 'SINK_FLUSH_BYTES_MAX', 8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     sink_flush_interval_ms: read_int(env, 'SINK_FLUSH_INTERVAL_MS', 20, 0, 60_000),

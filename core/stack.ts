@@ -89,7 +89,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
 
     const store = await open_store(config);
     shutdown.add('store', () => store.close());
-    const applied = await migrate(store);
+    const applied = await migrate(store, { raw_retention_days: config.analytics_raw_retention_days });
     log.info(
       { transport: store.transport, server_version: store.server_version, applied },
       'clickhouse ready',
