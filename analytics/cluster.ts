@@ -19,8 +19,8 @@ export interface ClusterDdlOptions {
 
 /**
  * Sharding keys. Every version of a session must land on one shard, because ReplacingMergeTree
- * (and FINAL) collapse rows only within one table on one node: rated_sessions, their versions and
- * session_facts are sharded by session id, and the view that fills session_facts from
+ * (and FINAL) collapse rows only within one table on one node: rated_sessions, their versions,
+ * session_facts, cdr_feed and cdr_feed_superseded are sharded by session id, and the view that fills session_facts from
  * rated_sessions then runs where both live. A charge point's raw values and statuses stay together
  * so that its occupancy intervals are computed from one shard's rows.
  */
@@ -32,6 +32,8 @@ const sharding_keys: Record<string, string> = {
   rated_sessions: 'cityHash64(session_id)',
   rated_session_versions: 'cityHash64(session_id)',
   session_facts: 'cityHash64(session_id)',
+  cdr_feed: 'cityHash64(session_id)',
+  cdr_feed_superseded: 'cityHash64(session_id)',
   connector_changes_monthly: 'cityHash64(station_id)',
   tariffs: 'cityHash64(tariff_id)',
 };

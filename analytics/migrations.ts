@@ -191,6 +191,49 @@ export const migrations: readonly Migration[] = [
     name: 'analytics rollups: connector status changes grouped per connector and month, for occupancy',
     statements: (db) => occupancy_rollup_statements(db),
   },
+  {
+    version: 32,
+    name: 'CDR feed: rated sessions ordered by party and last_updated for OCPI paging, filled by a materialized view',
+    statements: (db) => {
+      // Every rated_sessions column, named: a column added to rated_sessions later needs a
+      // migration that adds it to cdr_feed and recreates cdr_feed_mv.
+      const columns = `session_id, version, charge_point_id, connector_id, transaction_id, id_tag,
+        started_at, stopped_at, started_at_ms, stopped_at_ms, meter_start_wh, meter_stop_wh, energy_wh,
+        stop_reason, tariff_id, tariff_version, currency, total_excl_vat, total_incl_vat, breakdown,
+        rated_at_ms, evse_id, station_id, payment_method, party, time_zone, energy_cost_excl_vat,
+        time_cost_excl_vat, parking_cost_excl_vat, fixed_cost_excl_vat, duration_s, parking_s, provisional`;
+      // A new version of a session replaces the older one only where its whole key is the same: a
+      // version that moved the stop (a late stop after a provisional close, a re-rating) has another
+      // rated_at_ms and stays next to the older rows. Every version V > 1 therefore writes the
+      // versions 1..V-1 of its session here, and the CDR query leaves those out (see cdr-query.ts).
+      // Few sessions ever get a second version, so the set the query builds from it stays small.
+      const superseded = `SELECT session_id,
+        arrayJoin(arrayMap(v -> toUInt32(v + 1), range(toUInt32(version - 1)))) AS superseded_version
+      FROM ${db}.rated_sessions WHERE version > 1`;
+      return [
+        // OCPI pages run by party, then last_updated (rated_at_ms), then id: here a page is one
+        // range of the key instead of a merge of the whole of rated_sessions. The partition is the
+        // month of rated_at_ms, a key column, so rows that must collapse share a partition and
+        // FINAL need not merge across partitions.
+        `CREATE TABLE IF NOT EXISTS ${db}.cdr_feed AS ${db}.rated_sessions
+      ENGINE = ReplacingMergeTree(version)
+      PARTITION BY toYYYYMM(toDateTime(intDiv(rated_at_ms, 1000), 'UTC'))
+      ORDER BY (party, rated_at_ms, session_id)`,
+        `CREATE TABLE IF NOT EXISTS ${db}.cdr_feed_superseded (
+        session_id String,
+        superseded_version UInt32
+      ) ENGINE = ReplacingMergeTree
+      ORDER BY (session_id, superseded_version)`,
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.cdr_feed_mv TO ${db}.cdr_feed AS SELECT ${columns} FROM ${db}.rated_sessions`,
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.cdr_feed_superseded_mv TO ${db}.cdr_feed_superseded AS ${superseded}`,
+        // Sessions stored before the views existed (and those written meanwhile, twice). Run again
+        // after a crash, the copies have the same key and version and collapse under FINAL; a second
+        // superseded row changes no NOT IN.
+        `INSERT INTO ${db}.cdr_feed (${columns}) SELECT ${columns} FROM ${db}.rated_sessions`,
+        `INSERT INTO ${db}.cdr_feed_superseded ${superseded}`,
+      ];
+    },
+  },
 ];
 
 async function column_exists(store: Store, table: string, column: string): Promise<boolean> {

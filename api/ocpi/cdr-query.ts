@@ -21,12 +21,18 @@ const cdr_columns = `session_id, version, charge_point_id, connector_id, evse_id
   toString(fixed_cost_excl_vat) AS fixed_cost_excl_vat, duration_s, parking_s, payment_method, party,
   breakdown, rated_at_ms`;
 
-function where_clause(filter: CdrFilter, with_after: boolean): SqlFragment {
+function where_clause(db: string, filter: CdrFilter, with_after: boolean): SqlFragment {
   if (filter.parties.length === 0) throw new RangeError('a CDR query needs at least one party');
   const parts: SqlFragment[] = [
     sql`party IN ${filter.parties.map(party_key)}`,
     // A provisional version (closed after a silence, no stop yet) is not a final CDR.
     sql`provisional = 0`,
+    // A version of a session that a later version replaced under another key (cdr_feed keeps
+    // both when the stop moved; see migration 32). GLOBAL: on a cluster the set is read once,
+    // from every shard, by the node that asks.
+    new SqlFragment(
+      `(session_id, version) GLOBAL NOT IN (SELECT session_id, superseded_version FROM ${db}.cdr_feed_superseded)`,
+    ),
   ];
   if (filter.updated_from_ms !== undefined) parts.push(sql`rated_at_ms >= ${filter.updated_from_ms}`);
   if (filter.updated_to_ms !== undefined) parts.push(sql`rated_at_ms < ${filter.updated_to_ms}`);
@@ -39,22 +45,15 @@ function where_clause(filter: CdrFilter, with_after: boolean): SqlFragment {
 }
 
 /**
- * FINAL keeps the latest version of each session. rated_sessions is partitioned by the stop month
- * and a session's versions share their stop time's month in all but a late stop across a month
- * end, so on servers that have it (20.x and later) FINAL is told not to merge across partitions,
- * which lets single-part partitions be read without merging: 4-5x faster at a million rows.
- * rated_sessions is ordered by charge point, not by time, so a page's rows are spread over the
- * whole table: on servers with lazy materialization (25.x and later) only the sort columns are
- * read for every row and the wide ones (the breakdown) only for the rows of the page.
+ * cdr_feed holds every rated session ordered by (party, rated_at_ms, session_id), the order of a
+ * page, so a page reads one range of the key from the cursor on. FINAL collapses redelivered
+ * copies and versions with the same key; its partitions are months of rated_at_ms, a key column,
+ * so on servers that have the setting (21.1 and later) FINAL is told not to merge across them.
  */
-function settings_for(store: Store, page: boolean): string {
-  const settings: string[] = [];
-  if (version_at_least(store.server_version, 21, 1))
-    settings.push('do_not_merge_across_partitions_select_final = 1');
-  if (page && version_at_least(store.server_version, 25, 6)) {
-    settings.push('query_plan_max_limit_for_lazy_materialization = 100000000');
-  }
-  return settings.length === 0 ? '' : ` SETTINGS ${settings.join(', ')}`;
+function settings_for(store: Store): string {
+  return version_at_least(store.server_version, 21, 1)
+    ? ' SETTINGS do_not_merge_across_partitions_select_final = 1'
+    : '';
 }
 
 /**
@@ -69,17 +68,18 @@ export async function query_cdr_page(
   /** false: no count query (total is then the rows returned); a number: a count already known. */
   with_total: boolean | number,
 ): Promise<{ rows: CdrRow[]; total: number }> {
-  const table = sql`${ident(store.database)}.rated_sessions`;
-  const where = where_clause(filter, true);
+  const db = ident(store.database).text;
+  const table = `${db}.cdr_feed`;
+  const where = where_clause(db, filter, true);
 
   const [rows, count] = await Promise.all([
     store.query<CdrRow>(
       `SELECT ${cdr_columns} FROM ${table} FINAL WHERE ${where} ORDER BY rated_at_ms, session_id
-       LIMIT ${sql`${page.limit}`} OFFSET ${sql`${page.offset}`}${settings_for(store, true)}`,
+       LIMIT ${sql`${page.limit}`} OFFSET ${sql`${page.offset}`}${settings_for(store)}`,
     ),
     with_total === true
       ? store.query<{ n: string | number }>(
-          `SELECT count() AS n FROM ${table} FINAL WHERE ${where_clause(filter, false)}${settings_for(store, false)}`,
+          `SELECT count() AS n FROM ${table} FINAL WHERE ${where_clause(db, filter, false)}${settings_for(store)}`,
         )
       : Promise.resolve([]),
   ]);

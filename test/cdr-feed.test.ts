@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrations } from '../analytics/migrations.js';
+import { type RatedSessionRow, rated_session_json } from '../analytics/sessions.js';
+import { query_cdr_page } from '../api/ocpi/cdr-query.js';
+import { store_transports, type TestStore } from './helpers/stores.js';
+
+/**
+ * cdr_feed (migration 32) is filled from rated_sessions by a materialized view and ordered by
+ * (party, rated_at_ms, session_id). A version that moves a session's stop lands under another key,
+ * so the CDR query must still return each session once, with its latest final version only.
+ */
+
+const party = { country_code: 'DE', party_id: 'FED' };
+const stop_ms = Date.UTC(2026, 10, 3, 12, 0, 0);
+
+function version_row(
+  session_id: string,
+  version: number,
+  options: { stopped_at_ms: number; provisional?: number; total?: string },
+): RatedSessionRow {
+  return {
+    session_id,
+    version,
+    charge_point_id: 'CP-FEED',
+    connector_id: 1,
+    transaction_id: session_id,
+    id_tag: 'TAG-FEED',
+    started_at_ms: stop_ms - 3_600_000,
+    stopped_at_ms: options.stopped_at_ms,
+    meter_start_wh: 0,
+    meter_stop_wh: 10_000,
+    energy_wh: 10_000,
+    stop_reason: 'Local',
+    tariff_id: 'default',
+    tariff_version: 1,
+    currency: 'EUR',
+    total_excl_vat: options.total ?? '3.00',
+    total_incl_vat: options.total ?? '3.00',
+    breakdown: '{}',
+    // As the rating service writes it: last_updated is the version's stop.
+    rated_at_ms: options.stopped_at_ms,
+    party: 'DE*FED',
+    payment_method: 'ROAMING',
+    provisional: options.provisional ?? 0,
+  };
+}
+
+describe.each(store_transports)('cdr_feed on $name', ({ open }) => {
+  let env: TestStore;
+  const write = (...rows: RatedSessionRow[]) =>
+    env.store.insert_json_rows('rated_sessions', rows.map(rated_session_json));
+  const cdrs = async () => {
+    const page = await query_cdr_page(env.store, { parties: [party] }, { offset: 0, limit: 100 }, true);
+    return {
+      total: page.total,
+      rows: page.rows.map((r) => ({
+        id: r.session_id,
+        version: Number(r.version),
+        rated_at_ms: Number(r.rated_at_ms),
+        total_excl_vat: Number(r.total_excl_vat),
+      })),
+    };
+  };
+
+  beforeAll(async () => {
+    env = await open();
+  });
+  afterAll(async () => env?.dispose());
+
+  it('returns a late-stopped and then re-rated session once, with its latest final version', async () => {
+    // Closed after a silence (provisional), then the real stop five minutes later.
+    await write(version_row('S-LATE', 1, { stopped_at_ms: stop_ms, provisional: 1 }));
+    expect((await cdrs()).rows).toEqual([]);
+    await write(version_row('S-LATE', 2, { stopped_at_ms: stop_ms + 300_000, total: '4.00' }));
+    expect(await cdrs()).toEqual({
+      total: 1,
+      rows: [{ id: 'S-LATE', version: 2, rated_at_ms: stop_ms + 300_000, total_excl_vat: 4 }],
+    });
+    // A re-rating that corrected the stop once more.
+    await write(version_row('S-LATE', 3, { stopped_at_ms: stop_ms + 240_000, total: '3.50' }));
+    expect(await cdrs()).toEqual({
+      total: 1,
+      rows: [{ id: 'S-LATE', version: 3, rated_at_ms: stop_ms + 240_000, total_excl_vat: 3.5 }],
+    });
+    // A redelivered older version changes nothing, before or after merges.
+    await write(version_row('S-LATE', 2, { stopped_at_ms: stop_ms + 300_000, total: '4.00' }));
+    expect((await cdrs()).rows.map((r) => r.version)).toEqual([3]);
+    await env.store.exec('OPTIMIZE TABLE evrate.cdr_feed FINAL');
+    expect(await cdrs()).toEqual({
+      total: 1,
+      rows: [{ id: 'S-LATE', version: 3, rated_at_ms: stop_ms + 240_000, total_excl_vat: 3.5 }],
+    });
+  });
+
+  it('replaces a version re-rated at the same stop, and leaves out a session still provisional', async () => {
+    await write(version_row('S-SAME', 1, { stopped_at_ms: stop_ms + 600_000 }));
+    await write(version_row('S-SAME', 2, { stopped_at_ms: stop_ms + 600_000, total: '9.00' }));
+    await write(version_row('S-OPEN', 1, { stopped_at_ms: stop_ms + 700_000, provisional: 1 }));
+    const { rows, total } = await cdrs();
+    expect(rows.map((r) => `${r.id} v${r.version} ${r.total_excl_vat}`)).toEqual([
+      'S-LATE v3 3.5',
+      'S-SAME v2 9',
+    ]);
+    expect(total).toBe(2);
+  });
+
+  it('backfills sessions stored before it existed, and a repeated backfill doubles nothing', async () => {
+    // Rows that reached rated_sessions without the views (as before migration 32).
+    await env.store.exec('DROP TABLE evrate.cdr_feed_mv');
+    await env.store.exec('DROP TABLE evrate.cdr_feed_superseded_mv');
+    await write(
+      version_row('S-OLD', 1, { stopped_at_ms: stop_ms - 600_000, provisional: 1 }),
+      version_row('S-OLD', 2, { stopped_at_ms: stop_ms - 500_000 }),
+    );
+    expect((await cdrs()).rows.map((r) => r.id)).not.toContain('S-OLD');
+    // The migration run again, as after a crash before it was recorded, and once more.
+    const migration = migrations.find((m) => m.version === 32)!;
+    for (let run = 0; run < 2; run++) {
+      for (const statement of migration.statements('evrate')) {
+        if (typeof statement === 'string') await env.store.exec(statement);
+      }
+    }
+    const { rows, total } = await cdrs();
+    expect(rows.map((r) => `${r.id} v${r.version}`)).toEqual(['S-OLD v2', 'S-LATE v3', 'S-SAME v2']);
+    expect(total).toBe(3);
+  });
+});
