@@ -53,9 +53,25 @@ export function cluster_ddl(options: ClusterDdlOptions): string[] {
     throw new TypeError('raw_retention_days must be a whole number');
   const out: string[] = [`CREATE DATABASE IF NOT EXISTS ${db} ON CLUSTER ${cluster}`];
   const local_tables = new Set<string>();
+  // A table that a later migration rebuilds with another sorting key is created with that key
+  // from the start: a fresh cluster never holds the old one (an existing one: see CLUSTER.md).
+  const final_keys = new Map<string, string>();
+  for (const migration of migrations) {
+    for (const statement of migration.statements(db)) {
+      if (typeof statement !== 'string' && 'rebuild' in statement)
+        final_keys.set(
+          statement.rebuild,
+          `ORDER BY (${statement.order_by.map((c) => ident(c).text).join(', ')})`,
+        );
+    }
+  }
   for (const migration of migrations) {
     out.push(`-- migration ${migration.version}: ${migration.name}`);
     for (const statement of migration.statements(db)) {
+      if (typeof statement !== 'string' && 'rebuild' in statement) {
+        out.push(`-- ${statement.rebuild}_local was created above with this sorting key`);
+        continue;
+      }
       if (typeof statement !== 'string') {
         for (const table of [`${statement.table}_local`, statement.table]) {
           out.push(
@@ -74,8 +90,10 @@ export function cluster_ddl(options: ClusterDdlOptions): string[] {
         const ttl =
           name === 'meter_values' && days > 0 ? `\n      TTL timestamp + toIntervalDay(${days})` : '';
         const body = columns !== undefined ? `(${columns})` : `AS ${db}.${like}_local`;
+        const final_key = final_keys.get(name!);
+        const storage = final_key === undefined ? rest! : rest!.replace(/ORDER BY \([^)]*\)/, final_key);
         out.push(
-          `CREATE TABLE IF NOT EXISTS ${db}.${local} ON CLUSTER ${cluster} ${body}\n      ENGINE = Replicated${engine}(${engine_args})${rest!.trimEnd()}${ttl}`,
+          `CREATE TABLE IF NOT EXISTS ${db}.${local} ON CLUSTER ${cluster} ${body}\n      ENGINE = Replicated${engine}(${engine_args})${storage.trimEnd()}${ttl}`,
         );
         out.push(
           `CREATE TABLE IF NOT EXISTS ${db}.${name} ON CLUSTER ${cluster} AS ${db}.${local}\n      ENGINE = Distributed(${cluster}, ${db}, ${local}, ${sharding_keys[name!] ?? 'rand()'})`,

@@ -20,10 +20,25 @@ interface AddColumn {
   definition: string;
 }
 
+/**
+ * A table given another sorting key. ClickHouse cannot add existing columns to a sorting key, so
+ * the migrator compares system.tables.sorting_key with `order_by` and, when they differ, copies the
+ * table into `<table>_rebuilt` (same columns) and swaps the two by RENAME; see rebuild_table.
+ */
+export interface RebuildTable {
+  rebuild: string;
+  engine: string;
+  partition_by: string;
+  /** The sorting key columns, in order. */
+  order_by: readonly string[];
+}
+
+export type MigrationStatement = string | AddColumn | RebuildTable;
+
 interface Migration {
   version: number;
   name: string;
-  statements: (db: string) => (string | AddColumn)[];
+  statements: (db: string) => MigrationStatement[];
 }
 
 function add_columns(table: string, columns: Record<string, string>): AddColumn[] {
@@ -234,6 +249,32 @@ export const migrations: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 33,
+    name: 'meter values keyed by format and unit too, so a raw and a signed reading of one instant are both kept',
+    statements: () => [
+      // Eichrecht chargers send each reading twice at the same instant: Raw and SignedData (OCPP
+      // 1.6 SampledValue.format), same measurand, phase, location and context. Without format in
+      // the key ReplacingMergeTree kept one of them; unit too, as a charger may report a
+      // measurand in Wh and kWh alike.
+      {
+        rebuild: 'meter_values',
+        engine: 'ReplacingMergeTree',
+        partition_by: 'toYYYYMM(timestamp)',
+        order_by: [
+          'charge_point_id',
+          'transaction_id',
+          'timestamp_ms',
+          'measurand',
+          'phase',
+          'location',
+          'context',
+          'format',
+          'unit',
+        ],
+      },
+    ],
+  },
 ];
 
 async function column_exists(store: Store, table: string, column: string): Promise<boolean> {
@@ -242,6 +283,59 @@ async function column_exists(store: Store, table: string, column: string): Promi
       .text,
   );
   return Number(rows[0]?.n ?? 0) > 0;
+}
+
+async function table_of(
+  store: Store,
+  table: string,
+): Promise<{ engine: string; sorting_key: string } | undefined> {
+  const [row] = await store.query<{ engine: string; sorting_key: string }>(
+    sql`SELECT engine, sorting_key FROM system.tables WHERE database = ${store.database} AND name = ${table}`
+      .text,
+  );
+  return row;
+}
+
+/**
+ * Gives a table its new sorting key: copy into `<table>_rebuilt`, then
+ * `RENAME TABLE t TO t_old, t_rebuilt TO t`, then copy `t_old` once more and drop it. The second
+ * copy takes in what other writers (a node not yet restarted) inserted into the old table while
+ * the first ran; rows copied twice have the same key and collapse like any redelivery. Each
+ * step can be interrupted: a rerun finds where it stopped (`t` missing, or `t_old` left). Rows
+ * written in the instant between the two renames (not atomic on 18.16) fail and are retried by
+ * the sink. On a cluster `t` is a Distributed table whose local tables cluster.ts creates with the
+ * final key: nothing to do here.
+ */
+async function rebuild_table(store: Store, db: string, step: RebuildTable): Promise<void> {
+  const table = `${db}.${ident(step.rebuild).text}`;
+  const rebuilt = `${db}.${ident(`${step.rebuild}_rebuilt`).text}`;
+  const old = `${db}.${ident(`${step.rebuild}_old`).text}`;
+  let current = await table_of(store, step.rebuild);
+  if (current === undefined) {
+    // Interrupted between the two renames.
+    if ((await table_of(store, `${step.rebuild}_rebuilt`)) === undefined)
+      throw new Error(`rebuild of ${step.rebuild}: neither the table nor ${step.rebuild}_rebuilt exists`);
+    await store.exec(`RENAME TABLE ${rebuilt} TO ${table}`);
+    current = await table_of(store, step.rebuild);
+  }
+  if (current?.engine === 'Distributed') return;
+  const wanted = step.order_by.map((c) => ident(c).text);
+  const key = (current?.sorting_key ?? '').split(',').map((c) => c.trim());
+  if (key.join(',') !== wanted.join(',')) {
+    await store.exec(`DROP TABLE IF EXISTS ${rebuilt}`);
+    await store.exec(
+      `CREATE TABLE ${rebuilt} AS ${table}
+      ENGINE = ${step.engine}
+      PARTITION BY ${step.partition_by}
+      ORDER BY (${wanted.join(', ')})`,
+    );
+    await store.exec(`INSERT INTO ${rebuilt} SELECT * FROM ${table}`);
+    await store.exec(`RENAME TABLE ${table} TO ${old}, ${rebuilt} TO ${table}`);
+  }
+  if ((await table_of(store, `${step.rebuild}_old`)) !== undefined) {
+    await store.exec(`INSERT INTO ${table} SELECT * FROM ${old}`);
+    await store.exec(`DROP TABLE ${old}`);
+  }
 }
 
 /**
@@ -268,6 +362,8 @@ export async function migrate(
     for (const statement of migration.statements(db)) {
       if (typeof statement === 'string') {
         await store.exec(statement);
+      } else if ('rebuild' in statement) {
+        await rebuild_table(store, db, statement);
       } else if (!(await column_exists(store, statement.table, statement.column))) {
         await store.exec(
           `ALTER TABLE ${db}.${ident(statement.table).text} ADD COLUMN ${ident(statement.column).text} ${statement.definition}`,
