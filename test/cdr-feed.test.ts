@@ -124,4 +124,16 @@ describe.each(store_transports)('cdr_feed on $name', ({ open }) => {
     expect(rows.map((r) => `${r.id} v${r.version}`)).toEqual(['S-OLD v2', 'S-LATE v3', 'S-SAME v2']);
     expect(total).toBe(3);
   });
+
+  it('interleaves the CDRs of several parties by last_updated', async () => {
+    await write({ ...version_row('S-NL', 1, { stopped_at_ms: stop_ms }), party: 'NL*TWO' });
+    const page = await query_cdr_page(
+      env.store,
+      { parties: [party, { country_code: 'NL', party_id: 'TWO' }] },
+      { offset: 0, limit: 100 },
+      true,
+    );
+    expect(page.rows.map((r) => r.session_id)).toEqual(['S-OLD', 'S-NL', 'S-LATE', 'S-SAME']);
+    expect(page.total).toBe(4);
+  });
 });
