@@ -76,6 +76,8 @@ export interface ChargerCounters {
   sessions_started: number;
   sessions_stopped: number;
   chargers_failed: number;
+  /** CALLs the server sent (running costs) that the charger answered. */
+  server_calls_answered: number;
 }
 
 export function new_counters(): ChargerCounters {
@@ -96,6 +98,7 @@ export function new_counters(): ChargerCounters {
     sessions_started: 0,
     sessions_stopped: 0,
     chargers_failed: 0,
+    server_calls_answered: 0,
   };
 }
 
@@ -110,6 +113,17 @@ export function source_address_of(charger_index: number, chargers_per_address: n
 }
 
 class ChargerStopped extends Error {}
+
+/**
+ * A charger answers the server's CALLs (OCPP-J 4.1.1): running costs are accepted (OCPP 2.0.1
+ * CostUpdated, 1.6 DataTransfer as evrate sends them); remote commands are not simulated.
+ */
+function answer_server_call(frame: unknown[]): unknown[] {
+  const [, id, action] = frame;
+  if (action === 'CostUpdated') return [3, id, {}];
+  if (action === 'DataTransfer') return [3, id, { status: 'Accepted' }];
+  return [4, id, 'NotImplemented', `${String(action)} is not simulated`, {}];
+}
 
 type Outcome =
   | { kind: 'result'; payload: Record<string, unknown> }
@@ -404,6 +418,11 @@ export class SimCharger {
       });
       socket.on('message', (data) => {
         const frame = JSON.parse(data.toString()) as unknown[];
+        if (frame[0] === 2) {
+          socket.send(JSON.stringify(answer_server_call(frame)));
+          this.counters.server_calls_answered++;
+          return;
+        }
         if (this.waiting === undefined || String(frame[1]) !== this.waiting.id) return;
         if (frame[0] === 3)
           this.waiting.resolve({ kind: 'result', payload: frame[2] as Record<string, unknown> });
