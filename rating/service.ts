@@ -730,6 +730,14 @@ export class RatingService {
       });
     }
     const { states, rated, costs } = await this.price(tasks);
+    // Running costs go out at once: they come from events already durable in JetStream, and a
+    // redelivered batch republishes the same figures. Only the display waits on nothing here.
+    for (const cost of costs) {
+      this.nats.nc.publish(
+        cost_subject(this.options.cost_subject_prefix, cost.charge_point_id),
+        JSON.stringify(cost),
+      );
+    }
 
     await Promise.all([
       this.sink.write('meter_values', meter_rows),
@@ -738,16 +746,10 @@ export class RatingService {
       this.sink.write('ocpp_rejections', rejection_rows),
       this.write_rated(rated),
     ]);
-    await this.checkpoint(states);
-    await Promise.all(
-      [...connector_updates].map(([key, state]) => this.connector_bucket.put(key, JSON.stringify(state))),
-    );
-    for (const cost of costs) {
-      this.nats.nc.publish(
-        cost_subject(this.options.cost_subject_prefix, cost.charge_point_id),
-        JSON.stringify(cost),
-      );
-    }
+    await Promise.all([
+      this.checkpoint(states),
+      ...[...connector_updates].map(([key, state]) => this.connector_bucket.put(key, JSON.stringify(state))),
+    ]);
     if (Number.isFinite(oldest_received_ms))
       event_lag_seconds.observe((Date.now() - oldest_received_ms) / 1000);
   }
