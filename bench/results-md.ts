@@ -83,10 +83,17 @@ function section(r: BenchResult): string[] {
       `${n(f.connections_held as number)} of ${n(f.chargers_requested as number)} chargers connected at once to one ingest process; ` +
         `ingest memory ${n(f.ingest_kb_per_connection as number, 1)} KB per connection (RSS ${n(f.ingest_rss_mb_idle as number)} MB idle, ` +
         `${n(f.ingest_rss_mb_at_peak as number)} MB at the peak); load generator ${n(f.load_generator_kb_per_connection as number, 1)} KB per connection.`,
+      '',
+      `Open files are limited to ${n(r.machine.open_files_max)} per process on this machine, which bounds what one ingest ` +
+        'process can hold here; the load generator spreads chargers over agent processes and loopback source ' +
+        'addresses, so it is not the bound. Raise `ulimit -n` and `--chargers` to look for the real limit.',
     ];
   } else if (r.scenario === 'rating') {
     body = [
-      `${n(f.sessions_per_s as number)} sessions/s (${n(f.samples_per_s as number)} meter samples/s) on one thread; ${n(f.sessions_priced as number)} of ${n(f.sessions as number)} sessions priced.`,
+      `${n(f.sessions_per_s as number)} sessions/s (${n(f.samples_per_s as number)} meter samples/s) on one thread; ${n(f.sessions_priced as number)} of ${n(f.sessions as number)} sessions priced.` +
+        (f.incremental_samples_per_s === undefined
+          ? ''
+          : ` Incrementally (add a sample, read the running cost): ${n(f.incremental_samples_per_s as number)} samples/s.`),
     ];
   } else {
     body = [
@@ -101,7 +108,50 @@ function section(r: BenchResult): string[] {
       : ['', 'Failures reported by the run:', '', ...r.failures.map((x) => `- ${x}`)];
   const notes =
     (r.notes ?? []).length === 0 ? [] : ['', 'Notes:', '', ...(r.notes ?? []).map((x) => `- ${x}`)];
-  return [...head, ...body, '', honesty(r), ...failures, ...notes, '', ...processes(r), ''];
+  const checked = honesty(r);
+  return [
+    ...head,
+    ...body,
+    ...(checked === '' ? [] : ['', checked]),
+    ...failures,
+    ...notes,
+    '',
+    ...processes(r),
+    '',
+  ];
+}
+
+/** The figures people quote, one line each, before the details. */
+function headline(runs: readonly BenchResult[]): string[] {
+  const by = (s: ScenarioName) => runs.find((r) => r.scenario === s)?.figures;
+  const lines: string[] = [];
+  const t = by('throughput');
+  if (t !== undefined)
+    lines.push(
+      `- Throughput, charger to stored row, nothing lost: **${n(t.end_to_end_meter_values_per_s as number)} meter values/s**`,
+    );
+  const l = by('latency');
+  if (l !== undefined) {
+    lines.push(
+      `- At ${n(l.offered_meter_values_per_s_while_charging as number)} meter values/s offered: answer p99 ${n(l.answer_latency_ms_p99 as number, 1)} ms, freshness p99 ${n(l.freshness_ms_p99 as number)} ms`,
+    );
+  }
+  const c = by('connections');
+  if (c !== undefined) {
+    lines.push(
+      `- ${n(c.connections_held as number)} chargers on one ingest process, ${n(c.ingest_kb_per_connection as number, 1)} KB each`,
+    );
+  }
+  const r = by('rating');
+  if (r !== undefined)
+    lines.push(`- Rating engine: ${n(r.sessions_per_s as number)} sessions/s on one thread`);
+  const b = by('baseline');
+  if (b !== undefined) {
+    lines.push(
+      `- evrate / plain ocpp-rpc server (answers only, stores nothing): ${n(b.ratio_meter_values_answered as number, 2)} of its answer rate`,
+    );
+  }
+  return lines.length === 0 ? [] : [...lines, ''];
 }
 
 const runs = scenario_names.map(newest).filter((r): r is BenchResult => r !== undefined);
@@ -118,6 +168,7 @@ const text = [
       '(ingest, rating, nats-server, clickhouse-server 18.16), and other developers were running tests on the ' +
       'same machine: the figures are a floor, not a ceiling.',
   '',
+  ...headline(runs),
   ...runs.flatMap(section),
 ].join('\n');
 writeFileSync(path.join(project_root, 'bench', 'RESULTS.md'), text);
