@@ -180,6 +180,17 @@ export function operator_routes(deps: OperatorDeps): Route[] {
       method: 'GET',
       path: /^\/v1\/sessions$/,
       auth: 'operator',
+      doc: {
+        path: '/v1/sessions',
+        summary:
+          'Rated sessions by charge point, token and start time, oldest stop first, with their breakdown',
+        tags: ['sessions'],
+        parameters: session_parameters,
+        responses: {
+          '200': { description: 'the sessions' },
+          '400': { description: 'a parameter is not valid (the field is named)' },
+        },
+      },
       async handle({ res, url }) {
         const charge_point_id = text_param(url.searchParams, 'charge_point_id', 48);
         const id_tag = text_param(url.searchParams, 'id_tag', 36);

@@ -58,7 +58,13 @@ describe.each(store_transports)('raw value retention on $name', ({ open }) => {
       // A second start with the same setting leaves the TTL as it is (no rewrite of every part).
       const statements: string[] = [];
       const exec = env.store.exec.bind(env.store);
-      const spied = { ...env.store, exec: async (q: string) => (statements.push(q), exec(q)) };
+      const spied = {
+        ...env.store,
+        exec: async (q: string) => {
+          statements.push(q);
+          return exec(q);
+        },
+      };
       await migrate(spied, { raw_retention_days: 60 });
       expect(statements.filter((q) => q.includes('TTL'))).toEqual([]);
     } else {
