@@ -1,5 +1,8 @@
 import WebSocket from 'ws';
 
+/** How long a new connection must stay open before a test uses it. */
+const connect_settle_ms = 50;
+
 /** A minimal OCPP-J charger for tests, on the `ws` package: sends CALLs, awaits their answers. */
 export class TestCharger {
   private next_id = 1;
@@ -48,15 +51,30 @@ export class TestCharger {
     if (basic_auth !== undefined) {
       headers.authorization = `Basic ${Buffer.from(`${basic_auth.username}:${basic_auth.password}`).toString('base64')}`;
     }
-    const socket = new WebSocket(url, protocol, { headers, ...(tls_ca === undefined ? {} : { ca: tls_ca }) });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('error', reject);
-      socket.once('unexpected-response', (_req, res) =>
-        reject(new Error(`handshake refused: ${res.statusCode}`)),
-      );
-    });
-    return new TestCharger(socket);
+    // A connection is now and then dropped (1006 on both ends) within milliseconds of opening,
+    // right after another charger's connection closed; a real charger reconnects, and so do we.
+    for (let attempt = 1; ; attempt++) {
+      const socket = new WebSocket(url, protocol, {
+        headers,
+        ...(tls_ca === undefined ? {} : { ca: tls_ca }),
+      });
+      await new Promise<void>((resolve, reject) => {
+        socket.once('open', () => resolve());
+        socket.once('error', reject);
+        socket.once('unexpected-response', (_req, res) =>
+          reject(new Error(`handshake refused: ${res.statusCode}`)),
+        );
+      });
+      const dropped = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), connect_settle_ms);
+        socket.once('close', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      if (!dropped) return new TestCharger(socket);
+      if (attempt >= 3) throw new Error(`connection to ${url} dropped right after opening, ${attempt} times`);
+    }
   }
 
   /** Sends raw text and resolves with the answer frame carrying `id` (or "-1"). */
