@@ -12,12 +12,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ident } from '../analytics/sql.js';
 import { PartnerRegistry, token_sha256 } from '../api/ocpi/partners.js';
 import { load_config } from '../core/config.js';
 import { create_logger } from '../core/log.js';
 import { connect_nats } from '../core/nats.js';
 import { start_stack } from '../core/stack.js';
+import { cdr_seed_sql } from '../test/helpers/cdr-seed.js';
 
 const { values } = parseArgs({
   options: {
@@ -33,21 +33,8 @@ const page_size = 1000;
 const token = 'bench-partner-token-c-0123456789';
 const base_s = Math.floor(Date.UTC(2026, 0, 1) / 1000);
 
-/** CDRs of one party, 10 per minute of last_updated, spread over 5,000 charge points. */
 function seed_sql(database: string, party: string, count: number, first: number): string {
-  const db = ident(database).text;
-  return `INSERT INTO ${db}.rated_sessions (session_id, version, charge_point_id, connector_id, transaction_id,
-    id_tag, started_at, stopped_at, started_at_ms, stopped_at_ms, meter_start_wh, meter_stop_wh, energy_wh,
-    stop_reason, tariff_id, tariff_version, currency, total_excl_vat, total_incl_vat, breakdown, rated_at_ms,
-    evse_id, station_id, payment_method, party, duration_s, provisional)
-  SELECT concat('CP', toString(number % 5000), '/', toString(number)), 1, concat('CP', toString(number % 5000)), 1,
-    toString(number), concat('TAG', toString(number % 977)),
-    toDateTime(${base_s} + intDiv(number, 10) * 60 - 3600, 'UTC'), toDateTime(${base_s} + intDiv(number, 10) * 60, 'UTC'),
-    (${base_s} + intDiv(number, 10) * 60 - 3600) * 1000, (${base_s} + intDiv(number, 10) * 60) * 1000,
-    0, 10000 + number % 5000, 10000 + number % 5000, 'Local', 'default', 1, 'EUR',
-    toDecimal64(3 + (number % 100) / 100, 4), toDecimal64(3.6 + (number % 100) / 100, 4), '{}',
-    (${base_s} + intDiv(number, 10) * 60) * 1000, 1, concat('CP', toString(number % 5000)), 'ROAMING', '${party}', 3600, 0
-  FROM numbers(${first}, ${count})`;
+  return cdr_seed_sql({ database, party, count, first, base_s, charge_points: 5000 });
 }
 
 function percentile(sorted: number[], p: number): number {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ident } from '../analytics/sql.js';
 import { PartnerRegistry, token_sha256 } from '../api/ocpi/partners.js';
 import { create_logger } from '../core/log.js';
 import { connect_nats, type Nats } from '../core/nats.js';
+import { cdr_seed_sql } from './helpers/cdr-seed.js';
 import { start_test_stack } from './helpers/stack.js';
 
 /**
@@ -15,19 +15,7 @@ const cdrs_total = 100_000;
 const base_s = Math.floor(Date.UTC(2026, 9, 1) / 1000);
 
 function seed_sql(database: string, party: string, count: number, first: number): string {
-  const db = ident(database).text;
-  return `INSERT INTO ${db}.rated_sessions (session_id, version, charge_point_id, connector_id, transaction_id,
-    id_tag, started_at, stopped_at, started_at_ms, stopped_at_ms, meter_start_wh, meter_stop_wh, energy_wh,
-    stop_reason, tariff_id, tariff_version, currency, total_excl_vat, total_incl_vat, breakdown, rated_at_ms,
-    evse_id, station_id, payment_method, party, duration_s, provisional)
-  SELECT concat('CP', toString(number % 500), '/', toString(number)), 1, concat('CP', toString(number % 500)), 1,
-    toString(number), concat('TAG', toString(number % 977)),
-    toDateTime(${base_s} + intDiv(number, 10) * 60 - 3600, 'UTC'), toDateTime(${base_s} + intDiv(number, 10) * 60, 'UTC'),
-    (${base_s} + intDiv(number, 10) * 60 - 3600) * 1000, (${base_s} + intDiv(number, 10) * 60) * 1000,
-    0, 10000 + number % 5000, 10000 + number % 5000, 'Local', 'default', 1, 'EUR',
-    toDecimal64(3 + (number % 100) / 100, 4), toDecimal64(3.6 + (number % 100) / 100, 4), '{}',
-    (${base_s} + intDiv(number, 10) * 60) * 1000, 1, concat('CP', toString(number % 500)), 'ROAMING', '${party}', 3600, 0
-  FROM numbers(${first}, ${count})`;
+  return cdr_seed_sql({ database, party, count, first, base_s, charge_points: 500 });
 }
 
 describe('OCPI CDR paging at 100,000 CDRs', () => {
