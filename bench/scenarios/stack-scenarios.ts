@@ -42,23 +42,34 @@ export async function throughput(o: BenchOptions): Promise<ScenarioOutcome> {
           ? Number.NaN
           : round((outcome.all_stored_ms - outcome.stopped_ms) / 1000, 1),
     };
-    const failures = [
-      ...honesty_failures(honesty, outcome.counters.sessions_started),
-      ...outcome.failures,
-      ...(honesty.ok ? [] : stack_warnings(stack)),
-    ];
-    return {
-      ok: honesty.ok && failures.length === 0,
-      failures,
-      honesty,
-      figures,
-      load: outcome.counters,
-      processes: outcome.processes,
-      series,
-    };
+    return scenario_outcome(stack, outcome, honesty, figures, series);
   } finally {
     await stack.stop();
   }
+}
+
+/** A run's verdict: its honesty, the failures seen (with what the stack logged when it lost data). */
+function scenario_outcome(
+  stack: Parameters<typeof stack_warnings>[0],
+  outcome: Awaited<ReturnType<typeof drive>>,
+  honesty: Awaited<ReturnType<typeof check_honesty>>,
+  figures: ScenarioOutcome['figures'],
+  series: BenchResult['series'],
+): ScenarioOutcome {
+  const failures = [
+    ...honesty_failures(honesty, outcome.counters.sessions_started),
+    ...outcome.failures,
+    ...(honesty.ok ? [] : stack_warnings(stack)),
+  ];
+  return {
+    ok: honesty.ok && failures.length === 0,
+    failures,
+    honesty,
+    figures,
+    load: outcome.counters,
+    processes: outcome.processes,
+    series,
+  };
 }
 
 /**
@@ -89,20 +100,7 @@ export async function latency(o: BenchOptions): Promise<ScenarioOutcome> {
       freshness_ms_max: percentile_of(fresh, 100),
       freshness_resolution_ms: o.tick_ms,
     };
-    const failures = [
-      ...honesty_failures(honesty, outcome.counters.sessions_started),
-      ...outcome.failures,
-      ...(honesty.ok ? [] : stack_warnings(stack)),
-    ];
-    return {
-      ok: honesty.ok && failures.length === 0,
-      failures,
-      honesty,
-      figures,
-      load: outcome.counters,
-      processes: outcome.processes,
-      series,
-    };
+    return scenario_outcome(stack, outcome, honesty, figures, series);
   } finally {
     await stack.stop();
   }
