@@ -7,7 +7,7 @@ import { LoadGenerator } from './load.js';
 import { ProcessMonitor, type ProcessUsage, round } from './proc-stats.js';
 import type { SeriesPoint } from './result.js';
 import type { ChargerCounters, SimOptions } from './sim/charger.js';
-import type { LatencyHistogram } from './sim/histogram.js';
+import { LatencyHistogram } from './sim/histogram.js';
 
 export interface DriveTarget {
   name: string;
@@ -17,6 +17,8 @@ export interface DriveTarget {
   stored_rough?: () => Promise<number>;
   /** Rows in meter_values, duplicates collapsed. */
   stored_exact?: () => Promise<number>;
+  /** false: count stored values only once the load is over (counting costs the cores measured). */
+  count_while_loaded?: boolean;
 }
 
 export interface DriveOptions {
@@ -35,6 +37,9 @@ export interface DriveOutcome {
   counters: ChargerCounters;
   failures: string[];
   answer_ms: LatencyHistogram;
+  /** Answer times once every charger had connected and booted, until the load was stopped. */
+  steady_answer_ms: LatencyHistogram;
+  steady_s: number;
   started_ms: number;
   /** When the chargers were told to stop, and when they had finished. */
   stop_ms: number;
@@ -47,6 +52,9 @@ export interface DriveOutcome {
   meter_values_stored: number;
   processes: ProcessUsage[];
 }
+
+/** After the ramp, chargers still boot and start sessions: the steady window starts this much later. */
+const steady_after_ramp_ms = 3000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -79,6 +87,9 @@ export async function drive(
   let previous = { at_ms: started_ms, answered: 0, stored: 0 };
   const interactive = process.stdout.isTTY === true;
   let last_printed_ms = 0;
+  const steady_from_ms = started_ms + options.sim.ramp_ms + steady_after_ramp_ms;
+  const steady_answer_ms = new LatencyHistogram();
+  let steady_ms = 0;
 
   const tick = async (phase: string) => {
     const now = Date.now();
@@ -89,8 +100,15 @@ export async function drive(
       return { counters, stored: previous.stored };
     }
     const interval = load.take_interval();
+    if (phase === 'run' && previous.at_ms >= steady_from_ms) {
+      steady_answer_ms.add(interval);
+      steady_ms += now - previous.at_ms;
+    }
+    const count_now = phase === 'settle' || target.count_while_loaded !== false;
     const stored =
-      target.stored_rough === undefined ? Number.NaN : (await target.stored_rough()) - stored_before;
+      target.stored_rough === undefined || !count_now
+        ? Number.NaN
+        : (await target.stored_rough()) - stored_before;
     const usage = monitor.tick(now);
     const dt_s = Math.max(0.001, (now - previous.at_ms) / 1000);
     const point: SeriesPoint = {
@@ -183,6 +201,8 @@ export async function drive(
     counters: stopped.counters,
     failures: stopped.failures,
     answer_ms: load.answer_ms,
+    steady_answer_ms,
+    steady_s: steady_ms / 1000,
     started_ms,
     stop_ms,
     stopped_ms,

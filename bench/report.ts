@@ -11,9 +11,15 @@ function cell(v: unknown): string {
   return String(v);
 }
 
+/** What was measured: the whole pipeline, or ingest and NATS alone (--stack ingest). */
+export function stack_of(r: BenchResult): 'full' | 'ingest' {
+  return r.options.stack === 'ingest' ? 'ingest' : 'full';
+}
+
 export function render_summary(r: BenchResult): string {
+  const ingest_only = stack_of(r) === 'ingest';
   const lines: string[] = [
-    `# evrate benchmark: ${r.scenario}`,
+    `# evrate benchmark: ${r.scenario}${ingest_only ? ' (ingest and NATS alone)' : ''}`,
     '',
     `**${r.ok ? 'PASS' : 'FAIL'}** — ${r.started_at} to ${r.finished_at}`,
     '',
@@ -39,8 +45,8 @@ export function render_summary(r: BenchResult): string {
       '',
       '| check | sent / finished | stored / priced | equal |',
       '| --- | --- | --- | --- |',
-      `| meter values (sampled values answered vs rows in meter_values) | ${cell(h.meter_values_sent)} | ${cell(h.meter_values_stored)} | ${h.meter_values_sent === h.meter_values_stored ? 'yes' : '**no**'} |`,
-      `| sessions (stops answered vs final rated sessions) | ${cell(h.sessions_finished)} | ${cell(h.sessions_priced)} | ${h.sessions_finished === h.sessions_priced ? 'yes' : '**no**'} |`,
+      `| meter values (sampled values answered vs ${ingest_only ? 'distinct values in the JetStream stream' : 'rows in meter_values'}) | ${cell(h.meter_values_sent)} | ${cell(h.meter_values_stored)} | ${h.meter_values_sent === h.meter_values_stored ? 'yes' : '**no**'} |`,
+      `| sessions (stops answered vs ${ingest_only ? 'stop events in the stream' : 'final rated sessions'}) | ${cell(h.sessions_finished)} | ${cell(h.sessions_priced)} | ${h.sessions_finished === h.sessions_priced ? 'yes' : '**no**'} |`,
       '',
       `Provisional sessions: ${h.sessions_provisional}; CALLs abandoned by chargers: ${h.calls_abandoned}.`,
       '',
@@ -80,7 +86,12 @@ export function render_summary(r: BenchResult): string {
 export function write_report(r: BenchResult, out_dir?: string): string {
   const dir =
     out_dir ??
-    path.join(project_root, 'bench', 'results', `${r.scenario}-${r.started_at.replace(/[:.]/g, '-')}`);
+    path.join(
+      project_root,
+      'bench',
+      'results',
+      `${r.scenario}${stack_of(r) === 'ingest' ? '-ingest' : ''}-${r.started_at.replace(/[:.]/g, '-')}`,
+    );
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'result.json'), `${JSON.stringify(r, null, 2)}\n`);
   writeFileSync(path.join(dir, 'summary.md'), render_summary(r));

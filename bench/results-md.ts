@@ -8,20 +8,22 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { project_root } from '../core/paths.js';
+import { stack_of } from './report.js';
 import type { BenchResult, ScenarioName } from './result.js';
 import { scenario_names } from './result.js';
 
 const results_dir = path.join(project_root, 'bench', 'results');
 
-function newest(scenario: ScenarioName): BenchResult | undefined {
+type Stack = ReturnType<typeof stack_of>;
+
+function newest(scenario: ScenarioName, stack: Stack): BenchResult | undefined {
   if (!existsSync(results_dir)) return undefined;
   const runs = readdirSync(results_dir)
     .filter((d) => d.startsWith(`${scenario}-`) && existsSync(path.join(results_dir, d, 'result.json')))
-    .sort();
-  const last = runs.at(-1);
-  return last === undefined
-    ? undefined
-    : (JSON.parse(readFileSync(path.join(results_dir, last, 'result.json'), 'utf8')) as BenchResult);
+    .map((d) => JSON.parse(readFileSync(path.join(results_dir, d, 'result.json'), 'utf8')) as BenchResult)
+    .filter((r) => stack_of(r) === stack)
+    .sort((a, b) => a.started_at.localeCompare(b.started_at));
+  return runs.at(-1);
 }
 
 function n(v: number | string | undefined | null, digits = 0): string {
@@ -51,8 +53,13 @@ function honesty(r: BenchResult): string {
 
 function section(r: BenchResult): string[] {
   const f = r.figures;
+  const ingest_only = stack_of(r) === 'ingest';
+  const steady =
+    `Once every charger had connected and booted (${n(f.steady_s as number, 1)} s): ` +
+    `answer time p50 ${n(f.steady_answer_latency_ms_p50 as number, 1)} ms, p99 ${n(f.steady_answer_latency_ms_p99 as number, 1)} ms, ` +
+    `p99.9 ${n(f.steady_answer_latency_ms_p999 as number, 1)} ms.`;
   const head = [
-    `## ${r.scenario}`,
+    `## ${r.scenario}${ingest_only ? ', ingest and NATS alone' : ''}`,
     '',
     '```sh',
     r.command,
@@ -62,7 +69,25 @@ function section(r: BenchResult): string[] {
     '',
   ];
   let body: string[] = [];
-  if (r.scenario === 'throughput') {
+  if (r.scenario === 'throughput' && ingest_only) {
+    body = [
+      `Accepted and durable: **${n(f.meter_values_answered_per_s as number)} meter values/s** ` +
+        `(${n(f.meter_value_calls_answered_per_s as number)} MeterValues CALLs/s), each answered only after its JetStream ack; ` +
+        'every answered value read back from the stream afterwards. ' +
+        `Answer time p50 ${n(f.answer_latency_ms_p50 as number, 1)} ms, p99 ${n(f.answer_latency_ms_p99 as number, 1)} ms.`,
+      '',
+      steady,
+    ];
+  } else if (r.scenario === 'latency' && ingest_only) {
+    body = [
+      `Offered ${n(f.offered_meter_values_per_s_while_charging as number)} meter values/s while every charger charges; the chargers sent ${n(f.meter_values_answered_per_s as number)}/s on average, all answered and durable in JetStream.`,
+      '',
+      '| answer time seen by chargers, ms | p50 | p90 | p99 | p99.9 | max |',
+      '| --- | --- | --- | --- | --- | --- |',
+      `| whole run, ramp-up included | ${n(f.answer_latency_ms_p50 as number, 1)} | ${n(f.answer_latency_ms_p90 as number, 1)} | ${n(f.answer_latency_ms_p99 as number, 1)} | ${n(f.answer_latency_ms_p999 as number, 1)} | ${n(f.answer_latency_ms_max as number, 1)} |`,
+      `| steady (${n(f.steady_s as number, 1)} s after the ramp) | ${n(f.steady_answer_latency_ms_p50 as number, 1)} | - | ${n(f.steady_answer_latency_ms_p99 as number, 1)} | ${n(f.steady_answer_latency_ms_p999 as number, 1)} | - |`,
+    ];
+  } else if (r.scenario === 'throughput') {
     body = [
       `End to end: **${n(f.end_to_end_meter_values_per_s as number)} meter values/s** (first CALL to the last row stored, ${n(f.end_to_end_s as number, 1)} s).`,
       `Answered by ingest (durable in JetStream): ${n(f.meter_values_answered_per_s as number)} meter values/s ` +
@@ -123,8 +148,19 @@ function section(r: BenchResult): string[] {
 
 /** The figures people quote, one line each, before the details. */
 function headline(runs: readonly BenchResult[]): string[] {
-  const by = (s: ScenarioName) => runs.find((r) => r.scenario === s)?.figures;
+  const by = (s: ScenarioName, stack: Stack = 'full') =>
+    runs.find((r) => r.scenario === s && stack_of(r) === stack)?.figures;
   const lines: string[] = [];
+  const ti = by('throughput', 'ingest');
+  if (ti !== undefined)
+    lines.push(
+      `- Ingest alone, accepted and durable in JetStream: **${n(ti.meter_values_answered_per_s as number)} meter values/s**, steady answer p99 ${n(ti.steady_answer_latency_ms_p99 as number, 1)} ms`,
+    );
+  const li = by('latency', 'ingest');
+  if (li !== undefined)
+    lines.push(
+      `- Ingest alone at ${n(li.offered_meter_values_per_s_while_charging as number)} meter values/s offered: steady answer p99 ${n(li.steady_answer_latency_ms_p99 as number, 1)} ms (whole run ${n(li.answer_latency_ms_p99 as number, 1)} ms)`,
+    );
   const t = by('throughput');
   if (t !== undefined)
     lines.push(
@@ -154,7 +190,9 @@ function headline(runs: readonly BenchResult[]): string[] {
   return lines.length === 0 ? [] : [...lines, ''];
 }
 
-const runs = scenario_names.map(newest).filter((r): r is BenchResult => r !== undefined);
+const runs = scenario_names
+  .flatMap((s) => (['full', 'ingest'] as const).map((stack) => newest(s, stack)))
+  .filter((r): r is BenchResult => r !== undefined);
 const machine = runs[0]?.machine;
 const text = [
   '# Benchmark results',

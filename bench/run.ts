@@ -38,6 +38,9 @@ const usage = `usage: npm run bench -- --scenario ${scenario_names.join('|')} [o
   --settle-s N                time allowed for the pipeline to store everything (default 120)
   --drain-s N                 time allowed for chargers to finish their sessions (default 20)
   --tick-ms N                 progress and sampling interval (default 1000; latency 250)
+  --stack full|ingest         full (default): charger to ClickHouse row, with rating; ingest:
+                              ingest and NATS alone, counted back from the JetStream stream
+                              (accepted and durable); throughput, latency, connections, baseline
   --clickhouse-url URL        use this ClickHouse server (a fresh database) instead of a private one
   --seed N                    simulator seed (default 1)
   --out DIR                   write the results here instead of bench/results/<scenario>-<time>
@@ -56,6 +59,12 @@ function number_option(
   if (!Number.isFinite(n) || n < 0)
     throw new Error(`--${name} must be a non-negative number, got ${String(raw)}`);
   return n;
+}
+
+function stack_option(raw: string | boolean | undefined): BenchOptions['stack'] {
+  if (raw === undefined || raw === 'full') return 'full';
+  if (raw === 'ingest') return 'ingest';
+  throw new Error(`--stack must be full or ingest, got ${String(raw)}`);
 }
 
 function open_files_max(): number {
@@ -86,6 +95,7 @@ async function main(): Promise<number> {
     'drain-s',
     'tick-ms',
     'clickhouse-url',
+    'stack',
     'seed',
     'out',
     'drop-stored-charger',
@@ -122,6 +132,7 @@ async function main(): Promise<number> {
     tick_ms: number_option(values, 'tick-ms', scenario === 'latency' ? 250 : 1000),
     seed: Math.floor(number_option(values, 'seed', 1)),
     clickhouse_url: values['clickhouse-url'] as string | undefined,
+    stack: stack_option(values.stack),
     drop_stored_charger: values['drop-stored-charger'] as string | undefined,
   };
   const started_at = new Date().toISOString();

@@ -79,6 +79,43 @@ describe('npm run bench (smoke)', () => {
     expect(result.failures.join('\n')).toMatch(/answered as durable/);
   });
 
+  it('--stack ingest: every meter value answered is in the JetStream stream, counted back once', () => {
+    const { code, result, stdout } = bench('ingest', [
+      '--scenario',
+      'throughput',
+      '--stack',
+      'ingest',
+      ...small,
+    ]);
+    expect(code, stdout).toBe(0);
+    expect_honest(result);
+    expect(result.honesty!.meter_values_sent).toBeGreaterThan(0);
+    expect(result.processes.map((p) => p.name).sort()).toEqual([
+      'harness',
+      'ingest',
+      'load generator',
+      'nats',
+    ]);
+    expect(result.figures).toHaveProperty('steady_answer_latency_ms_p99');
+  });
+
+  it("--stack ingest: reports failure when a charger's values are missing from the stream", () => {
+    const { code, result } = bench('ingest-loss', [
+      '--scenario',
+      'throughput',
+      '--stack',
+      'ingest',
+      ...small,
+      '--settle-s',
+      '5',
+      '--drop-stored-charger',
+      'SIM-0',
+    ]);
+    expect(code).toBe(1);
+    expect(result.honesty!.meter_values_stored).toBeLessThan(result.honesty!.meter_values_sent);
+    expect(result.failures.join('\n')).toMatch(/answered as durable/);
+  });
+
   it('latency: a fixed offered rate, answer time and freshness percentiles, nothing lost', () => {
     const { code, result, stdout } = bench('latency', ['--scenario', 'latency', ...small, '--rate', '400']);
     expect(code, stdout).toBe(0);

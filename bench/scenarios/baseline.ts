@@ -8,13 +8,13 @@ import { built_module } from '../../core/paths.js';
 import { drive } from '../drive.js';
 import { round } from '../proc-stats.js';
 import type { BenchResult } from '../result.js';
-import { start_bench_stack } from '../stack.js';
 import {
   type BenchOptions,
   check_honesty,
   drive_options,
   honesty_failures,
   load_figures,
+  open_stack,
   stack_target,
   stack_warnings,
 } from './common.js';
@@ -59,12 +59,12 @@ function running_baseline(child: ChildProcess, exited: Promise<void>, url_base: 
 export async function baseline(o: BenchOptions): Promise<ScenarioOutcome> {
   const series: BenchResult['series'] = [];
   const t0_ms = Date.now();
-  const stack = await start_bench_stack({ clickhouse_url: o.clickhouse_url, env: {} });
+  const stack = await open_stack(o);
   let ours: Awaited<ReturnType<typeof drive>>;
   let honesty: Awaited<ReturnType<typeof check_honesty>>;
   let warnings: string[] = [];
   try {
-    ours = await drive(stack_target(stack), drive_options(o, 'closed', 0), series, t0_ms);
+    ours = await drive(stack_target(stack, o), drive_options(o, 'closed', 0), series, t0_ms);
     honesty = await check_honesty(stack, ours, o);
     if (!honesty.ok) warnings = stack_warnings(stack);
   } finally {

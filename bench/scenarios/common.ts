@@ -1,10 +1,11 @@
 /** What the stack scenarios share: options, the simulator settings, the honesty check. */
 import type { DriveOptions, DriveOutcome, DriveTarget } from '../drive.js';
+import { start_ingest_bench_stack } from '../ingest-stack.js';
 import { round } from '../proc-stats.js';
 import type { Honesty } from '../result.js';
 import type { Pace } from '../sim/charger.js';
 import { measurands_max } from '../sim/frames.js';
-import type { BenchStack } from '../stack.js';
+import { type BenchStack, start_bench_stack } from '../stack.js';
 
 export interface BenchOptions {
   seconds: number;
@@ -26,6 +27,8 @@ export interface BenchOptions {
   sessions: number;
   seed: number;
   clickhouse_url: string | undefined;
+  /** full: charger to ClickHouse row; ingest: charger to JetStream (ingest and NATS alone). */
+  stack: 'full' | 'ingest';
   /** Self-test of the honesty check: delete this charger's stored meter values before counting. */
   drop_stored_charger: string | undefined;
 }
@@ -66,9 +69,21 @@ export function drive_options(o: BenchOptions, pace: Pace, interval_ms: number):
   };
 }
 
-export function stack_target(stack: BenchStack): DriveTarget {
+/**
+ * The system under test: the whole pipeline to ClickHouse (--stack full), or ingest and NATS
+ * alone (--stack ingest), where "stored" means durable in the JetStream events stream.
+ */
+export function open_stack(o: BenchOptions, env: Record<string, string> = {}): Promise<BenchStack> {
+  return o.stack === 'ingest'
+    ? start_ingest_bench_stack(env)
+    : start_bench_stack({ clickhouse_url: o.clickhouse_url, env });
+}
+
+export function stack_target(stack: BenchStack, o: BenchOptions): DriveTarget {
   return {
-    name: 'evrate',
+    name: o.stack === 'ingest' ? 'evrate ingest' : 'evrate',
+    // Reading the events stream back costs the harness the cores being measured: after the load.
+    count_while_loaded: o.stack !== 'ingest',
     ocpp_url_base: stack.ocpp_url_base,
     processes: () => stack.processes(),
     stored_rough: () => stack.meter_values_rough(),
@@ -147,6 +162,11 @@ export function load_figures(outcome: DriveOutcome): Record<string, number> {
     answer_latency_ms_p99: round(h.percentile_ms(99), 2),
     answer_latency_ms_p999: round(h.percentile_ms(99.9), 2),
     answer_latency_ms_max: round(h.percentile_ms(100), 2),
+    // The same once every charger is connected and booted (ramp-up excluded), until the stop.
+    steady_s: round(outcome.steady_s, 1),
+    steady_answer_latency_ms_p50: round(outcome.steady_answer_ms.percentile_ms(50), 2),
+    steady_answer_latency_ms_p99: round(outcome.steady_answer_ms.percentile_ms(99), 2),
+    steady_answer_latency_ms_p999: round(outcome.steady_answer_ms.percentile_ms(99.9), 2),
     sessions_finished: c.sessions_stopped,
     reconnects: c.reconnects_planned,
     offline_bursts: c.offline_bursts,

@@ -10,9 +10,16 @@ export interface EvrateProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Runs `evrate start` (the built CLI) as a child process and waits until it is up. */
-export async function start_evrate(env: Record<string, string>, timeout_ms = 90_000): Promise<EvrateProcess> {
-  const child = spawn(process.execPath, [built_module('core/cli.js'), 'start'], {
+/**
+ * Runs `evrate start` (the built CLI) as a child process and waits until it is up. `node_args`
+ * go to node itself (e.g. --cpu-prof, which NODE_OPTIONS refuses).
+ */
+export async function start_evrate(
+  env: Record<string, string>,
+  timeout_ms = 90_000,
+  node_args: string[] = [],
+): Promise<EvrateProcess> {
+  const child = spawn(process.execPath, [...node_args, built_module('core/cli.js'), 'start'], {
     cwd: project_root,
     env: { ...process.env, LOG_LEVEL: 'info', OCPP_PORT: '0', API_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
