@@ -34,7 +34,11 @@ function meter_values_of(list: unknown, field: string): MeterValue[] {
       const signed = sv.signedMeterValue as Json | undefined;
       return {
         // The number as the charger wrote it, scaled by its multiplier (a power of ten) exactly.
-        value: new Decimal(String(sv.value)).mul(new Decimal(10).pow(multiplier)).toString(),
+        // Without a multiplier the text is JavaScript's own, which Decimal would print alike.
+        value:
+          multiplier === 0
+            ? String(sv.value)
+            : new Decimal(String(sv.value)).mul(new Decimal(10).pow(multiplier)).toString(),
         context: (sv.context as string | undefined) ?? 'Sample.Periodic',
         format: signed === undefined ? 'Raw' : 'SignedData',
         measurand: (sv.measurand as string | undefined) ?? energy_register,
