@@ -57,6 +57,8 @@ export class LoadGenerator {
       const count = Math.min(per_agent, chargers_total - first);
       if (count <= 0) break;
       const agent = fork(built_module('bench/sim/agent.js'), [], {
+        // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where the load generator spends its time.
+        execArgv: (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       const command: AgentCommand = { type: 'start', options, first, count };
