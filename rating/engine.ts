@@ -1,127 +1,144 @@
-import type { Decimal } from 'decimal.js';
-import { FieldError } from '../core/field-error.js';
-import { Money, money_text } from '../core/money.js';
-import { local_time } from './local-time.js';
-import { apply_plan, type Plan, type PlanLine } from './plans.js';
-import { clock_restrictions_match, kwh_in_wh, restrictions_match, type SliceState } from './restrictions.js';
-import type { Price, PriceComponent, Tariff, TariffDimensionType } from './tariff.js';
+import {
+  Money,
+  minor_units,
+  minor_units_estimate,
+  minor_units_exact,
+  minor_units_text,
+} from '../core/money.js';
+import {
+  type CompiledComponent,
+  type CompiledElement,
+  type CompiledTariff,
+  clock_mask,
+  compile_tariff,
+  energy_nwh_max,
+  nwh_per_wh,
+  weekday_bits,
+} from './compiled-tariff.js';
+import { apply_price_limits, DecimalSessionRater, iso, price_text } from './decimal-engine.js';
+import { ceil_to_step, exact_product, mul_div_half_up, quotient_text } from './exact-integers.js';
+import {
+  block_ms,
+  type LocalBlock,
+  local_block,
+  local_time,
+  next_day_of,
+  type ZoneBlocks,
+  zone_blocks,
+} from './local-time.js';
+import { apply_plan, type Plan } from './plans.js';
+import {
+  type CdrChargingPeriod,
+  type CdrDimension,
+  type CdrPrice,
+  type MeterSample,
+  type RatedLine,
+  type RatedSession,
+  type RaterState,
+  type RatingInput,
+  RatingInputError,
+  session_duration_ms_max,
+} from './rated-session.js';
+import type { Tariff, TariffDimensionType } from './tariff.js';
 
-/**
- * A meter sample of a session. The state it gives (charging, power, current) holds until the next
- * sample; the last sample marks the end of the session. Energy is the cumulative register in Wh.
+export {
+  type CdrChargingPeriod,
+  type CdrDimension,
+  type CdrPrice,
+  type MeterSample,
+  type RatedLine,
+  type RatedSession,
+  type RaterState,
+  type RatingInput,
+  RatingInputError,
+  session_duration_ms_max,
+};
+
+/*
+ * The pricing engine in exact integers. Energy is held in nWh relative to the session start and
+ * time in ms, both plain numbers kept below 2^53; a line's cost is volume x an integer cost per
+ * unit (rating/compiled-tariff.ts), summed as BigInt only when a rounding is too close to call
+ * from doubles. Its results are those of the decimal engine (rating/decimal-engine.ts), which
+ * defines them and is what the property tests compare against; a session with a value outside
+ * the integer ranges is handed over to it.
  */
-export interface MeterSample {
-  at_ms: number;
-  energy_wh: number;
-  power_w?: number;
-  current_a?: number;
-  /** false: the EV is connected but not charging, which OCPI prices as PARKING_TIME. */
-  charging: boolean;
-}
 
-export interface RatingInput {
-  tariff: Tariff;
-  /** The driver's membership plan, if any (rating/plans.ts). */
-  plan?: Plan;
-  /** IANA zone of the Location (OCPI Location.time_zone), e.g. 'Europe/Amsterdam'. */
-  time_zone: string;
-  samples: MeterSample[];
-}
-
-export interface CdrPrice {
-  excl_vat: string;
-  incl_vat: string;
-}
-
-/** OCPI 2.2.1 mod_cdrs CdrDimension: ENERGY in kWh, TIME and PARKING_TIME in hours. */
-export interface CdrDimension {
-  type: 'ENERGY' | 'TIME' | 'PARKING_TIME';
-  volume: string;
-}
-
-export interface CdrChargingPeriod {
-  start_date_time: string;
-  dimensions: CdrDimension[];
-  tariff_id: string;
-}
-
-/** One line of the explanation: one period × element × dimension. */
-export interface RatedLine {
-  period_index: number;
-  element_index: number;
-  dimension: TariffDimensionType;
-  /** Measured volume: Wh for ENERGY, seconds for TIME and PARKING_TIME, 1 for FLAT. */
-  volume: string;
-  /** Volume billed after step_size rounding (only the last line of a dimension family moves). */
-  billed_volume: string;
-  step_size: number;
-  /** Price per kWh, per hour, or per session (FLAT), excl. VAT. */
-  unit_price: string;
-  vat_percent: string;
-  /** Unrounded; totals are rounded once, in core/money.ts. */
-  cost_excl_vat: string;
-  cost_incl_vat: string;
-}
-
-export interface RatedSession {
-  currency: string;
-  tariff_id: string;
-  start_date_time: string;
-  end_date_time: string;
-  charging_periods: CdrChargingPeriod[];
-  total_cost: CdrPrice;
-  total_fixed_cost: CdrPrice;
-  total_energy_cost: CdrPrice;
-  total_time_cost: CdrPrice;
-  total_parking_cost: CdrPrice;
-  /** kWh */
-  total_energy: string;
-  /** hours, charging and not charging */
-  total_time: string;
-  /** hours not charging */
-  total_parking_time: string;
-  price_limit_applied: 'min_price' | 'max_price' | null;
-  lines: RatedLine[];
-  /** The driver's plan the session was priced with (copied at session start), or null. */
-  plan: Plan | null;
-  /** What the driver's plan took off, after the tariff's price limits (empty without a plan). */
-  plan_lines: PlanLine[];
-}
-
-export class RatingInputError extends FieldError {}
-
-/** A session longer than this is refused: the minute scan of wall-clock restrictions is bounded. */
-export const session_duration_ms_max = 62 * 24 * 3600 * 1000;
 const minute_ms = 60_000;
-
-interface Match {
-  element_index: number;
-  component: PriceComponent;
-}
 
 function fail(field: string, rule: string): never {
   throw new RatingInputError(field, rule);
 }
 
-/**
- * Interpolated energy is kept to the nano-Wh: every value then has few enough digits that the
- * slices' differences add up exactly (they telescope) to the energy between the samples.
- */
-const interpolated_wh_decimals = 9;
+/** The whole Wh and the nWh of a register's decimal text (at most 9 decimals). */
+interface RegisterParts {
+  whole_wh: number;
+  nano_wh: number;
+}
 
-/** Energy at `at_ms` inside a sample interval, interpolated linearly. */
-function energy_at(a: MeterSample, b: MeterSample, at_ms: number): Decimal {
-  const e0 = new Money(String(a.energy_wh));
-  if (at_ms === a.at_ms) return e0;
-  if (at_ms === b.at_ms) return new Money(String(b.energy_wh));
-  return e0
-    .plus(
-      new Money(String(b.energy_wh))
-        .minus(e0)
-        .mul(at_ms - a.at_ms)
-        .div(b.at_ms - a.at_ms),
-    )
-    .toDecimalPlaces(interpolated_wh_decimals, Money.ROUND_HALF_UP);
+const register_text = /^(\d+)(?:\.(\d{1,9}))?$/;
+const nano_pad = '000000000';
+
+/**
+ * A register (Wh) as the decimal text of the number, which is what the decimal engine reads
+ * (Money(String(x))); undefined beyond nWh resolution or safe integers.
+ */
+function register_parts(energy_wh: number, into: RegisterParts): boolean {
+  if (Number.isSafeInteger(energy_wh)) {
+    into.whole_wh = energy_wh;
+    into.nano_wh = 0;
+    return true;
+  }
+  const match = register_text.exec(String(energy_wh));
+  if (match === null) return false;
+  const whole_wh = Number(match[1]);
+  if (!Number.isSafeInteger(whole_wh)) return false;
+  into.whole_wh = whole_wh;
+  into.nano_wh = Number((match[2]! + nano_pad).slice(0, 9));
+  return true;
+}
+
+/** A run of time with one charging state and the same ENERGY and TIME/PARKING_TIME components. */
+interface Period {
+  start_ms: number;
+  end_ms: number;
+  charging: boolean;
+  energy_nwh: number;
+  energy: CompiledComponent | undefined;
+  time: CompiledComponent | undefined;
+}
+
+interface Line {
+  period_index: number;
+  component: CompiledComponent;
+  /** nWh, ms, or 1 (FLAT). */
+  volume: number;
+  billed: number;
+}
+
+/** The first element whose restrictions match the slice and that prices `slot`'s dimension. */
+type DimensionSlot = 'energy' | 'time' | 'parking_time' | 'flat';
+
+/** min_* inclusive, max_* exclusive (mod_tariffs 11.4.7), as restrictions_match reads them. */
+function element_matches(
+  e: CompiledElement,
+  clock: number,
+  energy_nwh: number,
+  duration_s: number,
+  power_w: number | undefined,
+  current_a: number | undefined,
+): boolean {
+  if (e.unrestricted) return true;
+  if (e.reservation) return false;
+  if ((clock & e.bit) === 0) return false;
+  if (energy_nwh < e.min_nwh || energy_nwh >= e.max_nwh) return false;
+  const r = e.restrictions!;
+  if (r.min_duration !== undefined && !(duration_s >= r.min_duration)) return false;
+  if (r.max_duration !== undefined && !(duration_s < r.max_duration)) return false;
+  if (r.min_power !== undefined && !(power_w !== undefined && power_w / 1000 >= r.min_power)) return false;
+  if (r.max_power !== undefined && !(power_w !== undefined && power_w / 1000 < r.max_power)) return false;
+  if (r.min_current !== undefined && !(current_a !== undefined && current_a >= r.min_current)) return false;
+  if (r.max_current !== undefined && !(current_a !== undefined && current_a < r.max_current)) return false;
+  return true;
 }
 
 /**
@@ -130,193 +147,99 @@ function energy_at(a: MeterSample, b: MeterSample, at_ms: number): Decimal {
  * is used"; an element without the dimension passes it on to the next).
  */
 function match_component(
-  tariff: Tariff,
-  dimension: TariffDimensionType,
-  state: SliceState,
-): Match | undefined {
-  for (let e = 0; e < tariff.elements.length; e++) {
-    const element = tariff.elements[e]!;
-    const component = element.price_components.find((c) => c.type === dimension);
-    if (component === undefined) continue;
-    if (restrictions_match(element.restrictions, state)) return { element_index: e, component };
+  tariff: CompiledTariff,
+  slot: DimensionSlot,
+  clock: number,
+  energy_nwh: number,
+  duration_s: number,
+  power_w: number | undefined,
+  current_a: number | undefined,
+): CompiledComponent | undefined {
+  for (const e of tariff.elements) {
+    const component = e[slot];
+    if (component !== undefined && element_matches(e, clock, energy_nwh, duration_s, power_w, current_a))
+      return component;
   }
   return undefined;
 }
 
-function component_of(tariff: Tariff, element_index: number, dimension: TariffDimensionType): Match {
-  const component = tariff.elements[element_index]?.price_components.find((c) => c.type === dimension);
+function component_of(tariff: CompiledTariff, element_index: number, dimension: TariffDimensionType) {
+  const e = tariff.elements[element_index];
+  const component =
+    e === undefined
+      ? undefined
+      : dimension === 'ENERGY'
+        ? e.energy
+        : dimension === 'TIME'
+          ? e.time
+          : dimension === 'PARKING_TIME'
+            ? e.parking_time
+            : e.flat;
   if (component === undefined)
     throw new Error(`tariff element ${element_index} has no ${dimension} component`);
-  return { element_index, component };
+  return component;
 }
 
-/** A run of time with one charging state and the same ENERGY and TIME/PARKING_TIME elements. */
-interface Period {
-  start_ms: number;
-  end_ms: number;
-  charging: boolean;
-  energy_wh: Decimal;
-  energy: Match | undefined;
-  time: Match | undefined;
+/** Text of an exact quotient, through decimal.js when it prints with an exponent. */
+function quotient_string(numerator: number | bigint, divisor: number, exponent: number): string {
+  return (
+    quotient_text(numerator, divisor, exponent) ??
+    new Money(String(numerator)).div(new Money(`${divisor}e${exponent}`)).toString()
+  );
 }
 
-interface WorkLine {
-  period_index: number;
-  match: Match;
-  dimension: TariffDimensionType;
-  volume: Decimal;
-  billed_volume: Decimal;
+/** nWh as Wh text, ms as s text, as the decimal engine prints them. */
+function volume_text(component: CompiledComponent, volume: number): string {
+  if (component.dimension === 'ENERGY') return quotient_string(volume, 1, 9);
+  if (component.dimension === 'FLAT') return String(volume);
+  return quotient_string(volume, 1, 3);
 }
 
-function iso(at_ms: number): string {
-  return new Date(at_ms).toISOString().replace('.000Z', 'Z');
+/** Hours from ms for display in the CDR: six decimals (3.6 ms), ROUND_HALF_UP, as hours_text. */
+function hours_text(ms: number): string {
+  return quotient_string(Math.floor((ms * 10 + 18) / 36), 1, 6);
 }
 
-/** Hours from seconds for display in the CDR; six decimals (3.6 ms) are below any meter's resolution. */
-function hours_text(seconds: Decimal): string {
-  return seconds.div(3600).toDecimalPlaces(6).toString();
-}
-
-/**
- * Costs are summed in units of 1/18000 of the currency unit (18000 = lcm(1000 Wh per kWh, 3600 s
- * per hour)), where every line's cost is an exact product: Wh x price x 18, s x price x 5. The one
- * division happens on the total, so a running total and a from-scratch total of the same facts
- * are the same number, never two different truncations of a repeating decimal.
- */
-const cost_scale = 18_000;
-const scale_per_volume: Record<TariffDimensionType, number> = {
-  ENERGY: cost_scale / 1000,
-  FLAT: cost_scale,
-  TIME: cost_scale / 3600,
-  PARKING_TIME: cost_scale / 3600,
-};
-
-/** Per component: scaled price per unit of volume, and the VAT factor (both exact). */
-const component_factors = new WeakMap<PriceComponent, { per_volume: Decimal; vat_factor: Decimal }>();
-
-/** The scaled cost of a line. */
-function line_cost(match: Match, dimension: TariffDimensionType, billed_volume: Decimal): Cost {
-  let factors = component_factors.get(match.component);
-  if (factors === undefined) {
-    factors = {
-      per_volume: new Money(String(match.component.price)).mul(scale_per_volume[dimension]),
-      vat_factor: new Money(String(match.component.vat ?? 0)).div(100).plus(1),
-    };
-    component_factors.set(match.component, factors);
-  }
-  const excl = billed_volume.mul(factors.per_volume);
-  return { excl, incl: excl.mul(factors.vat_factor) };
-}
-
-/** From scaled units to currency units (unrounded). */
-function unscale(cost: Cost): Cost {
-  return { excl: cost.excl.div(cost_scale), incl: cost.incl.div(cost_scale) };
-}
-
-interface Cost {
-  excl: Decimal;
-  incl: Decimal;
-}
-
-function zero_cost(): Cost {
-  return { excl: new Money(0), incl: new Money(0) };
-}
-
-function add_cost(a: Cost, b: Cost): Cost {
-  return { excl: a.excl.plus(b.excl), incl: a.incl.plus(b.incl) };
-}
-
-/** The lines a period produces, in CDR order: ENERGY (when energy flowed), then TIME or PARKING_TIME. */
-function period_lines(period: Period, period_index: number): WorkLine[] {
-  const lines: WorkLine[] = [];
-  if (period.energy !== undefined && period.energy_wh.gt(0)) {
-    lines.push({
-      period_index,
-      match: period.energy,
-      dimension: 'ENERGY',
-      volume: period.energy_wh,
-      billed_volume: period.energy_wh,
-    });
-  }
-  if (period.time !== undefined) {
-    const seconds = new Money(period.end_ms - period.start_ms).div(1000);
-    lines.push({
-      period_index,
-      match: period.time,
-      dimension: period.charging ? 'TIME' : 'PARKING_TIME',
-      volume: seconds,
-      billed_volume: seconds,
-    });
-  }
-  return lines;
-}
-
-/** The last line of a step_size family so far, and the session volume of its dimension. */
-interface StepLast {
-  match: Match;
-  dimension: TariffDimensionType;
-}
-
-/**
- * step_size "SHALL only be taken into account once per session for ENERGY and once for
- * PARKING_TIME and TIME combined" (mod_cdrs 10.4.5 step_size, and the mod_tariffs 11.4.6 examples):
- * the last line of the family rounds the session total of its dimension up to its own step, and
- * the extra volume is billed on that last line.
- */
-function step_extra(last: StepLast | undefined, dimension_volume: Decimal): Decimal {
-  if (last === undefined) return new Money(0);
-  const step = last.match.component.step_size;
-  return dimension_volume.div(step).ceil().mul(step).minus(dimension_volume);
-}
-
-/** Serializable state of a SessionRater: enough to resume pricing after a restart. */
-export interface RaterState {
-  start_ms: number;
-  energy_wh_start: number;
-  last: MeterSample;
-  samples_seen: number;
-  /** Start of the current run of time not charging (idle grace), or null while charging. */
-  idle_since_ms?: number | null;
-  flat: { element_index: number; period_index: number } | null;
-  periods: {
-    start_ms: number;
-    end_ms: number;
-    charging: boolean;
-    energy_wh: string;
-    energy: number;
-    time: number;
-  }[];
-}
+/** The clock answers of a tariff without clock restrictions: every element's bit set. */
+const clock_any = -1;
 
 /**
  * Prices one session sample by sample. Each sample cuts its interval into slices within which no
  * restriction can change its answer (at min/max_duration, where the energy crosses min/max_kwh,
  * and at the minute where a wall-clock restriction changes in the location's zone) and folds them
- * into periods. `running_cost()` is O(1) per call: closed periods are summed when they close.
- * `result()` explains the whole session; `rate_session` is this class fed all samples at once,
- * so the live running cost, the final price and a from-scratch re-rating share one code path.
+ * into periods. `running_cost()` is O(components) per call: closed periods' volumes are summed
+ * per price component when they close. `result()` explains the whole session; `rate_session` is
+ * this class fed all samples at once, so the live running cost, the final price and a
+ * from-scratch re-rating share one code path.
  */
 export class SessionRater {
+  /** Set when the session is priced by the decimal engine (a value beyond the integer ranges). */
+  private decimal: DecimalSessionRater | undefined;
+  private readonly compiled: CompiledTariff;
   private last: MeterSample;
+  /** Session energy at the last sample, nWh. */
+  private last_nwh = 0;
   private samples_seen = 1;
   private readonly periods: Period[] = [];
-  private flat: { match: Match; period_index: number } | undefined;
-  /** Cost of closed periods' lines before step rounding. */
-  private closed = zero_cost();
-  /** Volume per dimension of closed periods (Wh, s). */
-  private closed_volume: Record<'ENERGY' | 'TIME' | 'PARKING_TIME', Decimal> = {
-    ENERGY: new Money(0),
-    TIME: new Money(0),
-    PARKING_TIME: new Money(0),
-  };
-  private closed_step_last: { energy?: StepLast; time?: StepLast } = {};
+  private flat: { component: CompiledComponent; period_index: number } | undefined;
+  /** Volume of closed periods' lines per component (before step rounding). */
+  private readonly closed_volume: Float64Array;
+  private closed_energy_nwh = 0;
+  private closed_time_ms = 0;
+  private closed_parking_ms = 0;
+  private closed_energy_last: CompiledComponent | undefined;
+  private closed_time_last: CompiledComponent | undefined;
+  private readonly start: RegisterParts = { whole_wh: 0, nano_wh: 0 };
+  private readonly register: RegisterParts = { whole_wh: 0, nano_wh: 0 };
   private readonly duration_cuts_ms: number[];
-  private readonly kwh_targets_wh: Decimal[];
-  private readonly has_clock: boolean;
-  private readonly energy_wh_start: Decimal;
   private readonly idle_grace_ms: number;
   /** Start of the current run of time not charging; undefined while charging. */
   private idle_since_ms: number | undefined;
+  private readonly blocks: ZoneBlocks;
+  /** Cut points of the sample interval being priced (reused). */
+  private readonly points: number[] = [];
+  /** Volumes per component for a running cost (reused). */
+  private readonly volume_scratch: Float64Array;
 
   constructor(
     readonly tariff: Tariff,
@@ -324,33 +247,20 @@ export class SessionRater {
     readonly first: MeterSample,
     readonly plan?: Plan,
   ) {
-    local_time(first.at_ms, time_zone); // an unknown zone throws here, before any work
+    this.blocks = zone_blocks(time_zone); // an unknown zone throws here, before any work
+    local_time(first.at_ms, time_zone);
     this.check(first, undefined, 0);
     this.last = first;
-    this.energy_wh_start = new Money(String(first.energy_wh));
     this.idle_grace_ms = (tariff.evrate_idle_grace_minutes ?? 0) * 60_000;
-    const duration_cuts = new Set<number>();
-    const kwh_targets: Decimal[] = [];
-    for (const element of tariff.elements) {
-      const r = element.restrictions;
-      if (r === undefined) continue;
-      for (const d of [r.min_duration, r.max_duration])
-        if (d !== undefined) duration_cuts.add(first.at_ms + d * 1000);
-      for (const kwh of [r.min_kwh, r.max_kwh]) {
-        if (kwh !== undefined) kwh_targets.push(this.energy_wh_start.plus(kwh_in_wh(kwh)));
-      }
+    const compiled = compile_tariff(tariff);
+    const components = compiled?.components.length ?? 0;
+    this.closed_volume = new Float64Array(components);
+    this.volume_scratch = new Float64Array(components);
+    this.duration_cuts_ms = compiled?.duration_offsets_ms.map((d) => first.at_ms + d) ?? [];
+    if (compiled === undefined || !register_parts(first.energy_wh, this.start)) {
+      this.decimal = new DecimalSessionRater(tariff, time_zone, first, plan);
     }
-    this.duration_cuts_ms = [...duration_cuts].sort((x, y) => x - y);
-    this.kwh_targets_wh = kwh_targets;
-    this.has_clock = tariff.elements.some(
-      (e) =>
-        e.restrictions !== undefined &&
-        (e.restrictions.start_time !== undefined ||
-          e.restrictions.end_time !== undefined ||
-          e.restrictions.start_date !== undefined ||
-          e.restrictions.end_date !== undefined ||
-          e.restrictions.day_of_week !== undefined),
-    );
+    this.compiled = compiled!;
   }
 
   static from_state(
@@ -361,31 +271,51 @@ export class SessionRater {
     plan?: Plan,
   ): SessionRater {
     const rater = new SessionRater(tariff, time_zone, first, plan);
-    rater.last = state.last;
-    rater.samples_seen = state.samples_seen;
-    rater.idle_since_ms = state.idle_since_ms ?? undefined;
-    for (const p of state.periods) {
-      const period: Period = {
-        start_ms: p.start_ms,
-        end_ms: p.end_ms,
-        charging: p.charging,
-        energy_wh: new Money(p.energy_wh),
-        energy: p.energy < 0 ? undefined : component_of(tariff, p.energy, 'ENERGY'),
-        time: p.time < 0 ? undefined : component_of(tariff, p.time, p.charging ? 'TIME' : 'PARKING_TIME'),
-      };
-      if (rater.periods.length > 0) rater.close_current();
-      rater.periods.push(period);
-    }
-    if (state.flat !== null) {
-      rater.flat = {
-        match: component_of(tariff, state.flat.element_index, 'FLAT'),
-        period_index: state.flat.period_index,
-      };
+    if (rater.decimal !== undefined || !rater.restore(state)) {
+      rater.decimal = DecimalSessionRater.from_state(tariff, time_zone, first, state, plan);
     }
     return rater;
   }
 
+  /** Takes over a saved state; false when a value in it is beyond the integer ranges. */
+  private restore(state: RaterState): boolean {
+    const last_nwh = this.session_nwh(state.last.energy_wh);
+    if (last_nwh < 0) return false;
+    const periods: Period[] = [];
+    for (const p of state.periods) {
+      const energy_nwh = wh_text_nwh(p.energy_wh);
+      if (energy_nwh < 0) return false;
+      periods.push({
+        start_ms: p.start_ms,
+        end_ms: p.end_ms,
+        charging: p.charging,
+        energy_nwh,
+        energy: p.energy < 0 ? undefined : component_of(this.compiled, p.energy, 'ENERGY'),
+        time:
+          p.time < 0 ? undefined : component_of(this.compiled, p.time, p.charging ? 'TIME' : 'PARKING_TIME'),
+      });
+    }
+    const flat =
+      state.flat === null
+        ? undefined
+        : {
+            component: component_of(this.compiled, state.flat.element_index, 'FLAT'),
+            period_index: state.flat.period_index,
+          };
+    this.last = state.last;
+    this.last_nwh = last_nwh;
+    this.samples_seen = state.samples_seen;
+    this.idle_since_ms = state.idle_since_ms ?? undefined;
+    for (const period of periods) {
+      if (this.periods.length > 0) this.close_current();
+      this.periods.push(period);
+    }
+    this.flat = flat;
+    return true;
+  }
+
   state(): RaterState {
+    if (this.decimal !== undefined) return this.decimal.state();
     return {
       start_ms: this.first.at_ms,
       energy_wh_start: this.first.energy_wh,
@@ -395,12 +325,12 @@ export class SessionRater {
       flat:
         this.flat === undefined
           ? null
-          : { element_index: this.flat.match.element_index, period_index: this.flat.period_index },
+          : { element_index: this.flat.component.element_index, period_index: this.flat.period_index },
       periods: this.periods.map((p) => ({
         start_ms: p.start_ms,
         end_ms: p.end_ms,
         charging: p.charging,
-        energy_wh: p.energy_wh.toString(),
+        energy_wh: quotient_string(p.energy_nwh, 1, 9),
         energy: p.energy?.element_index ?? -1,
         time: p.time?.element_index ?? -1,
       })),
@@ -409,7 +339,7 @@ export class SessionRater {
 
   /** The latest sample taken in. */
   get last_sample(): MeterSample {
-    return this.last;
+    return this.decimal === undefined ? this.last : this.decimal.last_sample;
   }
 
   private check(sample: MeterSample, prev: MeterSample | undefined, index: number): void {
@@ -424,6 +354,16 @@ export class SessionRater {
       fail('samples', `session longer than ${session_duration_ms_max} ms`);
   }
 
+  /** Session energy at a register reading, nWh; -1 beyond the integer ranges. */
+  private session_nwh(energy_wh: number): number {
+    const r = this.register;
+    if (!register_parts(energy_wh, r)) return -1;
+    const whole_wh = r.whole_wh - this.start.whole_wh;
+    if (whole_wh < 0 || whole_wh >= energy_nwh_max / nwh_per_wh) return -1;
+    const nwh = whole_wh * nwh_per_wh + (r.nano_wh - this.start.nano_wh);
+    return nwh >= 0 && nwh <= energy_nwh_max ? nwh : -1;
+  }
+
   /**
    * Takes the next sample: the state of the previous sample holds until this one, unless
    * `interval` says otherwise (a caller that learns whether the EV charged only when the interval
@@ -433,35 +373,54 @@ export class SessionRater {
     sample: MeterSample,
     interval?: Partial<Pick<MeterSample, 'charging' | 'power_w' | 'current_a'>>,
   ): void {
+    if (this.decimal !== undefined) {
+      this.decimal.add(sample, interval);
+      return;
+    }
     const previous = this.last;
     this.check(sample, previous, this.samples_seen);
+    const b_nwh = this.session_nwh(sample.energy_wh);
+    if (b_nwh < 0) {
+      // Beyond nWh resolution or 8 MWh: the decimal engine takes the session over from here.
+      this.decimal = DecimalSessionRater.from_state(
+        this.tariff,
+        this.time_zone,
+        this.first,
+        this.state(),
+        this.plan,
+      );
+      this.decimal.add(sample, interval);
+      return;
+    }
     const a = interval === undefined ? previous : { ...previous, ...interval };
+    const a_nwh = this.last_nwh;
     this.samples_seen++;
     this.last = sample;
+    this.last_nwh = b_nwh;
     const b = sample;
     if (a.at_ms === b.at_ms) {
       // Energy registered without time passing still belongs to the session.
-      if (a.energy_wh !== b.energy_wh) {
-        const from = new Money(String(a.energy_wh)).minus(this.energy_wh_start);
-        this.slice(a, a.at_ms, a.at_ms, from, new Money(String(b.energy_wh)).minus(this.energy_wh_start));
-      }
+      if (a_nwh !== b_nwh) this.slice(a, a.at_ms, a.at_ms, a_nwh, b_nwh, this.clock_at(a.at_ms));
       return;
     }
-    const points = [a.at_ms];
+    const points = this.points;
+    points.length = 0;
+    points.push(a.at_ms);
     for (const cut of this.duration_cuts_ms) if (cut > a.at_ms && cut < b.at_ms) points.push(cut);
     if (this.idle_grace_ms > 0 && !a.charging) {
       // The grace of an idle run ends inside this interval: PARKING_TIME is priced from there on.
       const grace_end_ms = (this.idle_since_ms ?? a.at_ms) + this.idle_grace_ms;
       if (grace_end_ms > a.at_ms && grace_end_ms < b.at_ms) points.push(grace_end_ms);
     }
-    for (const target_wh of this.kwh_targets_wh) {
-      if (target_wh.gt(String(a.energy_wh)) && target_wh.lte(String(b.energy_wh))) {
-        // The first whole ms at which the register has reached the threshold.
+    for (const target_nwh of this.compiled.kwh_targets_nwh) {
+      if (target_nwh > a_nwh && target_nwh <= b_nwh) {
+        // The first whole ms at which the register has reached the threshold. The quotient is
+        // taken to 60 digits before the ceiling, as the decimal engine does, so that the cut
+        // falls on the same ms (a rounded-up quotient times the interval can pass a whole ms).
         const at =
           a.at_ms +
-          target_wh
-            .minus(String(a.energy_wh))
-            .div(new Money(String(b.energy_wh)).minus(String(a.energy_wh)))
+          new Money(target_nwh - a_nwh)
+            .div(b_nwh - a_nwh)
             .mul(b.at_ms - a.at_ms)
             .ceil()
             .toNumber();
@@ -469,113 +428,174 @@ export class SessionRater {
       }
     }
     points.push(b.at_ms);
-    const sorted = [...new Set(points)].sort((x, y) => x - y);
-    for (let p = 0; p + 1 < sorted.length; p++) {
-      const from = sorted[p]!;
-      const to = sorted[p + 1]!;
-      if (!this.has_clock) {
-        this.slice_between(a, b, from, to);
+    if (points.length > 2) {
+      points.sort((x, y) => x - y);
+      let distinct = 1;
+      for (let p = 1; p < points.length; p++)
+        if (points[p] !== points[distinct - 1]) points[distinct++] = points[p]!;
+      points.length = distinct;
+    }
+    for (let p = 0; p + 1 < points.length; p++) {
+      const from = points[p]!;
+      const to = points[p + 1]!;
+      if (!this.compiled.has_clock) {
+        this.slice_between(a, b, a_nwh, b_nwh, from, to, clock_any);
         continue;
       }
-      // Local HH:MM boundaries fall on whole UTC minutes in every zone with whole-minute offsets.
-      let s = from;
-      let signature = this.clock_signature(from);
-      for (let m = Math.floor(from / minute_ms) * minute_ms + minute_ms; m < to; m += minute_ms) {
-        const next = this.clock_signature(m);
-        if (next !== signature) {
-          this.slice_between(a, b, s, m);
-          s = m;
-          signature = next;
-        }
+      this.walk_clock(a, b, a_nwh, b_nwh, from, to);
+    }
+  }
+
+  /**
+   * Slices [from, to) where the answer of a wall-clock restriction changes. It can change only
+   * where the local minute of day reaches a start_time or end_time, at local midnight (date,
+   * weekday), or where the zone's offset changes, at a block start (rating/local-time.ts); the
+   * answers are compared there and nowhere else, which cuts where a minute-by-minute comparison
+   * would: local HH:MM boundaries fall on whole UTC minutes in every zone with whole-minute offsets.
+   */
+  private walk_clock(a: MeterSample, b: MeterSample, a_nwh: number, b_nwh: number, from: number, to: number) {
+    const next_minute = this.compiled.next_clock_minute;
+    let start = from;
+    let clock = this.clock_at(from);
+    let t = from;
+    for (;;) {
+      const block_start_ms = Math.floor(t / block_ms) * block_ms;
+      const block = local_block(this.blocks, block_start_ms, this.time_zone);
+      const base_minute = block.start.minute_of_day;
+      const minute = base_minute + Math.floor((t - block_start_ms) / minute_ms);
+      let next = block_start_ms + (next_minute[minute]! - base_minute) * minute_ms;
+      const next_block_ms = block_start_ms + block_ms;
+      if (next > next_block_ms) next = next_block_ms;
+      if (next >= to) break;
+      // At the next block's start, that block's offset holds.
+      const at = next === next_block_ms ? this.clock_at(next) : this.clock_in(block, block_start_ms, next);
+      if (at !== clock) {
+        this.slice_between(a, b, a_nwh, b_nwh, start, next, clock);
+        start = next;
+        clock = at;
       }
-      this.slice_between(a, b, s, to);
+      t = next;
     }
+    this.slice_between(a, b, a_nwh, b_nwh, start, to, clock);
   }
 
-  private clock_signature(at_ms: number): string {
-    const local = local_time(at_ms, this.time_zone);
-    let signature = '';
-    for (const e of this.tariff.elements) {
-      signature +=
-        e.restrictions === undefined || clock_restrictions_match(e.restrictions, local) ? '1' : '0';
-    }
-    return signature;
+  /** The clock restrictions' answers (a bit per element) at `at_ms`. */
+  private clock_at(at_ms: number): number {
+    if (!this.compiled.has_clock) return clock_any;
+    const block_start_ms = Math.floor(at_ms / block_ms) * block_ms;
+    return this.clock_in(local_block(this.blocks, block_start_ms, this.time_zone), block_start_ms, at_ms);
   }
 
-  private slice_between(a: MeterSample, b: MeterSample, start_ms: number, end_ms: number): void {
+  private clock_in(block: LocalBlock, block_start_ms: number, at_ms: number): number {
+    const base = block.start;
+    const minute_of_day = base.minute_of_day + Math.floor((at_ms - block_start_ms) / minute_ms);
+    if (minute_of_day >= 1440) {
+      const next = next_day_of(block, at_ms, this.time_zone);
+      return clock_mask(this.compiled, minute_of_day - 1440, next.date, weekday_bits[next.day_of_week] ?? 0);
+    }
+    return clock_mask(this.compiled, minute_of_day, base.date, weekday_bits[base.day_of_week] ?? 0);
+  }
+
+  private slice_between(
+    a: MeterSample,
+    b: MeterSample,
+    a_nwh: number,
+    b_nwh: number,
+    start_ms: number,
+    end_ms: number,
+    clock: number,
+  ): void {
     this.slice(
       a,
       start_ms,
       end_ms,
-      energy_at(a, b, start_ms).minus(this.energy_wh_start),
-      energy_at(a, b, end_ms).minus(this.energy_wh_start),
+      energy_at(a, b, a_nwh, b_nwh, start_ms),
+      energy_at(a, b, a_nwh, b_nwh, end_ms),
+      clock,
     );
   }
 
   /**
-   * Prices [start_ms, end_ms] (session energy from..to, Wh) in the state of sample `a` and folds
+   * Prices [start_ms, end_ms] (session energy from..to, nWh) in the state of sample `a` and folds
    * it into the current period.
    */
   private slice(
     a: MeterSample,
     start_ms: number,
     end_ms: number,
-    energy_wh_from: Decimal,
-    energy_wh_to: Decimal,
+    energy_nwh_from: number,
+    energy_nwh_to: number,
+    clock: number,
   ): void {
-    const state: SliceState = {
-      local: local_time(start_ms, this.time_zone),
-      energy_wh_before: energy_wh_from,
-      duration_s_before: (start_ms - this.first.at_ms) / 1000,
-      power_w: a.power_w,
-      current_a: a.current_a,
-    };
+    const tariff = this.compiled;
+    const duration_s = (start_ms - this.first.at_ms) / 1000;
     const charging = a.charging;
     if (charging) this.idle_since_ms = undefined;
     else this.idle_since_ms ??= start_ms;
     const in_grace = !charging && start_ms < this.idle_since_ms! + this.idle_grace_ms;
-    const energy = match_component(this.tariff, 'ENERGY', state);
+    const { power_w, current_a } = a;
+    const energy = match_component(tariff, 'energy', clock, energy_nwh_from, duration_s, power_w, current_a);
     // Idle time inside the grace period is not priced: no PARKING_TIME element applies to it.
     const time = in_grace
       ? undefined
-      : match_component(this.tariff, charging ? 'TIME' : 'PARKING_TIME', state);
+      : match_component(
+          tariff,
+          charging ? 'time' : 'parking_time',
+          clock,
+          energy_nwh_from,
+          duration_s,
+          power_w,
+          current_a,
+        );
     const current = this.periods[this.periods.length - 1];
     if (
       current !== undefined &&
       current.charging === charging &&
-      current.energy?.element_index === energy?.element_index &&
-      current.time?.element_index === time?.element_index
+      current.energy === energy &&
+      current.time === time
     ) {
       current.end_ms = end_ms;
-      current.energy_wh = current.energy_wh.plus(energy_wh_to.minus(energy_wh_from));
+      current.energy_nwh += energy_nwh_to - energy_nwh_from;
     } else {
       if (current !== undefined) this.close_current();
       this.periods.push({
         start_ms,
         end_ms,
         charging,
-        energy_wh: energy_wh_to.minus(energy_wh_from),
+        energy_nwh: energy_nwh_to - energy_nwh_from,
         energy,
         time,
       });
     }
     // FLAT is billed once per session, by the first element that prices it while it matches.
     if (this.flat === undefined) {
-      const match = match_component(this.tariff, 'FLAT', state);
-      if (match !== undefined) this.flat = { match, period_index: this.periods.length - 1 };
+      const component = match_component(
+        tariff,
+        'flat',
+        clock,
+        energy_nwh_from,
+        duration_s,
+        power_w,
+        current_a,
+      );
+      if (component !== undefined) this.flat = { component, period_index: this.periods.length - 1 };
     }
   }
 
   /** Adds the current (last) period's lines to the closed sums before a new period starts. */
   private close_current(): void {
-    const index = this.periods.length - 1;
-    for (const line of period_lines(this.periods[index]!, index)) {
-      this.closed = add_cost(this.closed, line_cost(line.match, line.dimension, line.volume));
-      const dimension = line.dimension as 'ENERGY' | 'TIME' | 'PARKING_TIME';
-      this.closed_volume[dimension] = this.closed_volume[dimension].plus(line.volume);
-      const last = { match: line.match, dimension: line.dimension };
-      if (dimension === 'ENERGY') this.closed_step_last.energy = last;
-      else this.closed_step_last.time = last;
+    const period = this.periods[this.periods.length - 1]!;
+    if (period.energy !== undefined && period.energy_nwh > 0) {
+      this.closed_volume[period.energy.slot]! += period.energy_nwh;
+      this.closed_energy_nwh += period.energy_nwh;
+      this.closed_energy_last = period.energy;
+    }
+    if (period.time !== undefined) {
+      const ms = period.end_ms - period.start_ms;
+      this.closed_volume[period.time.slot]! += ms;
+      if (period.charging) this.closed_time_ms += ms;
+      else this.closed_parking_ms += ms;
+      this.closed_time_last = period.time;
     }
   }
 
@@ -583,125 +603,228 @@ export class SessionRater {
    * The periods and FLAT match to price. A session of no duration and no energy still happened:
    * one empty period at its start lets FLAT (and zero-volume lines) apply.
    */
-  private effective(): { periods: Period[]; flat: { match: Match; period_index: number } | undefined } {
+  private effective(): {
+    periods: Period[];
+    flat: { component: CompiledComponent; period_index: number } | undefined;
+  } {
     if (this.periods.length > 0) return { periods: this.periods, flat: this.flat };
     const first = this.first;
-    const state: SliceState = {
-      local: local_time(first.at_ms, this.time_zone),
-      energy_wh_before: new Money(0),
-      duration_s_before: 0,
-      power_w: first.power_w,
-      current_a: first.current_a,
-    };
+    const clock = this.clock_at(first.at_ms);
+    const tariff = this.compiled;
+    const { power_w, current_a } = first;
     const period: Period = {
       start_ms: first.at_ms,
       end_ms: first.at_ms,
       charging: first.charging,
-      energy_wh: new Money(0),
-      energy: match_component(this.tariff, 'ENERGY', state),
-      time: match_component(this.tariff, first.charging ? 'TIME' : 'PARKING_TIME', state),
+      energy_nwh: 0,
+      energy: match_component(tariff, 'energy', clock, 0, 0, power_w, current_a),
+      time: match_component(
+        tariff,
+        first.charging ? 'time' : 'parking_time',
+        clock,
+        0,
+        0,
+        power_w,
+        current_a,
+      ),
     };
-    const flat = match_component(this.tariff, 'FLAT', state);
-    return { periods: [period], flat: flat === undefined ? undefined : { match: flat, period_index: 0 } };
+    const flat = match_component(tariff, 'flat', clock, 0, 0, power_w, current_a);
+    return { periods: [period], flat: flat === undefined ? undefined : { component: flat, period_index: 0 } };
   }
 
-  /** The session's total so far, excl. and incl. VAT, rounded to the currency: O(1). */
+  /** The session's total so far, excl. and incl. VAT, rounded to the currency: O(components). */
   running_cost(): CdrPrice {
+    if (this.decimal !== undefined) return this.decimal.running_cost();
     if (this.periods.length === 0) return this.result().total_cost;
-    let cost = this.flat === undefined ? zero_cost() : line_cost(this.flat.match, 'FLAT', new Money(1));
-    cost = add_cost(cost, this.closed);
-    const volume = { ...this.closed_volume };
-    let energy_last = this.closed_step_last.energy;
-    let time_last = this.closed_step_last.time;
-    const index = this.periods.length - 1;
-    if (index >= 0) {
-      for (const line of period_lines(this.periods[index]!, index)) {
-        cost = add_cost(cost, line_cost(line.match, line.dimension, line.volume));
-        const dimension = line.dimension as 'ENERGY' | 'TIME' | 'PARKING_TIME';
-        volume[dimension] = volume[dimension].plus(line.volume);
-        if (dimension === 'ENERGY') energy_last = { match: line.match, dimension };
-        else time_last = { match: line.match, dimension };
-      }
+    const volume = this.volume_scratch;
+    volume.set(this.closed_volume);
+    if (this.flat !== undefined) volume[this.flat.component.slot]! += 1;
+    let energy_nwh = this.closed_energy_nwh;
+    let time_ms = this.closed_time_ms;
+    let parking_ms = this.closed_parking_ms;
+    let energy_last = this.closed_energy_last;
+    let time_last = this.closed_time_last;
+    const period = this.periods[this.periods.length - 1]!;
+    if (period.energy !== undefined && period.energy_nwh > 0) {
+      volume[period.energy.slot]! += period.energy_nwh;
+      energy_nwh += period.energy_nwh;
+      energy_last = period.energy;
     }
-    for (const last of [energy_last, time_last]) {
-      if (last === undefined) continue;
-      const extra = step_extra(last, volume[last.dimension as 'ENERGY' | 'TIME' | 'PARKING_TIME']);
-      if (!extra.isZero()) cost = add_cost(cost, line_cost(last.match, last.dimension, extra));
+    if (period.time !== undefined) {
+      const ms = period.end_ms - period.start_ms;
+      volume[period.time.slot]! += ms;
+      if (period.charging) time_ms += ms;
+      else parking_ms += ms;
+      time_last = period.time;
     }
-    const limited = apply_price_limits(this.tariff, unscale(cost));
+    // step_size: the last line of a family bills its dimension's session volume rounded up.
+    if (energy_last !== undefined)
+      volume[energy_last.slot]! += ceil_to_step(energy_nwh, energy_last.step_units) - energy_nwh;
+    if (time_last !== undefined) {
+      const ms = time_last.dimension === 'TIME' ? time_ms : parking_ms;
+      volume[time_last.slot]! += ceil_to_step(ms, time_last.step_units) - ms;
+    }
+    if (this.plan === undefined && !this.compiled.has_price_limits) {
+      return this.price_of(volume, undefined);
+    }
+    const limited = apply_price_limits(this.tariff, this.exact_cost(volume, undefined));
     return price_text(apply_plan(limited.cost, this.tariff.currency, this.plan).cost, this.tariff.currency);
+  }
+
+  /** The rounded price of volumes per component (of one dimension, or all). */
+  private price_of(volume: Float64Array, dimension: TariffDimensionType | undefined): CdrPrice {
+    const { components } = this.compiled;
+    let excl = 0;
+    let incl = 0;
+    for (let c = 0; c < components.length; c++) {
+      const v = volume[c]!;
+      if (v === 0) continue;
+      const component = components[c]!;
+      if (dimension !== undefined && component.dimension !== dimension) continue;
+      excl += v * component.cost_excl;
+      incl += v * component.cost_incl;
+    }
+    const currency = this.tariff.currency;
+    const to_minor = 10 ** minor_units(currency);
+    let excl_minor: number | bigint = minor_units_estimate(
+      excl * this.compiled.cost_excl_reciprocal * to_minor,
+    );
+    let incl_minor: number | bigint = minor_units_estimate(
+      incl * this.compiled.cost_incl_reciprocal * to_minor,
+    );
+    if (excl_minor < 0 || incl_minor < 0) {
+      const exact = this.exact_units(volume, dimension);
+      excl_minor = minor_units_exact(exact.excl, this.compiled.cost_excl_denominator, currency);
+      incl_minor = minor_units_exact(exact.incl, this.compiled.cost_incl_denominator, currency);
+    }
+    return {
+      excl_vat: minor_units_text(excl_minor, currency),
+      incl_vat: minor_units_text(incl_minor, currency),
+    };
+  }
+
+  private exact_units(volume: Float64Array, dimension: TariffDimensionType | undefined) {
+    const { components } = this.compiled;
+    let excl = 0n;
+    let incl = 0n;
+    for (let c = 0; c < components.length; c++) {
+      const v = volume[c]!;
+      const component = components[c]!;
+      if (v === 0 || (dimension !== undefined && component.dimension !== dimension)) continue;
+      excl += BigInt(v) * component.cost_excl_exact;
+      incl += BigInt(v) * component.cost_incl_exact;
+    }
+    return { excl, incl };
+  }
+
+  /** The unrounded cost of volumes per component in currency units, as the decimal engine holds it. */
+  private exact_cost(volume: Float64Array, dimension: TariffDimensionType | undefined) {
+    const exact = this.exact_units(volume, dimension);
+    return {
+      excl: new Money(exact.excl.toString()).div(this.compiled.cost_excl_denominator.toString()),
+      incl: new Money(exact.incl.toString()).div(this.compiled.cost_incl_denominator.toString()),
+    };
   }
 
   /** The priced session so far, explained line by line. */
   result(): RatedSession {
+    if (this.decimal !== undefined) return this.decimal.result();
     const { tariff } = this;
     const { periods, flat } = this.effective();
 
-    const lines: WorkLine[] = [];
-    if (flat !== undefined) {
-      const one = new Money(1);
-      lines.push({ ...flat, dimension: 'FLAT', volume: one, billed_volume: one });
+    const lines: Line[] = [];
+    if (flat !== undefined)
+      lines.push({ period_index: flat.period_index, component: flat.component, volume: 1, billed: 1 });
+    let energy_last: Line | undefined;
+    let time_last: Line | undefined;
+    for (let p = 0; p < periods.length; p++) {
+      const period = periods[p]!;
+      if (period.energy !== undefined && period.energy_nwh > 0) {
+        energy_last = {
+          period_index: p,
+          component: period.energy,
+          volume: period.energy_nwh,
+          billed: period.energy_nwh,
+        };
+        lines.push(energy_last);
+      }
+      if (period.time !== undefined) {
+        const ms = period.end_ms - period.start_ms;
+        time_last = { period_index: p, component: period.time, volume: ms, billed: ms };
+        lines.push(time_last);
+      }
     }
-    periods.forEach((period, period_index) => {
-      lines.push(...period_lines(period, period_index));
-    });
-    for (const family of [['ENERGY'], ['TIME', 'PARKING_TIME']] as const) {
-      let last: WorkLine | undefined;
-      for (const line of lines) if ((family as readonly string[]).includes(line.dimension)) last = line;
+    // step_size "SHALL only be taken into account once per session for ENERGY and once for
+    // PARKING_TIME and TIME combined" (mod_cdrs 10.4.5 step_size, and the mod_tariffs 11.4.6
+    // examples): the last line of the family rounds the session total of its dimension up to its
+    // own step, and the extra volume is billed on that last line.
+    for (const last of [energy_last, time_last]) {
       if (last === undefined) continue;
-      const total = lines
-        .filter((l) => l.dimension === last.dimension)
-        .reduce((sum, l) => sum.plus(l.volume), new Money(0));
-      last.billed_volume = last.volume.plus(step_extra(last, total));
+      let total = 0;
+      for (const line of lines)
+        if (line.component.dimension === last.component.dimension) total += line.volume;
+      last.billed = last.volume + (ceil_to_step(total, last.component.step_units) - total);
     }
 
     const currency = tariff.currency;
-    const sums: Record<TariffDimensionType, Cost> = {
-      FLAT: zero_cost(),
-      ENERGY: zero_cost(),
-      TIME: zero_cost(),
-      PARKING_TIME: zero_cost(),
-    };
-    const rated_lines: RatedLine[] = lines.map((line) => {
-      const { component } = line.match;
-      const scaled = line_cost(line.match, line.dimension, line.billed_volume);
-      sums[line.dimension] = add_cost(sums[line.dimension], scaled);
-      const cost = unscale(scaled);
-      return {
+    const volume = new Float64Array(this.compiled.components.length);
+    const rated_lines: RatedLine[] = [];
+    for (const line of lines) {
+      const c = line.component;
+      volume[c.slot]! += line.billed;
+      const excl = exact_product(line.billed, c.price_digits_number, c.price_digits);
+      const incl = exact_product(
+        line.billed,
+        c.price_digits_number,
+        c.price_digits,
+        c.vat_factor_number,
+        c.vat_factor,
+      );
+      rated_lines.push({
         period_index: line.period_index,
-        element_index: line.match.element_index,
-        dimension: line.dimension,
-        volume: line.volume.toString(),
-        billed_volume: line.billed_volume.toString(),
-        step_size: component.step_size,
-        unit_price: new Money(String(component.price)).toString(),
-        vat_percent: new Money(String(component.vat ?? 0)).toString(),
-        cost_excl_vat: cost.excl.toString(),
-        cost_incl_vat: cost.incl.toString(),
-      };
-    });
-    const total = unscale(Object.values(sums).reduce(add_cost, zero_cost()));
-    const limited = apply_price_limits(tariff, total);
-    const planned = apply_plan(limited.cost, currency, this.plan);
-
-    const charging_periods: CdrChargingPeriod[] = periods.map((period) => {
-      const dimensions: CdrDimension[] = [];
-      if (period.energy_wh.gt(0))
-        dimensions.push({ type: 'ENERGY', volume: period.energy_wh.div(1000).toString() });
-      dimensions.push({
-        type: period.charging ? 'TIME' : 'PARKING_TIME',
-        volume: hours_text(new Money(period.end_ms - period.start_ms).div(1000)),
+        element_index: c.element_index,
+        dimension: c.dimension,
+        volume: volume_text(c, line.volume),
+        billed_volume: volume_text(c, line.billed),
+        step_size: c.step_size,
+        unit_price: c.unit_price_text,
+        vat_percent: c.vat_percent_text,
+        cost_excl_vat: quotient_string(excl, c.line_divisor, c.line_excl_exponent),
+        cost_incl_vat: quotient_string(incl, c.line_divisor, c.line_incl_exponent),
       });
-      return { start_date_time: iso(period.start_ms), dimensions, tariff_id: tariff.id };
-    });
+    }
+    let total_cost: CdrPrice;
+    let price_limit_applied: RatedSession['price_limit_applied'] = null;
+    let plan_lines: RatedSession['plan_lines'] = [];
+    if (this.plan === undefined && !this.compiled.has_price_limits) {
+      total_cost = this.price_of(volume, undefined);
+    } else {
+      const limited = apply_price_limits(tariff, this.exact_cost(volume, undefined));
+      const planned = apply_plan(limited.cost, currency, this.plan);
+      total_cost = price_text(planned.cost, currency);
+      price_limit_applied = limited.applied;
+      plan_lines = planned.lines;
+    }
+
+    const charging_periods: CdrChargingPeriod[] = [];
+    let energy_nwh_periods = 0;
+    let parking_ms = 0;
+    for (const period of periods) {
+      const dimensions: CdrDimension[] = [];
+      if (period.energy_nwh > 0)
+        dimensions.push({ type: 'ENERGY', volume: quotient_string(period.energy_nwh, 1, 12) });
+      const ms = period.end_ms - period.start_ms;
+      dimensions.push({ type: period.charging ? 'TIME' : 'PARKING_TIME', volume: hours_text(ms) });
+      charging_periods.push({ start_date_time: iso(period.start_ms), dimensions, tariff_id: tariff.id });
+      energy_nwh_periods += period.energy_nwh;
+      if (!period.charging) parking_ms += ms;
+    }
     const first = this.first;
     const end = this.last;
-    const parking_ms = periods.filter((p) => !p.charging).reduce((s, p) => s + (p.end_ms - p.start_ms), 0);
-    const energy_wh_total = new Money(String(end.energy_wh)).minus(String(first.energy_wh));
+    const energy_nwh_total = this.last_nwh;
 
     // Pair assertion: the periods cover the session and carry all of its energy.
-    const energy_wh_periods = periods.reduce((s, p) => s.plus(p.energy_wh), new Money(0));
-    if (!energy_wh_periods.eq(energy_wh_total))
+    if (energy_nwh_periods !== energy_nwh_total)
       throw new Error('charging periods do not sum to the session energy');
 
     return {
@@ -710,59 +833,41 @@ export class SessionRater {
       start_date_time: iso(first.at_ms),
       end_date_time: iso(end.at_ms),
       charging_periods,
-      total_cost: price_text(planned.cost, currency),
-      total_fixed_cost: price_text(unscale(sums.FLAT), currency),
-      total_energy_cost: price_text(unscale(sums.ENERGY), currency),
-      total_time_cost: price_text(unscale(sums.TIME), currency),
-      total_parking_cost: price_text(unscale(sums.PARKING_TIME), currency),
-      total_energy: energy_wh_total.div(1000).toString(),
-      total_time: hours_text(new Money(end.at_ms - first.at_ms).div(1000)),
-      total_parking_time: hours_text(new Money(parking_ms).div(1000)),
-      price_limit_applied: limited.applied,
+      total_cost,
+      total_fixed_cost: this.price_of(volume, 'FLAT'),
+      total_energy_cost: this.price_of(volume, 'ENERGY'),
+      total_time_cost: this.price_of(volume, 'TIME'),
+      total_parking_cost: this.price_of(volume, 'PARKING_TIME'),
+      total_energy: quotient_string(energy_nwh_total, 1, 12),
+      total_time: hours_text(end.at_ms - first.at_ms),
+      total_parking_time: hours_text(parking_ms),
+      price_limit_applied,
       lines: rated_lines,
       plan: this.plan ?? null,
-      plan_lines: planned.lines,
+      plan_lines,
     };
   }
-}
-
-function price_text(cost: Cost, currency: string): CdrPrice {
-  return { excl_vat: money_text(cost.excl, currency), incl_vat: money_text(cost.incl, currency) };
 }
 
 /**
- * "The total cost excluding VAT can never be higher than the max_price excluding VAT", and the
- * same incl. VAT, each on its own (mod_tariffs 11.3.1, note on max_price); min_price mirrors it.
- * Without incl_vat the limit incl. VAT is the limit excl. VAT scaled by the session's VAT ratio.
+ * Session energy at `at_ms` inside a sample interval, interpolated linearly and kept to the nWh
+ * (ROUND_HALF_UP): every value then has few enough digits that the slices' differences add up
+ * exactly (they telescope) to the energy between the samples. The register at the interval's
+ * start is a whole number of nWh, so rounding the register and rounding its increase agree.
  */
-function apply_price_limits(
-  tariff: Tariff,
-  total: Cost,
-): { cost: Cost; applied: RatedSession['price_limit_applied'] } {
-  const limit_incl = (price: Price): Decimal =>
-    price.incl_vat !== undefined
-      ? new Money(String(price.incl_vat))
-      : total.excl.isZero()
-        ? new Money(String(price.excl_vat))
-        : new Money(String(price.excl_vat)).mul(total.incl).div(total.excl);
-  const min = tariff.min_price;
-  const max = tariff.max_price;
-  if (min !== undefined && total.excl.lt(String(min.excl_vat))) {
-    return {
-      cost: { excl: new Money(String(min.excl_vat)), incl: Money.max(total.incl, limit_incl(min)) },
-      applied: 'min_price',
-    };
-  }
-  if (max !== undefined) {
-    const max_incl = limit_incl(max);
-    if (total.excl.gt(String(max.excl_vat)) || total.incl.gt(max_incl)) {
-      return {
-        cost: { excl: Money.min(total.excl, String(max.excl_vat)), incl: Money.min(total.incl, max_incl) },
-        applied: 'max_price',
-      };
-    }
-  }
-  return { cost: total, applied: null };
+function energy_at(a: MeterSample, b: MeterSample, a_nwh: number, b_nwh: number, at_ms: number): number {
+  if (at_ms === a.at_ms) return a_nwh;
+  if (at_ms === b.at_ms) return b_nwh;
+  return a_nwh + mul_div_half_up(b_nwh - a_nwh, at_ms - a.at_ms, b.at_ms - a.at_ms);
+}
+
+/** Wh text of a saved period (a Decimal's text) in nWh; -1 beyond nWh resolution or range. */
+function wh_text_nwh(text: string): number {
+  const match = register_text.exec(text);
+  if (match === null) return -1;
+  const whole_wh = Number(match[1]);
+  if (whole_wh >= energy_nwh_max / nwh_per_wh) return -1;
+  return whole_wh * nwh_per_wh + Number(((match[2] ?? '') + nano_pad).slice(0, 9));
 }
 
 /** Prices a session with an OCPI 2.2.1 tariff. Pure: same inputs, same output. */

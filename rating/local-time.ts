@@ -38,24 +38,69 @@ function formatter_for(time_zone: string): Intl.DateTimeFormat {
 /**
  * UTC offsets of IANA zones are multiples of 15 minutes and change at local wall-clock times on
  * those multiples, so no offset change falls inside a 15-minute block of UTC time. Within a
- * block, local time is the block's start plus the minutes elapsed: one Intl call per block.
+ * block, local time is the block's start plus the minutes elapsed: one Intl call per block, and
+ * one more for the minutes of a block that lie past local midnight (the next local date).
  */
-const block_ms = 15 * 60_000;
+export const block_ms = 15 * 60_000;
 const blocks_cached_max = 100_000;
-const blocks = new Map<string, LocalTime>();
+
+/** Local time at the start of a block, and the local date of its minutes past local midnight. */
+export interface LocalBlock {
+  start: LocalTime;
+  /** Intl at the first minute past local midnight, when the block has one (filled on first use). */
+  next_day: LocalTime | undefined;
+}
+
+/** Blocks by their start (UTC ms), one map per zone; the engine holds on to its zone's map. */
+export type ZoneBlocks = Map<number, LocalBlock>;
+const zones = new Map<string, ZoneBlocks>();
+let blocks_cached = 0;
+
+export function zone_blocks(time_zone: string): ZoneBlocks {
+  let blocks = zones.get(time_zone);
+  if (blocks === undefined) {
+    formatter_for(time_zone); // an unknown zone throws here
+    if (zones.size >= formatters_max) zones.clear();
+    blocks = new Map();
+    zones.set(time_zone, blocks);
+  }
+  return blocks;
+}
+
+/** The block holding `block_start_ms` (a multiple of block_ms). */
+export function local_block(blocks: ZoneBlocks, block_start_ms: number, time_zone: string): LocalBlock {
+  let block = blocks.get(block_start_ms);
+  if (block === undefined) {
+    if (blocks_cached >= blocks_cached_max) {
+      for (const zone of zones.values()) zone.clear();
+      blocks_cached = 0;
+    }
+    block = { start: local_time_intl(block_start_ms, time_zone), next_day: undefined };
+    blocks.set(block_start_ms, block);
+    blocks_cached++;
+  }
+  return block;
+}
+
+/**
+ * The local date of the minutes of `block` past local midnight. Asked at `at_ms`, the first such
+ * instant asked for: with the offset constant in the block, every such minute has that date.
+ */
+export function next_day_of(block: LocalBlock, at_ms: number, time_zone: string): LocalTime {
+  block.next_day ??= local_time_intl(at_ms, time_zone);
+  return block.next_day;
+}
 
 export function local_time(at_ms: number, time_zone: string): LocalTime {
   const block_start_ms = Math.floor(at_ms / block_ms) * block_ms;
-  const key = `${time_zone}\u0000${block_start_ms}`;
-  let base = blocks.get(key);
-  if (base === undefined) {
-    base = local_time_intl(block_start_ms, time_zone);
-    if (blocks.size >= blocks_cached_max) blocks.clear();
-    blocks.set(key, base);
-  }
+  const block = local_block(zone_blocks(time_zone), block_start_ms, time_zone);
+  const base = block.start;
   const minute_of_day = base.minute_of_day + Math.floor((at_ms - block_start_ms) / 60_000);
-  // Past local midnight the date and weekday change too: ask Intl for that (rare) instant.
-  if (minute_of_day >= 1440) return local_time_intl(at_ms, time_zone);
+  if (minute_of_day >= 1440) {
+    // Past local midnight the date and weekday change too.
+    const next = next_day_of(block, at_ms, time_zone);
+    return { date: next.date, minute_of_day: minute_of_day - 1440, day_of_week: next.day_of_week };
+  }
   return { date: base.date, minute_of_day, day_of_week: base.day_of_week };
 }
 
