@@ -42,12 +42,17 @@ export function facts_from(store: Store, filter: AnalyticsFilter): string {
   if (filter.tariff_id !== undefined) outer.push(sql`tariff_id = ${filter.tariff_id}`);
   if (filter.currency !== undefined) outer.push(sql`currency = ${filter.currency}`);
   if (filter.party !== undefined) outer.push(sql`party = ${filter.party}`);
-  // Modern servers (21.1 and later; chdb) may collapse each partition on its own: a session's
-  // rows share one partition (the month it started), so nothing is missed. 18.16 lacks the setting.
-  const settings = version_at_least(store.server_version, 21, 1)
+  return `(SELECT * FROM (SELECT * FROM ${db}.session_facts FINAL WHERE ${and(inner)}${final_settings(store)}) WHERE ${and(outer)})`;
+}
+
+/**
+ * For a FINAL read of a table whose rows that collapse always share a partition: modern servers
+ * (21.1 and later; chdb) may then collapse each partition on its own. 18.16 lacks the setting.
+ */
+export function final_settings(store: Store): string {
+  return version_at_least(store.server_version, 21, 1)
     ? ' SETTINGS do_not_merge_across_partitions_select_final = 1'
     : '';
-  return `(SELECT * FROM (SELECT * FROM ${db}.session_facts FINAL WHERE ${and(inner)}${settings}) WHERE ${and(outer)})`;
 }
 
 export function and(parts: readonly SqlFragment[]): string {

@@ -1,5 +1,5 @@
 import { occupied_statuses } from './occupancy-rollup.js';
-import { type AnalyticsFilter, and, count_of, facts_from } from './query-filter.js';
+import { type AnalyticsFilter, and, count_of, facts_from, final_settings } from './query-filter.js';
 import { ident, type SqlFragment, sql } from './sql.js';
 import type { Store } from './store.js';
 
@@ -66,10 +66,11 @@ function month_of(ms: number): number {
   return d.getUTCFullYear() * 100 + d.getUTCMonth() + 1;
 }
 
-async function occupied_ms_by_evse(
-  store: Store,
-  filter: UtilizationFilter,
-): Promise<{ station_id: string; evse_id: number; occupied_ms: number }[]> {
+/**
+ * Occupied and charging ms per EVSE in one statement: the store runs both reads side by side and
+ * only one row per EVSE travels back.
+ */
+export function evse_times_sql(store: Store, filter: UtilizationFilter): string {
   const db = ident(store.database);
   const { from_ms: f, to_ms: t } = filter;
   const where: SqlFragment[] = [
@@ -78,117 +79,124 @@ async function occupied_ms_by_evse(
   ];
   if (filter.station_id !== undefined) where.push(sql`station_id = ${filter.station_id}`);
   if (filter.evse_id !== undefined) where.push(sql`evse_id = ${filter.evse_id}`);
-  // Without window functions (ClickHouse 18.16): each connector's changes as one sorted array of
-  // numbers time * 2 + occupied (occupancy-rollup.ts); the state in force at `from` is the last
-  // change before it; each state lasts until the next change, or `to`. At equal times the
-  // not-occupied state sorts first, so the occupied one is in force after both.
-  const f2 = sql`${f * 2}`;
-  const rows = await store.query<{ station_id: string; evse_id: number; occupied_ms: unknown }>(
-    `SELECT station_id, evse_id, sum(occupied_ms) AS occupied_ms FROM (
-      SELECT station_id, evse_id, arraySort(groupArrayMerge(changes)) AS all_changes,
-        arrayCount(x -> x < ${f2}, all_changes) AS before_n,
-        arrayCount(x -> x < ${sql`${t * 2}`}, all_changes) AS until_n,
-        arrayConcat(
-          if(before_n > 0, [toInt64(${f2}) + all_changes[before_n] % 2], emptyArrayInt64()),
-          arraySlice(all_changes, before_n + 1, until_n - before_n)) AS states,
-        arrayMap(x -> intDiv(x, 2), states) AS starts,
-        arrayPopFront(arrayDifference(arrayPushBack(starts, toInt64(${sql`${t}`})))) AS lengths,
-        arraySum((x, d) -> (x % 2) * d, states, lengths) AS occupied_ms
-      FROM ${db}.connector_changes_monthly
-      WHERE ${and(where)}
+  const from = sql`toInt64(${f})`.text;
+  const to = sql`toInt64(${t})`.text;
+  // Without window functions (ClickHouse 18.16): each connector's changes as sorted arrays of
+  // numbers time * 2 + occupied (occupancy-rollup.ts). Each change is in force until the next
+  // one (or `to`), cut to the range: clip() moves an instant into [from, to], so a change before
+  // `from` counts only from `from` on and the last one before `from` gives the state in force at
+  // `from`. At equal times the not-occupied change sorts first and lasts zero ms.
+  const clip = (v: string) => `least(greatest(${v}, ${from}), ${to})`;
+  const in_force = (x: string, next: string) =>
+    `(${x} % 2) * (${clip(`intDiv(${next}, 2)`)} - ${clip(`intDiv(${x}, 2)`)})`;
+  // A month's changes all lie before the next month's (a row's month is that of its own
+  // timestamp, which is timestamp_ms in whole seconds), so each (connector, month) row is summed
+  // on its own: the changes inside it, then per connector the last change of each month until the
+  // first of the next month with changes (or `to`). FINAL merges only rows of unmerged parts
+  // (18.16 also merges a connector's months into one row, which sums the same); merging every
+  // connector's arrays across months in a GROUP BY cost three times the CPU on chdb.
+  const months = `SELECT station_id, evse_id, connector_id, arraySort(finalizeAggregation(changes)) AS sorted,
+      sorted[1] AS first_x, sorted[length(sorted)] AS last_x,
+      arraySum((x, next) -> ${in_force('x', 'next')}, arrayPopBack(sorted), arrayPopFront(sorted)) AS inside_ms
+    FROM ${db}.connector_changes_monthly FINAL
+    WHERE ${and(where)}${final_settings(store)}`;
+  // Per connector, the months' first and last changes sorted: first, last, first, last...; every
+  // last change (even position) is in force until the next element.
+  const occupied = `SELECT station_id, evse_id,
+      inside_ms + arraySum((x, next, i) -> (i % 2 = 0) * ${in_force('x', 'next')},
+        bounds, arrayPushBack(arrayPopFront(bounds), ${to} * 2), arrayEnumerate(bounds)) AS occupied_ms
+    FROM (
+      SELECT station_id, evse_id, connector_id, sum(inside_ms) AS inside_ms,
+        arraySort(arrayConcat(groupArray(first_x), groupArray(last_x))) AS bounds
+      FROM (${months})
       GROUP BY station_id, evse_id, connector_id
-    ) GROUP BY station_id, evse_id`,
-  );
-  return rows.map((r) => ({
+    )`;
+  const source = facts_from(store, { ...filter, from_ms: f - charging_lookback_days * 86_400_000 });
+  const charging = `SELECT station_id, evse_id,
+      greatest(toInt64(0), least(started_at_ms + greatest(toInt64(0), toInt64(duration_s) - toInt64(parking_s)) * 1000, ${to})
+        - greatest(started_at_ms, ${from})) AS charging_ms
+    FROM ${source}`;
+  return `SELECT station_id, evse_id, sum(occupied_ms) AS occupied_ms, sum(charging_ms) AS charging_ms
+    FROM (
+      SELECT station_id, evse_id, toInt64(occupied_ms) AS occupied_ms, toInt64(0) AS charging_ms FROM (${occupied})
+      UNION ALL
+      SELECT station_id, evse_id, toInt64(0) AS occupied_ms, toInt64(charging_ms) AS charging_ms FROM (${charging})
+    )
+    GROUP BY station_id, evse_id`;
+}
+
+interface EvseMs {
+  station_id: string;
+  evse_id: number;
+  occupied_ms: number;
+  charging_ms: number;
+}
+
+function by_station_then_evse(a: EvseMs, b: EvseMs): number {
+  return a.station_id < b.station_id ? -1 : a.station_id > b.station_id ? 1 : a.evse_id - b.evse_id;
+}
+
+async function evse_ms(store: Store, filter: UtilizationFilter): Promise<EvseMs[]> {
+  const rows = await store.query<{
+    station_id: string;
+    evse_id: number;
+    occupied_ms: unknown;
+    charging_ms: unknown;
+  }>(evse_times_sql(store, filter));
+  const evses = rows.map((r) => ({
     station_id: r.station_id,
     evse_id: Number(r.evse_id),
     occupied_ms: count_of(r.occupied_ms),
-  }));
-}
-
-/** Charging ms per EVSE; every EVSE with a session in the lookback or the range is listed. */
-async function charging_ms_by_evse(
-  store: Store,
-  filter: UtilizationFilter,
-): Promise<{ station_id: string; evse_id: number; charging_ms: number }[]> {
-  const { from_ms: f, to_ms: t } = filter;
-  const source = facts_from(store, {
-    ...filter,
-    from_ms: f - charging_lookback_days * 86_400_000,
-  });
-  const rows = await store.query<{ station_id: string; evse_id: number; charging_ms: unknown }>(
-    `SELECT station_id, evse_id,
-       sum(greatest(toInt64(0), least(started_at_ms + charging_ms, toInt64(${sql`${t}`})) - greatest(started_at_ms, toInt64(${sql`${f}`})))) AS charging_ms
-     FROM (
-       SELECT station_id, evse_id, started_at_ms,
-         greatest(toInt64(0), toInt64(duration_s) - toInt64(parking_s)) * 1000 AS charging_ms
-       FROM ${source}
-     )
-     GROUP BY station_id, evse_id`,
-  );
-  return rows.map((r) => ({
-    station_id: r.station_id,
-    evse_id: Number(r.evse_id),
     charging_ms: count_of(r.charging_ms),
   }));
-}
-
-function evse_key(station_id: string, evse_id: number): string {
-  return JSON.stringify([station_id, evse_id]);
+  // Sorted here rather than by the store: an ORDER BY there made the whole statement several
+  // times slower on chdb, and the answers have always been in UTF-16 order, not byte order.
+  return evses.sort(by_station_then_evse);
 }
 
 export async function utilization(store: Store, filter: UtilizationFilter): Promise<Utilization> {
   const range_ms = filter.to_ms - filter.from_ms;
-  // Two independent reads (status rollup, session facts): let the store run them side by side.
-  const [occupied, charging] = await Promise.all([
-    occupied_ms_by_evse(store, filter),
-    charging_ms_by_evse(store, filter),
-  ]);
-  const by_evse = new Map<string, { station_id: string; evse_id: number; occ: number; chg: number }>();
-  const entry = (station_id: string, evse_id: number) => {
-    const key = evse_key(station_id, evse_id);
-    let e = by_evse.get(key);
-    if (e === undefined) {
-      e = { station_id, evse_id, occ: 0, chg: 0 };
-      by_evse.set(key, e);
+  const evses = await evse_ms(store, filter);
+  const stations: StationUtilization[] = [];
+  for (let i = 0; i < evses.length; ) {
+    const station_id = evses[i]!.station_id;
+    let n = 0;
+    let occupied_ms = 0;
+    let charging_ms = 0;
+    for (; i < evses.length && evses[i]!.station_id === station_id; i++) {
+      n += 1;
+      occupied_ms += evses[i]!.occupied_ms;
+      charging_ms += evses[i]!.charging_ms;
     }
-    return e;
-  };
-  for (const r of occupied) entry(r.station_id, r.evse_id).occ += r.occupied_ms;
-  for (const r of charging) entry(r.station_id, r.evse_id).chg += r.charging_ms;
-
-  const evses = [...by_evse.values()]
-    .sort((a, b) =>
-      a.station_id < b.station_id ? -1 : a.station_id > b.station_id ? 1 : a.evse_id - b.evse_id,
-    )
-    .map((e) => ({
-      station_id: e.station_id,
-      evse_id: e.evse_id,
-      occupied_s: e.occ / 1000,
-      charging_s: e.chg / 1000,
-      occupied_percent: percent(e.occ, range_ms),
-      charging_percent: percent(e.chg, range_ms),
-    }));
-  const stations = new Map<string, { n: number; occ: number; chg: number }>();
-  for (const e of by_evse.values()) {
-    const s = stations.get(e.station_id) ?? { n: 0, occ: 0, chg: 0 };
-    s.n += 1;
-    s.occ += e.occ;
-    s.chg += e.chg;
-    stations.set(e.station_id, s);
+    stations.push(station_figures(station_id, n, occupied_ms, charging_ms, range_ms));
   }
   return {
     range_s: range_ms / 1000,
-    evses,
-    stations: [...stations.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([station_id, s]) => ({
-        station_id,
-        evse_count: s.n,
-        occupied_s: s.occ / 1000,
-        charging_s: s.chg / 1000,
-        occupied_percent: percent(s.occ, s.n * range_ms),
-        charging_percent: percent(s.chg, s.n * range_ms),
-      })),
+    evses: evses.map((e) => ({
+      station_id: e.station_id,
+      evse_id: e.evse_id,
+      occupied_s: e.occupied_ms / 1000,
+      charging_s: e.charging_ms / 1000,
+      occupied_percent: percent(e.occupied_ms, range_ms),
+      charging_percent: percent(e.charging_ms, range_ms),
+    })),
+    stations,
+  };
+}
+
+export function station_figures(
+  station_id: string,
+  evse_count: number,
+  occupied_ms: number,
+  charging_ms: number,
+  range_ms: number,
+): StationUtilization {
+  return {
+    station_id,
+    evse_count,
+    occupied_s: occupied_ms / 1000,
+    charging_s: charging_ms / 1000,
+    occupied_percent: percent(occupied_ms, evse_count * range_ms),
+    charging_percent: percent(charging_ms, evse_count * range_ms),
   };
 }

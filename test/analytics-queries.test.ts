@@ -248,6 +248,17 @@ const statuses: SeedStatus[] = [
   { station_id: 'ST-B', evse_id: 0, connector_id: 1, status: 'Faulted', at: '2026-03-04T13:00:00Z' },
   { station_id: 'ST-B', evse_id: 0, connector_id: 1, status: 'Available', at: '2026-03-04T14:00:00Z' },
   { station_id: 'ST-C', evse_id: 1, connector_id: 1, status: 'Available', at: '2026-02-20T00:00:00Z' },
+  // ST-D: occupied states that cross month ends. Connector 1 is occupied from January (in the
+  // lookback), through a month without changes, into the range; connector 2 is occupied across
+  // the end of February into the range, and from March 8 until `to` (its next change is in April).
+  { station_id: 'ST-D', evse_id: 1, connector_id: 1, status: 'Charging', at: '2026-01-28T08:00:00Z' },
+  { station_id: 'ST-D', evse_id: 1, connector_id: 1, status: 'Available', at: '2026-03-03T06:00:00Z' },
+  { station_id: 'ST-D', evse_id: 1, connector_id: 2, status: 'Occupied', at: '2026-02-27T10:00:00Z' },
+  { station_id: 'ST-D', evse_id: 1, connector_id: 2, status: 'Available', at: '2026-02-28T10:00:00Z' },
+  { station_id: 'ST-D', evse_id: 1, connector_id: 2, status: 'Preparing', at: '2026-02-28T23:00:00Z' },
+  { station_id: 'ST-D', evse_id: 1, connector_id: 2, status: 'Available', at: '2026-03-02T01:00:00Z' },
+  { station_id: 'ST-D', evse_id: 1, connector_id: 2, status: 'Occupied', at: '2026-03-08T20:00:00Z' },
+  { station_id: 'ST-D', evse_id: 1, connector_id: 2, status: 'Available', at: '2026-04-01T08:00:00Z' },
   {
     station_id: hostile_station,
     evse_id: 1,
@@ -616,6 +627,11 @@ describe.each(store_transports)('analytics on $name', ({ open }) => {
       (e) => e.station_id === 'ST-A' && e.evse_id === 1,
     )!;
     expect(a1.occupied_s).toBe(2 * 3600 + 40 * 60);
+    // ST-D EVSE 1: 30 h (connector 1, since January), 1 h and 4 h (connector 2, across February's end and until `to`).
+    const d1 = (body.evses as { station_id: string; evse_id: number; occupied_s: number }[]).find(
+      (e) => e.station_id === 'ST-D' && e.evse_id === 1,
+    )!;
+    expect(d1.occupied_s).toBe(35 * 3600);
     const filtered = await get('/v1/analytics/utilization', { from, to, station: 'ST-B' });
     expect(filtered.body.stations).toEqual(expected.stations.filter((s) => s.station_id === 'ST-B'));
   });
