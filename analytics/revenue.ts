@@ -59,19 +59,22 @@ function cut<K extends string>(rows: readonly RevenueRow[], name: K, key: (r: Re
 
 export async function revenue(store: Store, filter: ZonedFilter): Promise<Revenue> {
   // Days, tariffs and payment methods are few: one query groups by all three and the cuts are
-  // added up here, exactly. Stations are many: they get their own query.
-  const rows = await store.query<RevenueRow>(
-    `SELECT toString(toDate(toTimeZone(started_at, ${sql`${filter.time_zone}`}))) AS day, tariff_id,
-       payment_method, currency, ${money_columns}
-     FROM ${facts_from(store, filter)}
-     GROUP BY day, tariff_id, payment_method, currency`,
-  );
-  const stations = await store.query<MoneyRow & { station_id: string }>(
-    `SELECT station_id, currency, ${money_columns}
-     FROM ${facts_from(store, filter)}
-     GROUP BY station_id, currency
-     ORDER BY station_id, currency`,
-  );
+  // added up here, exactly. Stations are many: they get their own query, run alongside. Days
+  // are grouped as dates and turned into text only once per group.
+  const [rows, stations] = await Promise.all([
+    store.query<RevenueRow>(
+      `SELECT toDate(toTimeZone(started_at, ${sql`${filter.time_zone}`})) AS local_day,
+         toString(local_day) AS day, tariff_id, payment_method, currency, ${money_columns}
+       FROM ${facts_from(store, filter)}
+       GROUP BY local_day, tariff_id, payment_method, currency`,
+    ),
+    store.query<MoneyRow & { station_id: string }>(
+      `SELECT station_id, currency, ${money_columns}
+       FROM ${facts_from(store, filter)}
+       GROUP BY station_id, currency
+       ORDER BY station_id, currency`,
+    ),
+  ]);
   return {
     totals: cut(rows, 'currency_', () => '').map(({ currency_: _, ...figures }) => figures),
     by_day: cut(rows, 'day', (r) => r.day),
