@@ -78,15 +78,18 @@ export function minor_units_estimate(amount_minor: number): number {
   return minor;
 }
 
-/** The amount numerator / denominator (currency units, non-negative) in minor units, ROUND_HALF_UP. */
-export function minor_units_exact(numerator: bigint, denominator: bigint, currency: string): bigint {
-  const scaled = numerator * 10n ** BigInt(minor_units(currency));
+/**
+ * The amount numerator / denominator (currency units, non-negative) in minor units, ROUND_HALF_UP;
+ * `minor_digits` is minor_units(currency).
+ */
+export function minor_units_exact(numerator: bigint, denominator: bigint, minor_digits: number): bigint {
+  const scaled = numerator * 10n ** BigInt(minor_digits);
   return (2n * scaled + denominator) / (2n * denominator);
 }
 
 /** Fixed-point text of an amount in minor units, as money_text prints it, e.g. 1230 -> "12.30". */
-export function minor_units_text(minor: number | bigint, currency: string): string {
-  const digits = minor_units(currency);
+export function minor_units_text(minor: number | bigint, minor_digits: number): string {
+  const digits = minor_digits;
   const text = String(minor);
   if (digits === 0) return text;
   const padded = text.length > digits ? text : text.padStart(digits + 1, '0');

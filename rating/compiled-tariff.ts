@@ -1,4 +1,4 @@
-import { Money } from '../core/money.js';
+import { Money, minor_units } from '../core/money.js';
 import type { PriceComponent, Tariff, TariffDimensionType, TariffRestrictions } from './tariff.js';
 
 /**
@@ -95,6 +95,9 @@ export interface CompiledTariff {
   components: CompiledComponent[];
   has_clock: boolean;
   has_price_limits: boolean;
+  /** minor_units(currency), and 10 to that power. */
+  minor_digits: number;
+  to_minor: number;
   /**
    * For a local minute of day m (0..1453: the minutes of a block may run past midnight), the next
    * minute after m at which a time-of-day restriction or the date can change its answer.
@@ -296,6 +299,8 @@ function compile(tariff: Tariff): CompiledTariff | undefined {
     components: list,
     has_clock,
     has_price_limits: tariff.min_price !== undefined || tariff.max_price !== undefined,
+    minor_digits: minor_units(tariff.currency),
+    to_minor: 10 ** minor_units(tariff.currency),
     next_clock_minute,
     duration_offsets_ms: [...duration_offsets].sort((x, y) => x - y),
     kwh_targets_nwh,

@@ -1,10 +1,4 @@
-import {
-  Money,
-  minor_units,
-  minor_units_estimate,
-  minor_units_exact,
-  minor_units_text,
-} from '../core/money.js';
+import { Money, minor_units_estimate, minor_units_exact, minor_units_text } from '../core/money.js';
 import {
   type CompiledComponent,
   type CompiledElement,
@@ -15,11 +9,10 @@ import {
   nwh_per_wh,
   weekday_bits,
 } from './compiled-tariff.js';
-import { apply_price_limits, DecimalSessionRater, iso, price_text } from './decimal-engine.js';
+import { apply_price_limits, DecimalSessionRater, price_text } from './decimal-engine.js';
 import { ceil_to_step, exact_product, mul_div_half_up, quotient_text } from './exact-integers.js';
 import {
   block_ms,
-  type LocalBlock,
   local_block,
   local_time,
   next_day_of,
@@ -195,6 +188,32 @@ function volume_text(component: CompiledComponent, volume: number): string {
   return quotient_string(volume, 1, 3);
 }
 
+const two_digits = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, '0'));
+/** The date part of the last day printed: sessions print many instants of the same day. */
+let iso_day = Number.NaN;
+let iso_date = '';
+
+/**
+ * RFC 3339 text of an instant in UTC, as Date.toISOString() without a ".000" of whole seconds,
+ * e.g. 2026-06-01T12:01:30.001Z.
+ */
+function iso(at_ms: number): string {
+  const day = Math.floor(at_ms / 86_400_000);
+  if (day !== iso_day) {
+    const text = new Date(day * 86_400_000).toISOString();
+    // Years before 0 or after 9999 print with a sign and six digits: Date prints them whole.
+    if (text.length !== 24) return new Date(at_ms).toISOString().replace('.000Z', 'Z');
+    iso_day = day;
+    iso_date = text.slice(0, 11);
+  }
+  const ms_of_day = at_ms - day * 86_400_000;
+  const seconds = Math.floor(ms_of_day / 1000);
+  const ms = ms_of_day - seconds * 1000;
+  const time = `${two_digits[Math.floor(seconds / 3600)]}:${two_digits[Math.floor(seconds / 60) % 60]}:${two_digits[seconds % 60]}`;
+  if (ms === 0) return `${iso_date}${time}Z`;
+  return `${iso_date}${time}.${String(ms).padStart(3, '0')}Z`;
+}
+
 /** Hours from ms for display in the CDR: six decimals (3.6 ms), ROUND_HALF_UP, as hours_text. */
 function hours_text(ms: number): string {
   return quotient_string(Math.floor((ms * 10 + 18) / 36), 1, 6);
@@ -238,6 +257,10 @@ export class SessionRater {
   private readonly blocks: ZoneBlocks;
   /** Cut points of the sample interval being priced (reused). */
   private readonly points: number[] = [];
+  /** The clock answers last computed and the instants they hold for, [from, until). */
+  private clock = clock_any;
+  private clock_from_ms = 0;
+  private clock_until_ms = 0;
   /** Volumes per component for a running cost (reused). */
   private readonly volume_scratch: Float64Array;
 
@@ -454,46 +477,54 @@ export class SessionRater {
    * would: local HH:MM boundaries fall on whole UTC minutes in every zone with whole-minute offsets.
    */
   private walk_clock(a: MeterSample, b: MeterSample, a_nwh: number, b_nwh: number, from: number, to: number) {
-    const next_minute = this.compiled.next_clock_minute;
     let start = from;
     let clock = this.clock_at(from);
-    let t = from;
-    for (;;) {
-      const block_start_ms = Math.floor(t / block_ms) * block_ms;
-      const block = local_block(this.blocks, block_start_ms, this.time_zone);
-      const base_minute = block.start.minute_of_day;
-      const minute = base_minute + Math.floor((t - block_start_ms) / minute_ms);
-      let next = block_start_ms + (next_minute[minute]! - base_minute) * minute_ms;
-      const next_block_ms = block_start_ms + block_ms;
-      if (next > next_block_ms) next = next_block_ms;
-      if (next >= to) break;
-      // At the next block's start, that block's offset holds.
-      const at = next === next_block_ms ? this.clock_at(next) : this.clock_in(block, block_start_ms, next);
+    while (this.clock_until_ms < to) {
+      const next = this.clock_until_ms;
+      const at = this.clock_at(next);
       if (at !== clock) {
         this.slice_between(a, b, a_nwh, b_nwh, start, next, clock);
         start = next;
         clock = at;
       }
-      t = next;
     }
     this.slice_between(a, b, a_nwh, b_nwh, start, to, clock);
   }
 
-  /** The clock restrictions' answers (a bit per element) at `at_ms`. */
+  /**
+   * The clock restrictions' answers (a bit per element) at `at_ms`. They hold from the start of
+   * its minute until clock_until_ms: the next minute where a start_time or end_time is reached,
+   * local midnight, or the next block start, where the zone's offset may change.
+   */
   private clock_at(at_ms: number): number {
-    if (!this.compiled.has_clock) return clock_any;
+    if (at_ms >= this.clock_from_ms && at_ms < this.clock_until_ms) return this.clock;
+    if (!this.compiled.has_clock) {
+      this.clock_from_ms = Number.NEGATIVE_INFINITY;
+      this.clock_until_ms = Number.POSITIVE_INFINITY;
+      this.clock = clock_any;
+      return clock_any;
+    }
     const block_start_ms = Math.floor(at_ms / block_ms) * block_ms;
-    return this.clock_in(local_block(this.blocks, block_start_ms, this.time_zone), block_start_ms, at_ms);
-  }
-
-  private clock_in(block: LocalBlock, block_start_ms: number, at_ms: number): number {
+    const block = local_block(this.blocks, block_start_ms, this.time_zone);
     const base = block.start;
-    const minute_of_day = base.minute_of_day + Math.floor((at_ms - block_start_ms) / minute_ms);
+    const minutes = Math.floor((at_ms - block_start_ms) / minute_ms);
+    const minute_of_day = base.minute_of_day + minutes;
+    const next_ms =
+      block_start_ms + (this.compiled.next_clock_minute[minute_of_day]! - base.minute_of_day) * minute_ms;
+    this.clock_from_ms = block_start_ms + minutes * minute_ms;
+    this.clock_until_ms = Math.min(next_ms, block_start_ms + block_ms);
     if (minute_of_day >= 1440) {
       const next = next_day_of(block, at_ms, this.time_zone);
-      return clock_mask(this.compiled, minute_of_day - 1440, next.date, weekday_bits[next.day_of_week] ?? 0);
+      this.clock = clock_mask(
+        this.compiled,
+        minute_of_day - 1440,
+        next.date,
+        weekday_bits[next.day_of_week] ?? 0,
+      );
+    } else {
+      this.clock = clock_mask(this.compiled, minute_of_day, base.date, weekday_bits[base.day_of_week] ?? 0);
     }
-    return clock_mask(this.compiled, minute_of_day, base.date, weekday_bits[base.day_of_week] ?? 0);
+    return this.clock;
   }
 
   private slice_between(
@@ -684,8 +715,7 @@ export class SessionRater {
       excl += v * component.cost_excl;
       incl += v * component.cost_incl;
     }
-    const currency = this.tariff.currency;
-    const to_minor = 10 ** minor_units(currency);
+    const { to_minor, minor_digits } = this.compiled;
     let excl_minor: number | bigint = minor_units_estimate(
       excl * this.compiled.cost_excl_reciprocal * to_minor,
     );
@@ -694,12 +724,12 @@ export class SessionRater {
     );
     if (excl_minor < 0 || incl_minor < 0) {
       const exact = this.exact_units(volume, dimension);
-      excl_minor = minor_units_exact(exact.excl, this.compiled.cost_excl_denominator, currency);
-      incl_minor = minor_units_exact(exact.incl, this.compiled.cost_incl_denominator, currency);
+      excl_minor = minor_units_exact(exact.excl, this.compiled.cost_excl_denominator, minor_digits);
+      incl_minor = minor_units_exact(exact.incl, this.compiled.cost_incl_denominator, minor_digits);
     }
     return {
-      excl_vat: minor_units_text(excl_minor, currency),
-      incl_vat: minor_units_text(incl_minor, currency),
+      excl_vat: minor_units_text(excl_minor, minor_digits),
+      incl_vat: minor_units_text(incl_minor, minor_digits),
     };
   }
 
@@ -767,7 +797,7 @@ export class SessionRater {
     }
 
     const currency = tariff.currency;
-    const volume = new Float64Array(this.compiled.components.length);
+    const volume = this.volume_scratch.fill(0);
     const rated_lines: RatedLine[] = [];
     for (const line of lines) {
       const c = line.component;

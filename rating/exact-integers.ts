@@ -57,6 +57,8 @@ const significant_digits = 60;
 const plain_exponent_min = -29;
 const plain_exponent_max = 39;
 
+const digit_text = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+
 /** The digit string plus one, e.g. "199" -> "200"; all nines grow a digit: "99" -> "100". */
 function increment(digits: string): string {
   let i = digits.length - 1;
@@ -96,11 +98,16 @@ export function quotient_text(
   let digits = integer === '0' ? '' : integer;
   let point = digits.length;
   while (remainder !== 0 && digits.length <= significant_digits) {
-    remainder *= 10;
-    const digit = Math.floor(remainder / divisor);
-    remainder -= digit * divisor;
+    const shifted = remainder * 10;
+    const digit = Math.floor(shifted / divisor);
+    const next = shifted - digit * divisor;
     if (digits.length === 0 && digit === 0) point--;
-    else digits += String(digit);
+    else if (next === remainder) {
+      // The same remainder again: this digit repeats for ever (n / 9, n / 36).
+      digits += digit_text[digit]!.repeat(significant_digits + 1 - digits.length);
+      break;
+    } else digits += digit_text[digit]!;
+    remainder = next;
   }
   if (digits.length === 0) return '0';
   if (digits.length > significant_digits) {
