@@ -1,4 +1,4 @@
-import { Money, minor_units } from '../core/money.js';
+import { Money, minor_units, minor_units_exact, minor_units_text } from '../core/money.js';
 import type { PriceComponent, Tariff, TariffDimensionType, TariffRestrictions } from './tariff.js';
 
 /**
@@ -65,6 +65,9 @@ export interface CompiledComponent {
   line_incl_exponent: number;
   unit_price_text: string;
   vat_percent_text: string;
+  /** FLAT: the session's fixed cost rounded to the currency, excl. and incl. VAT (a FLAT line is billed once). */
+  flat_excl_text: string;
+  flat_incl_text: string;
 }
 
 export interface CompiledElement {
@@ -188,6 +191,9 @@ function compile(tariff: Tariff): CompiledTariff | undefined {
   }
   const excl_exponent = 12 + price_decimals_max;
   const incl_exponent = excl_exponent + 2 + vat_decimals_max;
+  const excl_denominator = 36n * 10n ** BigInt(excl_exponent);
+  const incl_denominator = 36n * 10n ** BigInt(incl_exponent);
+  const minor_digits = minor_units(tariff.currency);
   const components = new Map<PriceComponent, CompiledComponent>();
   const list: CompiledComponent[] = [];
   for (const { element_index, source, price, vat } of prices) {
@@ -223,6 +229,14 @@ function compile(tariff: Tariff): CompiledTariff | undefined {
       line_incl_exponent: exponent + price.decimals + 2 + vat.decimals,
       unit_price_text: decimal_string(source.price),
       vat_percent_text: decimal_string(source.vat ?? 0),
+      flat_excl_text: minor_units_text(
+        minor_units_exact(per_unit, excl_denominator, minor_digits),
+        minor_digits,
+      ),
+      flat_incl_text: minor_units_text(
+        minor_units_exact(cost_incl_exact, incl_denominator, minor_digits),
+        minor_digits,
+      ),
     };
     components.set(source, component);
     list.push(component);
@@ -299,15 +313,15 @@ function compile(tariff: Tariff): CompiledTariff | undefined {
     components: list,
     has_clock,
     has_price_limits: tariff.min_price !== undefined || tariff.max_price !== undefined,
-    minor_digits: minor_units(tariff.currency),
-    to_minor: 10 ** minor_units(tariff.currency),
+    minor_digits,
+    to_minor: 10 ** minor_digits,
     next_clock_minute,
     duration_offsets_ms: [...duration_offsets].sort((x, y) => x - y),
     kwh_targets_nwh,
     cost_excl_exponent: excl_exponent,
     cost_incl_exponent: incl_exponent,
-    cost_excl_denominator: 36n * 10n ** BigInt(excl_exponent),
-    cost_incl_denominator: 36n * 10n ** BigInt(incl_exponent),
+    cost_excl_denominator: excl_denominator,
+    cost_incl_denominator: incl_denominator,
     cost_excl_reciprocal: 1 / (36 * 10 ** excl_exponent),
     cost_incl_reciprocal: 1 / (36 * 10 ** incl_exponent),
   };

@@ -100,14 +100,6 @@ interface Period {
   time: CompiledComponent | undefined;
 }
 
-interface Line {
-  period_index: number;
-  component: CompiledComponent;
-  /** nWh, ms, or 1 (FLAT). */
-  volume: number;
-  billed: number;
-}
-
 /** The first element whose restrictions match the slice and that prices `slot`'s dimension. */
 type DimensionSlot = 'energy' | 'time' | 'parking_time' | 'flat';
 
@@ -219,6 +211,8 @@ function hours_text(ms: number): string {
   return quotient_string(Math.floor((ms * 10 + 18) / 36), 1, 6);
 }
 
+const no_cuts: number[] = [];
+
 /** The clock answers of a tariff without clock restrictions: every element's bit set. */
 const clock_any = -1;
 
@@ -242,7 +236,7 @@ export class SessionRater {
   private readonly periods: Period[] = [];
   private flat: { component: CompiledComponent; period_index: number } | undefined;
   /** Volume of closed periods' lines per component (before step rounding). */
-  private readonly closed_volume: Float64Array;
+  private readonly closed_volume: number[];
   private closed_energy_nwh = 0;
   private closed_time_ms = 0;
   private closed_parking_ms = 0;
@@ -262,7 +256,7 @@ export class SessionRater {
   private clock_from_ms = 0;
   private clock_until_ms = 0;
   /** Volumes per component for a running cost (reused). */
-  private readonly volume_scratch: Float64Array;
+  private readonly volume_scratch: number[];
 
   constructor(
     readonly tariff: Tariff,
@@ -277,9 +271,16 @@ export class SessionRater {
     this.idle_grace_ms = (tariff.evrate_idle_grace_minutes ?? 0) * 60_000;
     const compiled = compile_tariff(tariff);
     const components = compiled?.components.length ?? 0;
-    this.closed_volume = new Float64Array(components);
-    this.volume_scratch = new Float64Array(components);
-    this.duration_cuts_ms = compiled?.duration_offsets_ms.map((d) => first.at_ms + d) ?? [];
+    this.closed_volume = [];
+    this.volume_scratch = [];
+    for (let c = 0; c < components; c++) {
+      this.closed_volume.push(0);
+      this.volume_scratch.push(0);
+    }
+    this.duration_cuts_ms =
+      compiled === undefined || compiled.duration_offsets_ms.length === 0
+        ? no_cuts
+        : compiled.duration_offsets_ms.map((d) => first.at_ms + d);
     if (compiled === undefined || !register_parts(first.energy_wh, this.start)) {
       this.decimal = new DecimalSessionRater(tariff, time_zone, first, plan);
     }
@@ -668,7 +669,7 @@ export class SessionRater {
     if (this.decimal !== undefined) return this.decimal.running_cost();
     if (this.periods.length === 0) return this.result().total_cost;
     const volume = this.volume_scratch;
-    volume.set(this.closed_volume);
+    for (let c = 0; c < volume.length; c++) volume[c] = this.closed_volume[c]!;
     if (this.flat !== undefined) volume[this.flat.component.slot]! += 1;
     let energy_nwh = this.closed_energy_nwh;
     let time_ms = this.closed_time_ms;
@@ -703,7 +704,7 @@ export class SessionRater {
   }
 
   /** The rounded price of volumes per component (of one dimension, or all). */
-  private price_of(volume: Float64Array, dimension: TariffDimensionType | undefined): CdrPrice {
+  private price_of(volume: number[], dimension: TariffDimensionType | undefined): CdrPrice {
     const { components } = this.compiled;
     let excl = 0;
     let incl = 0;
@@ -733,7 +734,7 @@ export class SessionRater {
     };
   }
 
-  private exact_units(volume: Float64Array, dimension: TariffDimensionType | undefined) {
+  private exact_units(volume: number[], dimension: TariffDimensionType | undefined) {
     const { components } = this.compiled;
     let excl = 0n;
     let incl = 0n;
@@ -748,11 +749,36 @@ export class SessionRater {
   }
 
   /** The unrounded cost of volumes per component in currency units, as the decimal engine holds it. */
-  private exact_cost(volume: Float64Array, dimension: TariffDimensionType | undefined) {
+  private exact_cost(volume: number[], dimension: TariffDimensionType | undefined) {
     const exact = this.exact_units(volume, dimension);
     return {
       excl: new Money(exact.excl.toString()).div(this.compiled.cost_excl_denominator.toString()),
       incl: new Money(exact.incl.toString()).div(this.compiled.cost_incl_denominator.toString()),
+    };
+  }
+
+  /** One line of the explanation; adds its billed volume to volume_scratch. */
+  private rated_line(period_index: number, c: CompiledComponent, volume: number, billed: number): RatedLine {
+    this.volume_scratch[c.slot]! += billed;
+    const excl = exact_product(billed, c.price_digits_number, c.price_digits);
+    const incl = exact_product(
+      billed,
+      c.price_digits_number,
+      c.price_digits,
+      c.vat_factor_number,
+      c.vat_factor,
+    );
+    return {
+      period_index,
+      element_index: c.element_index,
+      dimension: c.dimension,
+      volume: volume_text(c, volume),
+      billed_volume: volume_text(c, billed),
+      step_size: c.step_size,
+      unit_price: c.unit_price_text,
+      vat_percent: c.vat_percent_text,
+      cost_excl_vat: quotient_string(excl, c.line_divisor, c.line_excl_exponent),
+      cost_incl_vat: quotient_string(incl, c.line_divisor, c.line_incl_exponent),
     };
   }
 
@@ -762,66 +788,51 @@ export class SessionRater {
     const { tariff } = this;
     const { periods, flat } = this.effective();
 
-    const lines: Line[] = [];
-    if (flat !== undefined)
-      lines.push({ period_index: flat.period_index, component: flat.component, volume: 1, billed: 1 });
-    let energy_last: Line | undefined;
-    let time_last: Line | undefined;
-    for (let p = 0; p < periods.length; p++) {
-      const period = periods[p]!;
-      if (period.energy !== undefined && period.energy_nwh > 0) {
-        energy_last = {
-          period_index: p,
-          component: period.energy,
-          volume: period.energy_nwh,
-          billed: period.energy_nwh,
-        };
-        lines.push(energy_last);
-      }
-      if (period.time !== undefined) {
-        const ms = period.end_ms - period.start_ms;
-        time_last = { period_index: p, component: period.time, volume: ms, billed: ms };
-        lines.push(time_last);
-      }
-    }
     // step_size "SHALL only be taken into account once per session for ENERGY and once for
     // PARKING_TIME and TIME combined" (mod_cdrs 10.4.5 step_size, and the mod_tariffs 11.4.6
     // examples): the last line of the family rounds the session total of its dimension up to its
     // own step, and the extra volume is billed on that last line.
-    for (const last of [energy_last, time_last]) {
-      if (last === undefined) continue;
-      let total = 0;
-      for (const line of lines)
-        if (line.component.dimension === last.component.dimension) total += line.volume;
-      last.billed = last.volume + (ceil_to_step(total, last.component.step_units) - total);
+    let energy_nwh = 0;
+    let time_ms = 0;
+    let parking_ms = 0;
+    let energy_last = -1;
+    let time_last = -1;
+    for (let p = 0; p < periods.length; p++) {
+      const period = periods[p]!;
+      if (period.energy !== undefined && period.energy_nwh > 0) {
+        energy_nwh += period.energy_nwh;
+        energy_last = p;
+      }
+      if (period.time !== undefined) {
+        if (period.charging) time_ms += period.end_ms - period.start_ms;
+        else parking_ms += period.end_ms - period.start_ms;
+        time_last = p;
+      }
+    }
+    let energy_extra = 0;
+    if (energy_last >= 0)
+      energy_extra = ceil_to_step(energy_nwh, periods[energy_last]!.energy!.step_units) - energy_nwh;
+    let time_extra = 0;
+    if (time_last >= 0) {
+      const last = periods[time_last]!;
+      const ms = last.charging ? time_ms : parking_ms;
+      time_extra = ceil_to_step(ms, last.time!.step_units) - ms;
     }
 
     const currency = tariff.currency;
     const volume = this.volume_scratch.fill(0);
     const rated_lines: RatedLine[] = [];
-    for (const line of lines) {
-      const c = line.component;
-      volume[c.slot]! += line.billed;
-      const excl = exact_product(line.billed, c.price_digits_number, c.price_digits);
-      const incl = exact_product(
-        line.billed,
-        c.price_digits_number,
-        c.price_digits,
-        c.vat_factor_number,
-        c.vat_factor,
-      );
-      rated_lines.push({
-        period_index: line.period_index,
-        element_index: c.element_index,
-        dimension: c.dimension,
-        volume: volume_text(c, line.volume),
-        billed_volume: volume_text(c, line.billed),
-        step_size: c.step_size,
-        unit_price: c.unit_price_text,
-        vat_percent: c.vat_percent_text,
-        cost_excl_vat: quotient_string(excl, c.line_divisor, c.line_excl_exponent),
-        cost_incl_vat: quotient_string(incl, c.line_divisor, c.line_incl_exponent),
-      });
+    if (flat !== undefined) rated_lines.push(this.rated_line(flat.period_index, flat.component, 1, 1));
+    for (let p = 0; p < periods.length; p++) {
+      const period = periods[p]!;
+      if (period.energy !== undefined && period.energy_nwh > 0) {
+        const billed = p === energy_last ? period.energy_nwh + energy_extra : period.energy_nwh;
+        rated_lines.push(this.rated_line(p, period.energy, period.energy_nwh, billed));
+      }
+      if (period.time !== undefined) {
+        const ms = period.end_ms - period.start_ms;
+        rated_lines.push(this.rated_line(p, period.time, ms, p === time_last ? ms + time_extra : ms));
+      }
     }
     let total_cost: CdrPrice;
     let price_limit_applied: RatedSession['price_limit_applied'] = null;
@@ -838,7 +849,7 @@ export class SessionRater {
 
     const charging_periods: CdrChargingPeriod[] = [];
     let energy_nwh_periods = 0;
-    let parking_ms = 0;
+    let parking_ms_total = 0;
     for (const period of periods) {
       const dimensions: CdrDimension[] = [];
       if (period.energy_nwh > 0)
@@ -847,7 +858,7 @@ export class SessionRater {
       dimensions.push({ type: period.charging ? 'TIME' : 'PARKING_TIME', volume: hours_text(ms) });
       charging_periods.push({ start_date_time: iso(period.start_ms), dimensions, tariff_id: tariff.id });
       energy_nwh_periods += period.energy_nwh;
-      if (!period.charging) parking_ms += ms;
+      if (!period.charging) parking_ms_total += ms;
     }
     const first = this.first;
     const end = this.last;
@@ -864,13 +875,16 @@ export class SessionRater {
       end_date_time: iso(end.at_ms),
       charging_periods,
       total_cost,
-      total_fixed_cost: this.price_of(volume, 'FLAT'),
+      total_fixed_cost:
+        flat === undefined
+          ? this.price_of(volume, 'FLAT')
+          : { excl_vat: flat.component.flat_excl_text, incl_vat: flat.component.flat_incl_text },
       total_energy_cost: this.price_of(volume, 'ENERGY'),
       total_time_cost: this.price_of(volume, 'TIME'),
       total_parking_cost: this.price_of(volume, 'PARKING_TIME'),
       total_energy: quotient_string(energy_nwh_total, 1, 12),
       total_time: hours_text(end.at_ms - first.at_ms),
-      total_parking_time: hours_text(parking_ms),
+      total_parking_time: hours_text(parking_ms_total),
       price_limit_applied,
       lines: rated_lines,
       plan: this.plan ?? null,
