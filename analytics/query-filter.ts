@@ -30,19 +30,47 @@ export interface ZonedFilter extends AnalyticsFilter {
  */
 export function facts_from(store: Store, filter: AnalyticsFilter): string {
   const db = ident(store.database);
-  const inner: SqlFragment[] = [
-    sql`started_at >= toDateTime(${Math.floor(filter.from_ms / 1000)}, 'UTC')`,
-    sql`started_at <= toDateTime(${Math.ceil(filter.to_ms / 1000)}, 'UTC')`,
-    sql`started_at_ms >= ${filter.from_ms}`,
-    sql`started_at_ms < ${filter.to_ms}`,
-  ];
-  if (filter.station_id !== undefined) inner.push(sql`station_id = ${filter.station_id}`);
-  if (filter.evse_id !== undefined) inner.push(sql`evse_id = ${filter.evse_id}`);
+  const collapsed = (from_ms: number, to_ms: number) => {
+    const inner: SqlFragment[] = [
+      sql`started_at >= toDateTime(${Math.floor(from_ms / 1000)}, 'UTC')`,
+      sql`started_at <= toDateTime(${Math.ceil(to_ms / 1000)}, 'UTC')`,
+      sql`started_at_ms >= ${from_ms}`,
+      sql`started_at_ms < ${to_ms}`,
+    ];
+    if (filter.station_id !== undefined) inner.push(sql`station_id = ${filter.station_id}`);
+    if (filter.evse_id !== undefined) inner.push(sql`evse_id = ${filter.evse_id}`);
+    return `SELECT * FROM ${db}.session_facts FINAL WHERE ${and(inner)}`;
+  };
   const outer: SqlFragment[] = [sql`1 = 1`];
   if (filter.tariff_id !== undefined) outer.push(sql`tariff_id = ${filter.tariff_id}`);
   if (filter.currency !== undefined) outer.push(sql`currency = ${filter.currency}`);
   if (filter.party !== undefined) outer.push(sql`party = ${filter.party}`);
-  return `(SELECT * FROM (SELECT * FROM ${db}.session_facts FINAL WHERE ${and(inner)}${final_settings(store)}) WHERE ${and(outer)})`;
+  const settings = final_settings(store);
+  const slices = month_slices(filter.from_ms, filter.to_ms);
+  // A server without the per-partition FINAL (18.16) merges all parts in one thread: one FINAL
+  // per month, joined by UNION ALL, lets it use every core. A session's rows share the partition
+  // of the month it started (UTC), so each slice collapses all of them.
+  const sessions =
+    settings === '' && slices.length > 1 && slices.length <= month_slices_max
+      ? slices.map(([f, t]) => collapsed(f, t)).join(' UNION ALL ')
+      : `${collapsed(filter.from_ms, filter.to_ms)}${settings}`;
+  return `(SELECT * FROM (${sessions}) WHERE ${and(outer)})`;
+}
+
+/** Beyond this many months a range is read by one FINAL: a statement of bounded size. */
+export const month_slices_max = 36;
+
+/** [from, to) cut at the starts of UTC months. */
+export function month_slices(from_ms: number, to_ms: number): [number, number][] {
+  const slices: [number, number][] = [];
+  let start = from_ms;
+  while (start < to_ms && slices.length <= month_slices_max) {
+    const d = new Date(start);
+    const next = Math.min(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1), to_ms);
+    slices.push([start, next]);
+    start = next;
+  }
+  return slices;
 }
 
 /**

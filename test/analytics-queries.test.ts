@@ -111,6 +111,23 @@ const writes: SeedSession[][] = [
       excl: '12.00',
       incl: '14.40',
     },
+    // In February, long before the range; re-rated below. Counted only by ranges across months.
+    {
+      ...base,
+      session_id: 'S9',
+      version: 1,
+      station_id: 'ST-B',
+      evse_id: 1,
+      start: '2026-02-10T09:00:00Z',
+      duration_s: 3600,
+      parking_s: 600,
+      energy_wh: 15_000,
+      tariff_id: 'T2',
+      currency: 'EUR',
+      payment_method: 'APP',
+      excl: '4.50',
+      incl: '5.40',
+    },
   ],
   // The first batch redelivered after a crash: identical rows again.
   [],
@@ -214,6 +231,22 @@ const writes: SeedSession[][] = [
       payment_method: 'AD_HOC',
       excl: '1234',
       incl: '1357',
+    },
+    {
+      ...base,
+      session_id: 'S9',
+      version: 2,
+      station_id: 'ST-B',
+      evse_id: 1,
+      start: '2026-02-10T09:00:00Z',
+      duration_s: 3600,
+      parking_s: 600,
+      energy_wh: 15_000,
+      tariff_id: 'T1',
+      currency: 'EUR',
+      payment_method: 'APP',
+      excl: '3.75',
+      incl: '4.50',
     },
   ],
 ];
@@ -575,6 +608,23 @@ describe.each(store_transports)('analytics on $name', ({ open }) => {
     );
     const jpy = (body.totals as Figures[]).find((t) => t.currency === 'JPY')!;
     expect(jpy).toMatchObject({ revenue_excl_vat: '1234', revenue_per_kwh_excl_vat: '102.8333' });
+  });
+
+  it('counts each session once at its latest version over a range across month starts', async () => {
+    // A server without per-partition FINAL (18.16) reads such a range one month at a time.
+    const wide = { from: '2026-01-20T00:00:00Z', to };
+    const { body } = await get('/v1/analytics/revenue', wide);
+    const sessions = latest_sessions().filter((s) => {
+      const t = Date.parse(s.start);
+      return t >= Date.parse(wide.from) && t < to_ms;
+    });
+    expect(body.totals).toEqual(figures_of(sessions));
+    expect(body.by_day).toEqual(group_figures(sessions, 'day', (s) => zoned(Date.parse(s.start), 'UTC').day));
+    // S9 counts once, at 3.75 (v2), on February 10.
+    expect((body.by_day as { day: string; revenue_excl_vat: string }[])[0]).toMatchObject({
+      day: '2026-02-10',
+      revenue_excl_vat: '3.75',
+    });
   });
 
   it('filters by station (hostile characters included), EVSE and party', async () => {
