@@ -427,14 +427,14 @@ export class SessionRater {
       if (a_nwh !== b_nwh) this.slice(a, a.at_ms, a.at_ms, a_nwh, b_nwh, this.clock_at(a.at_ms));
       return;
     }
+    // Cuts inside the interval, in the order found (rare: most intervals have none).
     const points = this.points;
-    points.length = 0;
-    points.push(a.at_ms);
-    for (const cut of this.duration_cuts_ms) if (cut > a.at_ms && cut < b.at_ms) points.push(cut);
+    let cuts = 0;
+    for (const cut of this.duration_cuts_ms) if (cut > a.at_ms && cut < b.at_ms) points[cuts++] = cut;
     if (this.idle_grace_ms > 0 && !a.charging) {
       // The grace of an idle run ends inside this interval: PARKING_TIME is priced from there on.
       const grace_end_ms = (this.idle_since_ms ?? a.at_ms) + this.idle_grace_ms;
-      if (grace_end_ms > a.at_ms && grace_end_ms < b.at_ms) points.push(grace_end_ms);
+      if (grace_end_ms > a.at_ms && grace_end_ms < b.at_ms) points[cuts++] = grace_end_ms;
     }
     for (const target_nwh of this.compiled.kwh_targets_nwh) {
       if (target_nwh > a_nwh && target_nwh <= b_nwh) {
@@ -448,26 +448,20 @@ export class SessionRater {
             .mul(b.at_ms - a.at_ms)
             .ceil()
             .toNumber();
-        if (at > a.at_ms && at < b.at_ms) points.push(at);
+        if (at > a.at_ms && at < b.at_ms) points[cuts++] = at;
       }
     }
-    points.push(b.at_ms);
-    if (points.length > 2) {
-      points.sort((x, y) => x - y);
-      let distinct = 1;
-      for (let p = 1; p < points.length; p++)
-        if (points[p] !== points[distinct - 1]) points[distinct++] = points[p]!;
-      points.length = distinct;
+    if (cuts === 0) {
+      this.walk_clock(a, b, a_nwh, b_nwh, a.at_ms, b.at_ms);
+      return;
     }
-    for (let p = 0; p + 1 < points.length; p++) {
-      const from = points[p]!;
-      const to = points[p + 1]!;
-      if (!this.compiled.has_clock) {
-        this.slice_between(a, b, a_nwh, b_nwh, from, to, clock_any);
-        continue;
-      }
-      this.walk_clock(a, b, a_nwh, b_nwh, from, to);
+    let from = a.at_ms;
+    for (const cut of points.slice(0, cuts).sort((x, y) => x - y)) {
+      if (cut === from) continue;
+      this.walk_clock(a, b, a_nwh, b_nwh, from, cut);
+      from = cut;
     }
+    this.walk_clock(a, b, a_nwh, b_nwh, from, b.at_ms);
   }
 
   /**
