@@ -93,8 +93,22 @@ export interface CompiledElement {
   flat: CompiledComponent | undefined;
 }
 
+/** The component each dimension's first matching element gives, for one set of clock answers. */
+export interface ClockMatches {
+  energy: CompiledComponent | undefined;
+  time: CompiledComponent | undefined;
+  parking_time: CompiledComponent | undefined;
+  flat: CompiledComponent | undefined;
+}
+
 export interface CompiledTariff {
   elements: CompiledElement[];
+  /**
+   * No element restricts energy, duration, power or current: which element matches depends on the
+   * clock answers alone, and is looked up per mask in matches_by_clock.
+   */
+  clock_only: boolean;
+  matches_by_clock: Map<number, ClockMatches>;
   components: CompiledComponent[];
   has_clock: boolean;
   has_price_limits: boolean;
@@ -247,6 +261,7 @@ function compile(tariff: Tariff): CompiledTariff | undefined {
   const kwh_targets_nwh: number[] = [];
   const elements: CompiledElement[] = [];
   let has_clock = false;
+  let clock_only = true;
   for (let e = 0; e < tariff.elements.length; e++) {
     const element = tariff.elements[e]!;
     const r = element.restrictions;
@@ -279,6 +294,18 @@ function compile(tariff: Tariff): CompiledTariff | undefined {
         r.day_of_week !== undefined)
     )
       has_clock = true;
+    if (
+      r !== undefined &&
+      (r.min_kwh !== undefined ||
+        r.max_kwh !== undefined ||
+        r.min_duration !== undefined ||
+        r.max_duration !== undefined ||
+        r.min_power !== undefined ||
+        r.max_power !== undefined ||
+        r.min_current !== undefined ||
+        r.max_current !== undefined)
+    )
+      clock_only = false;
     if (r !== undefined) {
       for (const d of [r.min_duration, r.max_duration]) if (d !== undefined) duration_offsets.add(d * 1000);
       for (const t of [min_nwh, max_nwh])
@@ -310,6 +337,8 @@ function compile(tariff: Tariff): CompiledTariff | undefined {
   for (let m = 0; m < next_clock_minute.length; m++) next_clock_minute[m] = sorted.find((b) => b > m) ?? 2880;
   return {
     elements,
+    clock_only,
+    matches_by_clock: new Map(),
     components: list,
     has_clock,
     has_price_limits: tariff.min_price !== undefined || tariff.max_price !== undefined,

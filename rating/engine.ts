@@ -1,5 +1,6 @@
 import { Money, minor_units_estimate, minor_units_exact, minor_units_text } from '../core/money.js';
 import {
+  type ClockMatches,
   type CompiledComponent,
   type CompiledElement,
   type CompiledTariff,
@@ -146,6 +147,25 @@ function match_component(
       return component;
   }
   return undefined;
+}
+
+const clock_matches_max = 4096;
+
+/** The matches of a clock-only tariff for a set of clock answers, computed once per tariff and mask. */
+function clock_matches(tariff: CompiledTariff, clock: number): ClockMatches {
+  let matches = tariff.matches_by_clock.get(clock);
+  if (matches === undefined) {
+    const match = (slot: DimensionSlot) => match_component(tariff, slot, clock, 0, 0, undefined, undefined);
+    matches = {
+      energy: match('energy'),
+      time: match('time'),
+      parking_time: match('parking_time'),
+      flat: match('flat'),
+    };
+    if (tariff.matches_by_clock.size >= clock_matches_max) tariff.matches_by_clock.clear();
+    tariff.matches_by_clock.set(clock, matches);
+  }
+  return matches;
 }
 
 function component_of(tariff: CompiledTariff, element_index: number, dimension: TariffDimensionType) {
@@ -560,19 +580,26 @@ export class SessionRater {
     else this.idle_since_ms ??= start_ms;
     const in_grace = !charging && start_ms < this.idle_since_ms! + this.idle_grace_ms;
     const { power_w, current_a } = a;
-    const energy = match_component(tariff, 'energy', clock, energy_nwh_from, duration_s, power_w, current_a);
+    let energy: CompiledComponent | undefined;
+    let time: CompiledComponent | undefined;
+    if (tariff.clock_only) {
+      const matches = clock_matches(tariff, clock);
+      energy = matches.energy;
+      time = charging ? matches.time : matches.parking_time;
+    } else {
+      energy = match_component(tariff, 'energy', clock, energy_nwh_from, duration_s, power_w, current_a);
+      time = match_component(
+        tariff,
+        charging ? 'time' : 'parking_time',
+        clock,
+        energy_nwh_from,
+        duration_s,
+        power_w,
+        current_a,
+      );
+    }
     // Idle time inside the grace period is not priced: no PARKING_TIME element applies to it.
-    const time = in_grace
-      ? undefined
-      : match_component(
-          tariff,
-          charging ? 'time' : 'parking_time',
-          clock,
-          energy_nwh_from,
-          duration_s,
-          power_w,
-          current_a,
-        );
+    if (in_grace) time = undefined;
     const current = this.periods[this.periods.length - 1];
     if (
       current !== undefined &&
@@ -595,15 +622,9 @@ export class SessionRater {
     }
     // FLAT is billed once per session, by the first element that prices it while it matches.
     if (this.flat === undefined) {
-      const component = match_component(
-        tariff,
-        'flat',
-        clock,
-        energy_nwh_from,
-        duration_s,
-        power_w,
-        current_a,
-      );
+      const component = tariff.clock_only
+        ? clock_matches(tariff, clock).flat
+        : match_component(tariff, 'flat', clock, energy_nwh_from, duration_s, power_w, current_a);
       if (component !== undefined) this.flat = { component, period_index: this.periods.length - 1 };
     }
   }

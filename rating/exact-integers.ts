@@ -68,6 +68,36 @@ function increment(digits: string): string {
 }
 
 /**
+ * n / 10^exponent for a non-negative safe integer n: at most 16 digits, so never rounded. Trailing
+ * zeros go first, in chunks of 8, 4, 2 and 1 (at most 15 of them below 2^53).
+ */
+function decimal_text(n: number, exponent: number): string | undefined {
+  if (n === 0) return '0';
+  if (exponent >= 8 && n % 1e8 === 0) {
+    n /= 1e8;
+    exponent -= 8;
+  }
+  if (exponent >= 4 && n % 1e4 === 0) {
+    n /= 1e4;
+    exponent -= 4;
+  }
+  if (exponent >= 2 && n % 100 === 0) {
+    n /= 100;
+    exponent -= 2;
+  }
+  if (exponent >= 1 && n % 10 === 0) {
+    n /= 10;
+    exponent -= 1;
+  }
+  const digits = String(n);
+  if (exponent === 0) return digits;
+  const point = digits.length - exponent;
+  if (point - 1 < plain_exponent_min) return undefined;
+  if (point <= 0) return `0.${'0'.repeat(-point)}${digits}`;
+  return `${digits.slice(0, point)}.${digits.slice(point)}`;
+}
+
+/**
  * numerator / (divisor x 10^exponent) as decimal.js prints the same quotient: 60 significant
  * digits, ROUND_HALF_UP, no trailing zeros. undefined when decimal.js would print it with an
  * exponent (below 1e-29 or from 1e40): the caller asks decimal.js.
