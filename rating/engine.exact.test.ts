@@ -2,8 +2,10 @@
 // tariffs and sessions, including the values that leave the integer ranges.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Money } from '../core/money.js';
 import { DecimalSessionRater } from './decimal-engine.js';
 import { type MeterSample, rate_session, SessionRater } from './engine.js';
+import { ceil_to_step, mul_div_half_up, quotient_text } from './exact-integers.js';
 import { local_time } from './local-time.js';
 import type { Plan } from './plans.js';
 import type { PriceComponent, Tariff, TariffElement, TariffRestrictions } from './tariff.js';
@@ -453,6 +455,45 @@ describe('local time', () => {
         },
       ),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe('exact integers', () => {
+  it('prints a quotient as decimal.js does: 60 digits, half up, no trailing zeros', () => {
+    const numerator = fc.oneof(
+      fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      fc.bigInt({ min: 0n, max: 10n ** 70n }),
+      fc.constantFrom(10n ** 61n - 1n, 36n * (10n ** 60n - 1n), 5n * 10n ** 60n - 1n, 999_999_999_999_999n),
+    );
+    fc.assert(
+      fc.property(
+        numerator,
+        fc.constantFrom(1, 36, 9, 7, 3600),
+        fc.integer({ min: 0, max: 40 }),
+        (n, d, e) => {
+          const text = quotient_text(n, d, e);
+          const expected = new Money(String(n)).div(new Money(`${d}e${e}`)).toString();
+          if (text === undefined) expect(expected).toContain('e');
+          else expect(text).toBe(expected);
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('rounds a x k / d half up and steps up exactly, past 2^53 products', () => {
+    const safe = fc.integer({ min: 0, max: 8e15 });
+    fc.assert(
+      fc.property(safe, fc.integer({ min: 1, max: 6e9 }), fc.nat(), (a, d, k_seed) => {
+        const k = k_seed % (d + 1);
+        const exact = (2n * BigInt(a) * BigInt(k) + BigInt(d)) / (2n * BigInt(d));
+        expect(mul_div_half_up(a, k, d)).toBe(Number(exact));
+        const step = 1 + (k_seed % 1e15);
+        const stepped = ((BigInt(a) + BigInt(step) - 1n) / BigInt(step)) * BigInt(step);
+        if (stepped < 2n ** 53n) expect(ceil_to_step(a, step)).toBe(Number(stepped));
+      }),
+      { numRuns: 5000 },
     );
   });
 });

@@ -275,6 +275,9 @@ export class SessionRater {
   private clock = clock_any;
   private clock_from_ms = 0;
   private clock_until_ms = 0;
+  /** The matches of a clock-only tariff for the clock answers last seen. */
+  private matches: ClockMatches | undefined;
+  private matches_clock = 0;
   /** Volumes per component for a running cost (reused). */
   private readonly volume_scratch: number[];
 
@@ -583,7 +586,11 @@ export class SessionRater {
     let energy: CompiledComponent | undefined;
     let time: CompiledComponent | undefined;
     if (tariff.clock_only) {
-      const matches = clock_matches(tariff, clock);
+      if (clock !== this.matches_clock || this.matches === undefined) {
+        this.matches = clock_matches(tariff, clock);
+        this.matches_clock = clock;
+      }
+      const matches = this.matches;
       energy = matches.energy;
       time = charging ? matches.time : matches.parking_time;
     } else {
@@ -623,7 +630,7 @@ export class SessionRater {
     // FLAT is billed once per session, by the first element that prices it while it matches.
     if (this.flat === undefined) {
       const component = tariff.clock_only
-        ? clock_matches(tariff, clock).flat
+        ? this.matches!.flat
         : match_component(tariff, 'flat', clock, energy_nwh_from, duration_s, power_w, current_a);
       if (component !== undefined) this.flat = { component, period_index: this.periods.length - 1 };
     }

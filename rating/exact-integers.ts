@@ -132,10 +132,15 @@ export function quotient_text(
     const digit = Math.floor(shifted / divisor);
     const next = shifted - digit * divisor;
     if (digits.length === 0 && digit === 0) point--;
-    else if (next === remainder) {
-      // The same remainder again: this digit repeats for ever (n / 9, n / 36).
-      digits += digit_text[digit]!.repeat(significant_digits + 1 - digits.length);
-      break;
+    else if (next === remainder && digits.length < significant_digits) {
+      // The same remainder again: this digit (1..8) repeats for ever (n / 9, n / 36). The 61st
+      // digit is that digit too: from 5 it rounds the 60th up, without a carry.
+      const fill = significant_digits - digits.length;
+      digits +=
+        digit >= 5
+          ? digit_text[digit]!.repeat(fill - 1) + digit_text[digit + 1]!
+          : digit_text[digit]!.repeat(fill);
+      return plain_text(digits, point - exponent);
     } else digits += digit_text[digit]!;
     remainder = next;
   }
@@ -147,10 +152,13 @@ export function quotient_text(
     if (rounded.length > kept.length) point++;
     digits = rounded.slice(0, significant_digits);
   }
-  point -= exponent;
   let end = digits.length;
   while (end > 0 && digits.charCodeAt(end - 1) === 48) end--; // '0'
-  digits = digits.slice(0, end);
+  return plain_text(digits.slice(0, end), point - exponent);
+}
+
+/** 0.digits x 10^point as plain text; undefined where decimal.js prints an exponent. */
+function plain_text(digits: string, point: number): string | undefined {
   const e = point - 1;
   if (e < plain_exponent_min || e > plain_exponent_max) return undefined;
   if (point <= 0) return `0.${'0'.repeat(-point)}${digits}`;

@@ -51,7 +51,7 @@ export interface LocalBlock {
   next_day: LocalTime | undefined;
 }
 
-/** Blocks by their start (UTC ms), one map per zone; the engine holds on to its zone's map. */
+/** Blocks by their number (start / block_ms, a small integer), one map per zone; the engine holds on to its zone's map. */
 export type ZoneBlocks = Map<number, LocalBlock>;
 const zones = new Map<string, ZoneBlocks>();
 let blocks_cached = 0;
@@ -69,14 +69,15 @@ export function zone_blocks(time_zone: string): ZoneBlocks {
 
 /** The block holding `block_start_ms` (a multiple of block_ms). */
 export function local_block(blocks: ZoneBlocks, block_start_ms: number, time_zone: string): LocalBlock {
-  let block = blocks.get(block_start_ms);
+  const key = block_start_ms / block_ms;
+  let block = blocks.get(key);
   if (block === undefined) {
     if (blocks_cached >= blocks_cached_max) {
       for (const zone of zones.values()) zone.clear();
       blocks_cached = 0;
     }
     block = { start: local_time_intl(block_start_ms, time_zone), next_day: undefined };
-    blocks.set(block_start_ms, block);
+    blocks.set(key, block);
     blocks_cached++;
   }
   return block;
