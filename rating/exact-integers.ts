@@ -107,6 +107,7 @@ export function quotient_text(
   divisor: number,
   exponent: number,
 ): string | undefined {
+  if (divisor === 1 && typeof numerator === 'number') return decimal_text(numerator, exponent);
   let integer: string;
   let remainder: number;
   if (typeof numerator === 'number') {
