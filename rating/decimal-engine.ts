@@ -1,8 +1,10 @@
 /**
  * The pricing engine in decimal arithmetic (decimal.js, 60 digits): the definition the integer
  * engine (rating/engine.ts) is checked against, and the engine it hands a session to when a value
- * falls outside its integer ranges (a register with more than 9 decimals, more than 9 MWh in one
- * session, a price with more than 9 decimals). Slow but plain: every number is a Decimal.
+ * falls outside its integer ranges (a register with more than 9 decimals, more than 8 MWh in one
+ * session, a price or VAT with more than 20 decimals, a kWh threshold with more than 12, a tariff
+ * of more than 31 elements). Slow but plain: every number is a Decimal, and wall-clock
+ * restrictions are compared minute by minute.
  */
 import type { Decimal } from 'decimal.js';
 import { Money, money_text } from '../core/money.js';

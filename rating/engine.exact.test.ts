@@ -422,6 +422,60 @@ describe('integer engine against the decimal engine, where cuts are subtle', () 
   });
 });
 
+describe('integer engine beyond its ranges', () => {
+  const base: Tariff = {
+    country_code: 'NL',
+    party_id: 'EVR',
+    id: 'edge',
+    currency: 'EUR',
+    elements: [
+      {
+        price_components: [
+          { type: 'ENERGY', price: 0.3, vat: 21, step_size: 1 },
+          { type: 'TIME', price: 1.5, vat: 21, step_size: 60 },
+        ],
+      },
+    ],
+    last_updated: '2026-01-01T00:00:00Z',
+  };
+  const start_ms = Date.UTC(2026, 5, 1, 12);
+  const samples: MeterSample[] = [
+    { at_ms: start_ms, energy_wh: 100, charging: true },
+    { at_ms: start_ms + 600_000, energy_wh: 2_100.25, charging: true },
+    { at_ms: start_ms + 1_200_000, energy_wh: 0.1 + 0.2 + 5_000, charging: true },
+    { at_ms: start_ms + 1_800_000, energy_wh: 9_000_100, charging: false },
+    { at_ms: start_ms + 2_400_000, energy_wh: 9_000_100, charging: false },
+  ];
+  const tariffs: [string, Tariff][] = [
+    [
+      'a price with 21 decimals',
+      { ...base, elements: [{ price_components: [{ type: 'ENERGY', price: 1e-21, step_size: 1 }] }] },
+    ],
+    [
+      'a kWh threshold with 13 decimals',
+      {
+        ...base,
+        elements: [{ ...base.elements[0]!, restrictions: { max_kwh: 1.0000000000001 } }, ...base.elements],
+      },
+    ],
+    ['32 elements', { ...base, elements: Array.from({ length: 32 }, () => base.elements[0]!) }],
+    ['registers beyond nWh and sessions beyond 8 MWh', base],
+  ];
+  for (const [what, tariff] of tariffs) {
+    it(`prices ${what} as the decimal engine does`, () => {
+      const integer = new SessionRater(tariff, 'Europe/Amsterdam', samples[0]!);
+      const decimal = new DecimalSessionRater(tariff, 'Europe/Amsterdam', samples[0]!);
+      for (const sample of samples.slice(1)) {
+        integer.add(sample);
+        decimal.add(sample);
+        expect(integer.running_cost()).toEqual(decimal.running_cost());
+        expect(integer.state()).toEqual(decimal.state());
+      }
+      expect(integer.result()).toEqual(decimal.result());
+    });
+  }
+});
+
 describe('local time', () => {
   it('agrees with Intl at any instant, across DST changes', () => {
     const formatter = (zone: string) =>

@@ -74,7 +74,7 @@ const nano_pad = '000000000';
 
 /**
  * A register (Wh) as the decimal text of the number, which is what the decimal engine reads
- * (Money(String(x))); undefined beyond nWh resolution or safe integers.
+ * (Money(String(x))); false beyond nWh resolution or safe integers.
  */
 function register_parts(energy_wh: number, into: RegisterParts): boolean {
   if (Number.isSafeInteger(energy_wh)) {
@@ -101,7 +101,7 @@ interface Period {
   time: CompiledComponent | undefined;
 }
 
-/** The first element whose restrictions match the slice and that prices `slot`'s dimension. */
+/** The fields of a CompiledElement holding its component of each dimension. */
 type DimensionSlot = 'energy' | 'time' | 'parking_time' | 'flat';
 
 /** min_* inclusive, max_* exclusive (mod_tariffs 11.4.7), as restrictions_match reads them. */
