@@ -89,9 +89,12 @@ export function minor_units_exact(numerator: bigint, denominator: bigint, minor_
 
 /** Fixed-point text of an amount in minor units, as money_text prints it, e.g. 1230 -> "12.30". */
 export function minor_units_text(minor: number | bigint, minor_digits: number): string {
-  const digits = minor_digits;
+  if (minor_digits === 2 && typeof minor === 'number') {
+    const cents = minor % 100;
+    return `${(minor - cents) / 100}.${cents < 10 ? '0' : ''}${cents}`;
+  }
   const text = String(minor);
-  if (digits === 0) return text;
-  const padded = text.length > digits ? text : text.padStart(digits + 1, '0');
-  return `${padded.slice(0, padded.length - digits)}.${padded.slice(padded.length - digits)}`;
+  if (minor_digits === 0) return text;
+  const padded = text.length > minor_digits ? text : text.padStart(minor_digits + 1, '0');
+  return `${padded.slice(0, padded.length - minor_digits)}.${padded.slice(padded.length - minor_digits)}`;
 }

@@ -55,6 +55,9 @@ export interface CompiledComponent {
   cost_incl_exact: bigint;
   cost_excl: number;
   cost_incl: number;
+  /** The whole unit of volume (Wh in nWh, s in ms; 1 for FLAT) and its number of zeros. */
+  whole_unit: number;
+  whole_unit_digits: number;
   /** A line's cost is volume x price_digits [x vat_factor] / (line_divisor x 10^exponent). */
   price_digits: bigint;
   price_digits_number: number;
@@ -230,6 +233,8 @@ function compile(tariff: Tariff): CompiledTariff | undefined {
           : dimension === 'FLAT'
             ? 1
             : source.step_size * 1000,
+      whole_unit: dimension === 'ENERGY' ? nwh_per_wh : dimension === 'FLAT' ? 1 : 1000,
+      whole_unit_digits: dimension === 'ENERGY' ? 9 : dimension === 'FLAT' ? 0 : 3,
       cost_excl_exact: per_unit,
       cost_incl_exact,
       cost_excl: Number(per_unit),

@@ -2,7 +2,14 @@
 // tariffs and sessions, including the values that leave the integer ranges.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Money } from '../core/money.js';
+import {
+  Money,
+  minor_units,
+  minor_units_estimate,
+  minor_units_exact,
+  minor_units_text,
+  money_text,
+} from '../core/money.js';
 import { DecimalSessionRater } from './decimal-engine.js';
 import { type MeterSample, rate_session, SessionRater } from './engine.js';
 import { ceil_to_step, mul_div_half_up, quotient_text } from './exact-integers.js';
@@ -534,6 +541,28 @@ describe('exact integers', () => {
       ),
       { numRuns: 5000 },
     );
+  });
+
+  it('rounds amounts held as fractions to minor units as money_text does', () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: 10n ** 24n }),
+        fc.integer({ min: 0, max: 20 }),
+        fc.constantFrom('EUR', 'JPY', 'KWD'),
+        (numerator, exponent, currency) => {
+          const denominator = 36n * 10n ** BigInt(exponent);
+          const expected = money_text(new Money(String(numerator)).div(String(denominator)), currency);
+          const digits = minor_units(currency);
+          expect(minor_units_text(minor_units_exact(numerator, denominator, digits), digits)).toBe(expected);
+          const estimate = minor_units_estimate((Number(numerator) / Number(denominator)) * 10 ** digits);
+          if (estimate >= 0) expect(minor_units_text(estimate, digits)).toBe(expected);
+        },
+      ),
+      { numRuns: 5000 },
+    );
+    // Halves exactly: the estimate declines them, the exact rounding goes up.
+    expect(minor_units_estimate(60.5)).toBe(-1);
+    expect(minor_units_text(minor_units_exact(605n, 1000n, 2), 2)).toBe('0.61');
   });
 
   it('rounds a x k / d half up and steps up exactly, past 2^53 products', () => {

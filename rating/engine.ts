@@ -782,9 +782,16 @@ export class SessionRater {
   /** One line of the explanation; adds its billed volume to volume_scratch. */
   private rated_line(period_index: number, c: CompiledComponent, volume: number, billed: number): RatedLine {
     this.volume_scratch[c.slot]! += billed;
-    const excl = exact_product(billed, c.price_digits_number, c.price_digits);
+    // Whole Wh and whole seconds (the usual volumes) keep the products small: no BigInt.
+    let units = billed;
+    let shift = 0;
+    if (c.dimension !== 'FLAT' && billed % c.whole_unit === 0) {
+      units = billed / c.whole_unit;
+      shift = c.whole_unit_digits;
+    }
+    const excl = exact_product(units, c.price_digits_number, c.price_digits);
     const incl = exact_product(
-      billed,
+      units,
       c.price_digits_number,
       c.price_digits,
       c.vat_factor_number,
@@ -799,8 +806,8 @@ export class SessionRater {
       step_size: c.step_size,
       unit_price: c.unit_price_text,
       vat_percent: c.vat_percent_text,
-      cost_excl_vat: quotient_string(excl, c.line_divisor, c.line_excl_exponent),
-      cost_incl_vat: quotient_string(incl, c.line_divisor, c.line_incl_exponent),
+      cost_excl_vat: quotient_string(excl, c.line_divisor, c.line_excl_exponent - shift),
+      cost_incl_vat: quotient_string(incl, c.line_divisor, c.line_incl_exponent - shift),
     };
   }
 
