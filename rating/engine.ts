@@ -269,6 +269,11 @@ export class SessionRater {
   /** Start of the current run of time not charging; undefined while charging. */
   private idle_since_ms: number | undefined;
   private readonly blocks: ZoneBlocks;
+  /** The sample interval being priced: its samples (a with the interval's state) and energies. */
+  private a: MeterSample;
+  private b: MeterSample;
+  private a_nwh = 0;
+  private b_nwh = 0;
   /** Cut points of the sample interval being priced (reused). */
   private readonly points: number[] = [];
   /** The clock answers last computed and the instants they hold for, [from, until). */
@@ -291,6 +296,8 @@ export class SessionRater {
     local_time(first.at_ms, time_zone);
     this.check(first, undefined, 0);
     this.last = first;
+    this.a = first;
+    this.b = first;
     this.idle_grace_ms = (tariff.evrate_idle_grace_minutes ?? 0) * 60_000;
     const compiled = compile_tariff(tariff);
     const components = compiled?.components.length ?? 0;
@@ -445,9 +452,13 @@ export class SessionRater {
     this.last = sample;
     this.last_nwh = b_nwh;
     const b = sample;
+    this.a = a;
+    this.a_nwh = a_nwh;
+    this.b = b;
+    this.b_nwh = b_nwh;
     if (a.at_ms === b.at_ms) {
       // Energy registered without time passing still belongs to the session.
-      if (a_nwh !== b_nwh) this.slice(a, a.at_ms, a.at_ms, a_nwh, b_nwh, this.clock_at(a.at_ms));
+      if (a_nwh !== b_nwh) this.slice(a.at_ms, a.at_ms, this.clock_at(a.at_ms));
       return;
     }
     // Cuts inside the interval, in the order found (rare: most intervals have none).
@@ -475,16 +486,16 @@ export class SessionRater {
       }
     }
     if (cuts === 0) {
-      this.walk_clock(a, b, a_nwh, b_nwh, a.at_ms, b.at_ms);
+      this.walk_clock(a.at_ms, b.at_ms);
       return;
     }
     let from = a.at_ms;
     for (const cut of points.slice(0, cuts).sort((x, y) => x - y)) {
       if (cut === from) continue;
-      this.walk_clock(a, b, a_nwh, b_nwh, from, cut);
+      this.walk_clock(from, cut);
       from = cut;
     }
-    this.walk_clock(a, b, a_nwh, b_nwh, from, b.at_ms);
+    this.walk_clock(from, b.at_ms);
   }
 
   /**
@@ -494,19 +505,19 @@ export class SessionRater {
    * answers are compared there and nowhere else, which cuts where a minute-by-minute comparison
    * would: local HH:MM boundaries fall on whole UTC minutes in every zone with whole-minute offsets.
    */
-  private walk_clock(a: MeterSample, b: MeterSample, a_nwh: number, b_nwh: number, from: number, to: number) {
+  private walk_clock(from: number, to: number) {
     let start = from;
     let clock = this.clock_at(from);
     while (this.clock_until_ms < to) {
       const next = this.clock_until_ms;
       const at = this.clock_at(next);
       if (at !== clock) {
-        this.slice_between(a, b, a_nwh, b_nwh, start, next, clock);
+        this.slice(start, next, clock);
         start = next;
         clock = at;
       }
     }
-    this.slice_between(a, b, a_nwh, b_nwh, start, to, clock);
+    this.slice(start, to, clock);
   }
 
   /**
@@ -545,37 +556,15 @@ export class SessionRater {
     return this.clock;
   }
 
-  private slice_between(
-    a: MeterSample,
-    b: MeterSample,
-    a_nwh: number,
-    b_nwh: number,
-    start_ms: number,
-    end_ms: number,
-    clock: number,
-  ): void {
-    this.slice(
-      a,
-      start_ms,
-      end_ms,
-      energy_at(a, b, a_nwh, b_nwh, start_ms),
-      energy_at(a, b, a_nwh, b_nwh, end_ms),
-      clock,
-    );
-  }
-
   /**
-   * Prices [start_ms, end_ms] (session energy from..to, nWh) in the state of sample `a` and folds
-   * it into the current period.
+   * Prices [start_ms, end_ms], inside the interval of samples a..b, in the state of sample `a`
+   * (clock: the clock answers at start_ms) and folds it into the current period. Session energy
+   * at the slice's ends is interpolated (a slice of no duration carries the interval's energy).
    */
-  private slice(
-    a: MeterSample,
-    start_ms: number,
-    end_ms: number,
-    energy_nwh_from: number,
-    energy_nwh_to: number,
-    clock: number,
-  ): void {
+  private slice(start_ms: number, end_ms: number, clock: number): void {
+    const a = this.a;
+    const energy_nwh_from = start_ms === a.at_ms ? this.a_nwh : this.energy_at(start_ms);
+    const energy_nwh_to = end_ms === this.b.at_ms ? this.b_nwh : this.energy_at(end_ms);
     const tariff = this.compiled;
     const duration_s = (start_ms - this.first.at_ms) / 1000;
     const charging = a.charging;
@@ -634,6 +623,18 @@ export class SessionRater {
         : match_component(tariff, 'flat', clock, energy_nwh_from, duration_s, power_w, current_a);
       if (component !== undefined) this.flat = { component, period_index: this.periods.length - 1 };
     }
+  }
+
+  /**
+   * Session energy at `at_ms` inside the sample interval a..b, interpolated linearly and kept to
+   * the nWh (ROUND_HALF_UP): every value then has few enough digits that the slices' differences
+   * add up exactly (they telescope) to the energy between the samples. The register at the
+   * interval's start is a whole number of nWh, so rounding the register and rounding its increase
+   * agree.
+   */
+  private energy_at(at_ms: number): number {
+    const a_ms = this.a.at_ms;
+    return this.a_nwh + mul_div_half_up(this.b_nwh - this.a_nwh, at_ms - a_ms, this.b.at_ms - a_ms);
   }
 
   /** Adds the current (last) period's lines to the closed sums before a new period starts. */
@@ -920,18 +921,6 @@ export class SessionRater {
       plan_lines,
     };
   }
-}
-
-/**
- * Session energy at `at_ms` inside a sample interval, interpolated linearly and kept to the nWh
- * (ROUND_HALF_UP): every value then has few enough digits that the slices' differences add up
- * exactly (they telescope) to the energy between the samples. The register at the interval's
- * start is a whole number of nWh, so rounding the register and rounding its increase agree.
- */
-function energy_at(a: MeterSample, b: MeterSample, a_nwh: number, b_nwh: number, at_ms: number): number {
-  if (at_ms === a.at_ms) return a_nwh;
-  if (at_ms === b.at_ms) return b_nwh;
-  return a_nwh + mul_div_half_up(b_nwh - a_nwh, at_ms - a.at_ms, b.at_ms - a.at_ms);
 }
 
 /** Wh text of a saved period (a Decimal's text) in nWh; -1 beyond nWh resolution or range. */
