@@ -99,8 +99,53 @@ export function count_of(value: unknown): number {
  * totals are already in minor units, so their sums are too; if one were not, its digits show).
  */
 export function money_sum_text(value: string, currency: string): string {
+  const exact = plain_decimal(value);
+  if (exact !== undefined && exact.units !== 0n) {
+    // The same text as below without a Decimal: thousands of rows (revenue by station) at once.
+    const places = Math.max(minor_units(currency), exact.scale);
+    return fixed_text(exact.units * 10n ** BigInt(places - exact.scale), places);
+  }
   const amount = new Money(value);
   return amount.toFixed(Math.max(minor_units(currency), amount.decimalPlaces()));
+}
+
+const plain_decimal_text = /^(-?)(\d+)(?:\.(\d*?)0*)?$/;
+
+/** "-12.3400" as -1234n at scale 2 (trailing zeros dropped); undefined for any other form. */
+function plain_decimal(text: string): { units: bigint; scale: number } | undefined {
+  const m = plain_decimal_text.exec(text);
+  if (m === null) return undefined;
+  const fraction = m[3] ?? '';
+  const units = BigInt(`${m[2]}${fraction}`);
+  return { units: m[1] === '-' ? -units : units, scale: fraction.length };
+}
+
+/** An integer count of 10^-places as fixed-point text, e.g. (-5n, 2) as "-0.05". */
+function fixed_text(units: bigint, places: number): string {
+  const digits = (units < 0n ? -units : units).toString().padStart(places + 1, '0');
+  const sign = units < 0n ? '-' : '';
+  if (places === 0) return `${sign}${digits}`;
+  return `${sign}${digits.slice(0, -places)}.${digits.slice(-places)}`;
+}
+
+/**
+ * amount / (numerator / denominator) to ratio_decimals places, half away from zero, as money_per
+ * gives it; exact in integers. undefined when the amount is not plain decimal text.
+ */
+function ratio_text(amount_text: string, numerator: bigint, denominator: bigint): string | null | undefined {
+  const exact = plain_decimal(amount_text);
+  if (exact === undefined) return undefined;
+  if (numerator === 0n) return null;
+  let n = exact.units * denominator * 10n ** BigInt(ratio_decimals);
+  let d = numerator * 10n ** BigInt(exact.scale);
+  if (d < 0n) {
+    n = -n;
+    d = -d;
+  }
+  const q = n < 0n ? -((-2n * n + d) / (2n * d)) : (2n * n + d) / (2n * d);
+  // A negative ratio that rounds to zero keeps its sign, as Decimal's toFixed writes it.
+  if (q === 0n && n < 0n) return undefined;
+  return fixed_text(q, ratio_decimals);
 }
 
 /** Ratios of money (per session, per kWh) to 4 decimals, half up: they are averages, not amounts. */
@@ -144,7 +189,10 @@ export function money_figures(row: MoneyRow): MoneyFigures {
     energy_wh,
     revenue_excl_vat: money_sum_text(row.revenue_excl_vat, row.currency),
     revenue_incl_vat: money_sum_text(row.revenue_incl_vat, row.currency),
-    revenue_per_session_excl_vat: money_per(row.revenue_excl_vat, sessions),
-    revenue_per_kwh_excl_vat: money_per(row.revenue_excl_vat, new Money(energy_wh).div(1000)),
+    revenue_per_session_excl_vat:
+      ratio_text(row.revenue_excl_vat, BigInt(sessions), 1n) ?? money_per(row.revenue_excl_vat, sessions),
+    revenue_per_kwh_excl_vat:
+      ratio_text(row.revenue_excl_vat, BigInt(energy_wh), 1000n) ??
+      money_per(row.revenue_excl_vat, new Money(energy_wh).div(1000)),
   };
 }
