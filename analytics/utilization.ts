@@ -1,5 +1,12 @@
 import { occupied_statuses } from './occupancy-rollup.js';
-import { type AnalyticsFilter, and, count_of, facts_from, final_settings } from './query-filter.js';
+import {
+  type AnalyticsFilter,
+  and,
+  count_of,
+  facts_from,
+  final_settings,
+  month_slices_max,
+} from './query-filter.js';
 import { ident, type SqlFragment, sql } from './sql.js';
 import type { Store } from './store.js';
 
@@ -66,6 +73,16 @@ function month_of(ms: number): number {
   return d.getUTCFullYear() * 100 + d.getUTCMonth() + 1;
 }
 
+/** The months (YYYYMM) from `first` to `last`, both included; at most month_slices_max + 1. */
+function months_between(first: number, last: number): number[] {
+  const months: number[] = [];
+  for (let m = first; m <= last && months.length <= month_slices_max; ) {
+    months.push(m);
+    m = m % 100 === 12 ? m + 89 : m + 1;
+  }
+  return months;
+}
+
 /**
  * Occupied and charging ms per EVSE in one statement: the store runs both reads side by side and
  * only one row per EVSE travels back.
@@ -73,12 +90,11 @@ function month_of(ms: number): number {
 export function evse_times_sql(store: Store, filter: UtilizationFilter): string {
   const db = ident(store.database);
   const { from_ms: f, to_ms: t } = filter;
-  const where: SqlFragment[] = [
-    sql`month >= ${month_of(f - status_lookback_days * 86_400_000)}`,
-    sql`month <= ${month_of(t)}`,
-  ];
-  if (filter.station_id !== undefined) where.push(sql`station_id = ${filter.station_id}`);
-  if (filter.evse_id !== undefined) where.push(sql`evse_id = ${filter.evse_id}`);
+  const first_month = month_of(f - status_lookback_days * 86_400_000);
+  const last_month = month_of(t);
+  const dimensions: SqlFragment[] = [];
+  if (filter.station_id !== undefined) dimensions.push(sql`station_id = ${filter.station_id}`);
+  if (filter.evse_id !== undefined) dimensions.push(sql`evse_id = ${filter.evse_id}`);
   const from = sql`toInt64(${f})`.text;
   const to = sql`toInt64(${t})`.text;
   // Without window functions (ClickHouse 18.16): each connector's changes as sorted arrays of
@@ -95,11 +111,20 @@ export function evse_times_sql(store: Store, filter: UtilizationFilter): string 
   // first of the next month with changes (or `to`). FINAL merges only rows of unmerged parts
   // (18.16 also merges a connector's months into one row, which sums the same); merging every
   // connector's arrays across months in a GROUP BY cost three times the CPU on chdb.
-  const months = `SELECT station_id, evse_id, connector_id, arraySort(finalizeAggregation(changes)) AS sorted,
+  const months_where = (months: SqlFragment[]) =>
+    `SELECT station_id, evse_id, connector_id, arraySort(finalizeAggregation(changes)) AS sorted,
       sorted[1] AS first_x, sorted[length(sorted)] AS last_x,
       arraySum((x, next) -> ${in_force('x', 'next')}, arrayPopBack(sorted), arrayPopFront(sorted)) AS inside_ms
     FROM ${db}.connector_changes_monthly FINAL
-    WHERE ${and(where)}${final_settings(store)}`;
+    WHERE ${and([...months, ...dimensions])}`;
+  const settings = final_settings(store);
+  const month_list = months_between(first_month, last_month);
+  // A server without per-partition FINAL (18.16) merges in one thread: one FINAL per month,
+  // joined by UNION ALL, lets it use every core (and keeps a connector's months apart, as above).
+  const months =
+    settings === '' && month_list.length > 1 && month_list.length <= month_slices_max
+      ? month_list.map((m) => months_where([sql`month = ${m}`])).join(' UNION ALL ')
+      : `${months_where([sql`month >= ${first_month}`, sql`month <= ${last_month}`])}${settings}`;
   // Per connector, the months' first and last changes sorted: first, last, first, last...; every
   // last change (even position) is in force until the next element.
   const occupied = `SELECT station_id, evse_id,
