@@ -58,6 +58,8 @@ const plain_exponent_min = -29;
 const plain_exponent_max = 39;
 
 const digit_text = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+/** Each digit 60 times, to cut repeating decimals from. */
+const repeated_text = digit_text.map((d) => d.repeat(significant_digits));
 
 /** The digit string plus one, e.g. "199" -> "200"; all nines grow a digit: "99" -> "100". */
 function increment(digits: string): string {
@@ -139,8 +141,8 @@ export function quotient_text(
       const fill = significant_digits - digits.length;
       digits +=
         digit >= 5
-          ? digit_text[digit]!.repeat(fill - 1) + digit_text[digit + 1]!
-          : digit_text[digit]!.repeat(fill);
+          ? repeated_text[digit]!.slice(0, fill - 1) + digit_text[digit + 1]!
+          : repeated_text[digit]!.slice(0, fill);
       return plain_text(digits, point - exponent);
     } else digits += digit_text[digit]!;
     remainder = next;

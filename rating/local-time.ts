@@ -60,7 +60,12 @@ export function zone_blocks(time_zone: string): ZoneBlocks {
   let blocks = zones.get(time_zone);
   if (blocks === undefined) {
     formatter_for(time_zone); // an unknown zone throws here
-    if (zones.size >= formatters_max) zones.clear();
+    if (zones.size >= formatters_max) {
+      // Raters may still hold a zone's map: empty it too, so the count of cached blocks holds.
+      for (const zone of zones.values()) zone.clear();
+      zones.clear();
+      blocks_cached = 0;
+    }
     blocks = new Map();
     zones.set(time_zone, blocks);
   }
