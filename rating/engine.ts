@@ -798,12 +798,13 @@ export class SessionRater {
       c.vat_factor_number,
       c.vat_factor,
     );
+    const volume_string = volume_text(c, volume);
     return {
       period_index,
       element_index: c.element_index,
       dimension: c.dimension,
-      volume: volume_text(c, volume),
-      billed_volume: volume_text(c, billed),
+      volume: volume_string,
+      billed_volume: billed === volume ? volume_string : volume_text(c, billed),
       step_size: c.step_size,
       unit_price: c.unit_price_text,
       vat_percent: c.vat_percent_text,
