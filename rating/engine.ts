@@ -12,14 +12,7 @@ import {
 } from './compiled-tariff.js';
 import { apply_price_limits, DecimalSessionRater, price_text } from './decimal-engine.js';
 import { ceil_to_step, exact_product, mul_div_half_up, quotient_text } from './exact-integers.js';
-import {
-  block_ms,
-  local_block,
-  local_time,
-  next_day_of,
-  type ZoneBlocks,
-  zone_blocks,
-} from './local-time.js';
+import { block_ms, local_block, next_day_of, type ZoneBlocks, zone_blocks } from './local-time.js';
 import { apply_plan, type Plan } from './plans.js';
 import {
   type CdrChargingPeriod,
@@ -293,7 +286,6 @@ export class SessionRater {
     readonly plan?: Plan,
   ) {
     this.blocks = zone_blocks(time_zone); // an unknown zone throws here, before any work
-    local_time(first.at_ms, time_zone);
     this.check(first, undefined, 0);
     this.last = first;
     this.a = first;
@@ -435,15 +427,7 @@ export class SessionRater {
     this.check(sample, previous, this.samples_seen);
     const b_nwh = this.session_nwh(sample.energy_wh);
     if (b_nwh < 0) {
-      // Beyond nWh resolution or 8 MWh: the decimal engine takes the session over from here.
-      this.decimal = DecimalSessionRater.from_state(
-        this.tariff,
-        this.time_zone,
-        this.first,
-        this.state(),
-        this.plan,
-      );
-      this.decimal.add(sample, interval);
+      this.hand_over(sample, interval);
       return;
     }
     const a = interval === undefined ? previous : { ...previous, ...interval };
@@ -472,16 +456,7 @@ export class SessionRater {
     }
     for (const target_nwh of this.compiled.kwh_targets_nwh) {
       if (target_nwh > a_nwh && target_nwh <= b_nwh) {
-        // The first whole ms at which the register has reached the threshold. The quotient is
-        // taken to 60 digits before the ceiling, as the decimal engine does, so that the cut
-        // falls on the same ms (a rounded-up quotient times the interval can pass a whole ms).
-        const at =
-          a.at_ms +
-          new Money(target_nwh - a_nwh)
-            .div(b_nwh - a_nwh)
-            .mul(b.at_ms - a.at_ms)
-            .ceil()
-            .toNumber();
+        const at = this.kwh_reached_ms(target_nwh);
         if (at > a.at_ms && at < b.at_ms) points[cuts++] = at;
       }
     }
@@ -496,6 +471,39 @@ export class SessionRater {
       from = cut;
     }
     this.walk_clock(from, b.at_ms);
+  }
+
+  /** Beyond nWh resolution or 8 MWh: the decimal engine takes the session over from here. */
+  private hand_over(
+    sample: MeterSample,
+    interval: Partial<Pick<MeterSample, 'charging' | 'power_w' | 'current_a'>> | undefined,
+  ): void {
+    const decimal = DecimalSessionRater.from_state(
+      this.tariff,
+      this.time_zone,
+      this.first,
+      this.state(),
+      this.plan,
+    );
+    this.decimal = decimal;
+    decimal.add(sample, interval);
+  }
+
+  /**
+   * The first whole ms at which the register has reached a threshold inside the interval a..b.
+   * The quotient is taken to 60 digits before the ceiling, as the decimal engine does, so that
+   * the cut falls on the same ms (a rounded-up quotient times the interval can pass a whole ms).
+   */
+  private kwh_reached_ms(target_nwh: number): number {
+    const a = this.a;
+    return (
+      a.at_ms +
+      new Money(target_nwh - this.a_nwh)
+        .div(this.b_nwh - this.a_nwh)
+        .mul(this.b.at_ms - a.at_ms)
+        .ceil()
+        .toNumber()
+    );
   }
 
   /**
