@@ -4,8 +4,9 @@ import { sql_array } from './sql.js';
  * The occupancy rollup: each connector's status changes of a month, pre-grouped by a
  * materialized view into one array per connector and month (AggregatingMergeTree with
  * groupArray states). A change is stored as the number `timestamp_ms * 2 + occupied`, so the
- * query only concatenates and sorts plain integers per connector instead of grouping millions of
- * status rows. Summing is avoided on purpose: a redelivered status row only adds a copy of a
+ * query only sorts plain integers per connector and month instead of grouping millions of status
+ * rows; the months of a connector are then joined by their first and last changes alone (see
+ * utilization.ts). Summing is avoided on purpose: a redelivered status row only adds a copy of a
  * change, which makes an interval of zero length (see utilization.ts), so copies never count.
  *
  * Which statuses mean "occupied" is fixed here and in the stored flags; changing the list needs a
