@@ -194,29 +194,50 @@ function volume_text(component: CompiledComponent, volume: number): string {
 }
 
 const two_digits = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, '0'));
-/** The date part of the last day printed: sessions print many instants of the same day. */
-let iso_day = Number.NaN;
-let iso_date = '';
+const day_ms = 86_400_000;
 
 /**
  * RFC 3339 text of an instant in UTC, as Date.toISOString() without a ".000" of whole seconds,
- * e.g. 2026-06-01T12:01:30.001Z.
+ * e.g. 2026-06-01T12:01:30.001Z. The civil date comes from the day number by arithmetic
+ * (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms", civil_from_days), so every call
+ * runs the same code; years outside 1000..9999 are left to Date.
  */
 function iso(at_ms: number): string {
-  const day = Math.floor(at_ms / 86_400_000);
-  if (day !== iso_day) {
-    const text = new Date(day * 86_400_000).toISOString();
-    // Years before 0 or after 9999 print with a sign and six digits: Date prints them whole.
-    if (text.length !== 24) return new Date(at_ms).toISOString().replace('.000Z', 'Z');
-    iso_day = day;
-    iso_date = text.slice(0, 11);
-  }
-  const ms_of_day = at_ms - day * 86_400_000;
+  const days = Math.floor(at_ms / day_ms);
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365,
+  );
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  if (year < 1000 || year > 9999) return new Date(at_ms).toISOString().replace('.000Z', 'Z');
+  const ms_of_day = at_ms - days * day_ms;
   const seconds = Math.floor(ms_of_day / 1000);
   const ms = ms_of_day - seconds * 1000;
-  const time = `${two_digits[Math.floor(seconds / 3600)]}:${two_digits[Math.floor(seconds / 60) % 60]}:${two_digits[seconds % 60]}`;
-  if (ms === 0) return `${iso_date}${time}Z`;
-  return `${iso_date}${time}.${String(ms).padStart(3, '0')}Z`;
+  const text = `${year}-${two_digits[month]}-${two_digits[day]}T${two_digits[Math.floor(seconds / 3600)]}:${two_digits[Math.floor(seconds / 60) % 60]}:${two_digits[seconds % 60]}`;
+  if (ms === 0) return `${text}Z`;
+  return `${text}.${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
+}
+
+/** OCPI CdrChargingPeriods of the periods: ENERGY in kWh when energy flowed, TIME or PARKING_TIME in hours. */
+function charging_periods_of(periods: Period[], tariff_id: string): CdrChargingPeriod[] {
+  const charging_periods: CdrChargingPeriod[] = [];
+  for (const period of periods) {
+    const dimensions: CdrDimension[] = [];
+    if (period.energy_nwh > 0)
+      dimensions.push({ type: 'ENERGY', volume: quotient_string(period.energy_nwh, 1, 12) });
+    dimensions.push({
+      type: period.charging ? 'TIME' : 'PARKING_TIME',
+      volume: hours_text(period.end_ms - period.start_ms),
+    });
+    charging_periods.push({ start_date_time: iso(period.start_ms), dimensions, tariff_id });
+  }
+  return charging_periods;
 }
 
 /** Hours from ms for display in the CDR: six decimals (3.6 ms), ROUND_HALF_UP, as hours_text. */
@@ -826,11 +847,61 @@ export class SessionRater {
     if (this.decimal !== undefined) return this.decimal.result();
     const { tariff } = this;
     const { periods, flat } = this.effective();
+    const volume = this.volume_scratch.fill(0);
+    const lines = this.rated_lines(periods, flat);
+    const limited =
+      this.plan === undefined && !this.compiled.has_price_limits ? undefined : this.limited_total(volume);
 
-    // step_size "SHALL only be taken into account once per session for ENERGY and once for
-    // PARKING_TIME and TIME combined" (mod_cdrs 10.4.5 step_size, and the mod_tariffs 11.4.6
-    // examples): the last line of the family rounds the session total of its dimension up to its
-    // own step, and the extra volume is billed on that last line.
+    let energy_nwh_periods = 0;
+    let parking_ms = 0;
+    for (const period of periods) {
+      energy_nwh_periods += period.energy_nwh;
+      if (!period.charging) parking_ms += period.end_ms - period.start_ms;
+    }
+    const first = this.first;
+    const end = this.last;
+    const energy_nwh_total = this.last_nwh;
+    // Pair assertion: the periods cover the session and carry all of its energy.
+    if (energy_nwh_periods !== energy_nwh_total)
+      throw new Error('charging periods do not sum to the session energy');
+
+    return {
+      currency: tariff.currency,
+      tariff_id: tariff.id,
+      start_date_time: iso(first.at_ms),
+      end_date_time: iso(end.at_ms),
+      charging_periods: charging_periods_of(periods, tariff.id),
+      total_cost: limited === undefined ? this.price_of(volume, undefined) : limited.total_cost,
+      total_fixed_cost:
+        flat === undefined
+          ? this.price_of(volume, 'FLAT')
+          : { excl_vat: flat.component.flat_excl_text, incl_vat: flat.component.flat_incl_text },
+      total_energy_cost: this.price_of(volume, 'ENERGY'),
+      total_time_cost: this.price_of(volume, 'TIME'),
+      total_parking_cost: this.price_of(volume, 'PARKING_TIME'),
+      total_energy: quotient_string(energy_nwh_total, 1, 12),
+      total_time: hours_text(end.at_ms - first.at_ms),
+      total_parking_time: hours_text(parking_ms),
+      price_limit_applied: limited === undefined ? null : limited.applied,
+      lines,
+      plan: this.plan ?? null,
+      plan_lines: limited === undefined ? [] : limited.plan_lines,
+    };
+  }
+
+  /**
+   * The lines of the periods, in CDR order: FLAT, then per period ENERGY (when energy flowed) and
+   * TIME or PARKING_TIME. Their billed volumes are added to volume_scratch.
+   *
+   * step_size "SHALL only be taken into account once per session for ENERGY and once for
+   * PARKING_TIME and TIME combined" (mod_cdrs 10.4.5 step_size, and the mod_tariffs 11.4.6
+   * examples): the last line of the family rounds the session total of its dimension up to its
+   * own step, and the extra volume is billed on that last line.
+   */
+  private rated_lines(
+    periods: Period[],
+    flat: { component: CompiledComponent; period_index: number } | undefined,
+  ): RatedLine[] {
     let energy_nwh = 0;
     let time_ms = 0;
     let parking_ms = 0;
@@ -857,77 +928,35 @@ export class SessionRater {
       const ms = last.charging ? time_ms : parking_ms;
       time_extra = ceil_to_step(ms, last.time!.step_units) - ms;
     }
-
-    const currency = tariff.currency;
-    const volume = this.volume_scratch.fill(0);
-    const rated_lines: RatedLine[] = [];
-    if (flat !== undefined) rated_lines.push(this.rated_line(flat.period_index, flat.component, 1, 1));
+    const lines: RatedLine[] = [];
+    if (flat !== undefined) lines.push(this.rated_line(flat.period_index, flat.component, 1, 1));
     for (let p = 0; p < periods.length; p++) {
       const period = periods[p]!;
       if (period.energy !== undefined && period.energy_nwh > 0) {
         const billed = p === energy_last ? period.energy_nwh + energy_extra : period.energy_nwh;
-        rated_lines.push(this.rated_line(p, period.energy, period.energy_nwh, billed));
+        lines.push(this.rated_line(p, period.energy, period.energy_nwh, billed));
       }
       if (period.time !== undefined) {
         const ms = period.end_ms - period.start_ms;
-        rated_lines.push(this.rated_line(p, period.time, ms, p === time_last ? ms + time_extra : ms));
+        lines.push(this.rated_line(p, period.time, ms, p === time_last ? ms + time_extra : ms));
       }
     }
-    let total_cost: CdrPrice;
-    let price_limit_applied: RatedSession['price_limit_applied'] = null;
-    let plan_lines: RatedSession['plan_lines'] = [];
-    if (this.plan === undefined && !this.compiled.has_price_limits) {
-      total_cost = this.price_of(volume, undefined);
-    } else {
-      const limited = apply_price_limits(tariff, this.exact_cost(volume, undefined));
-      const planned = apply_plan(limited.cost, currency, this.plan);
-      total_cost = price_text(planned.cost, currency);
-      price_limit_applied = limited.applied;
-      plan_lines = planned.lines;
-    }
+    return lines;
+  }
 
-    const charging_periods: CdrChargingPeriod[] = [];
-    let energy_nwh_periods = 0;
-    let parking_ms_total = 0;
-    for (const period of periods) {
-      const dimensions: CdrDimension[] = [];
-      if (period.energy_nwh > 0)
-        dimensions.push({ type: 'ENERGY', volume: quotient_string(period.energy_nwh, 1, 12) });
-      const ms = period.end_ms - period.start_ms;
-      dimensions.push({ type: period.charging ? 'TIME' : 'PARKING_TIME', volume: hours_text(ms) });
-      charging_periods.push({ start_date_time: iso(period.start_ms), dimensions, tariff_id: tariff.id });
-      energy_nwh_periods += period.energy_nwh;
-      if (!period.charging) parking_ms_total += ms;
-    }
-    const first = this.first;
-    const end = this.last;
-    const energy_nwh_total = this.last_nwh;
-
-    // Pair assertion: the periods cover the session and carry all of its energy.
-    if (energy_nwh_periods !== energy_nwh_total)
-      throw new Error('charging periods do not sum to the session energy');
-
+  /** The total after the tariff's price limits and the driver's plan, in decimal arithmetic. */
+  private limited_total(volume: number[]): {
+    total_cost: CdrPrice;
+    applied: RatedSession['price_limit_applied'];
+    plan_lines: RatedSession['plan_lines'];
+  } {
+    const currency = this.tariff.currency;
+    const limited = apply_price_limits(this.tariff, this.exact_cost(volume, undefined));
+    const planned = apply_plan(limited.cost, currency, this.plan);
     return {
-      currency,
-      tariff_id: tariff.id,
-      start_date_time: iso(first.at_ms),
-      end_date_time: iso(end.at_ms),
-      charging_periods,
-      total_cost,
-      total_fixed_cost:
-        flat === undefined
-          ? this.price_of(volume, 'FLAT')
-          : { excl_vat: flat.component.flat_excl_text, incl_vat: flat.component.flat_incl_text },
-      total_energy_cost: this.price_of(volume, 'ENERGY'),
-      total_time_cost: this.price_of(volume, 'TIME'),
-      total_parking_cost: this.price_of(volume, 'PARKING_TIME'),
-      total_energy: quotient_string(energy_nwh_total, 1, 12),
-      total_time: hours_text(end.at_ms - first.at_ms),
-      total_parking_time: hours_text(parking_ms_total),
-      price_limit_applied,
-      lines: rated_lines,
-      plan: this.plan ?? null,
-      plan_lines,
+      total_cost: price_text(planned.cost, currency),
+      applied: limited.applied,
+      plan_lines: planned.lines,
     };
   }
 }
