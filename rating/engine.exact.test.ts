@@ -13,6 +13,7 @@ import {
 import { DecimalSessionRater } from './decimal-engine.js';
 import { type MeterSample, rate_session, SessionRater } from './engine.js';
 import { ceil_to_step, mul_div_half_up, quotient_text } from './exact-integers.js';
+import { iso } from './iso-text.js';
 import { local_time } from './local-time.js';
 import type { Plan } from './plans.js';
 import type { PriceComponent, Tariff, TariffElement, TariffRestrictions } from './tariff.js';
@@ -481,6 +482,22 @@ describe('integer engine beyond its ranges', () => {
       expect(integer.result()).toEqual(decimal.result());
     });
   }
+});
+
+describe('CDR instants', () => {
+  it('print as Date.toISOString() without .000, in any year', () => {
+    const instant = fc.oneof(
+      fc.integer({ min: -8.64e15, max: 8.64e15 }),
+      fc.integer({ min: Date.UTC(1999, 0, 1), max: Date.UTC(2101, 0, 1) }),
+      fc.constantFrom(0, -1, Date.UTC(2000, 1, 29, 23, 59, 59, 999), Date.UTC(999, 11, 31, 23, 59, 59, 999)),
+    );
+    fc.assert(
+      fc.property(instant, (at_ms) => {
+        expect(iso(at_ms)).toBe(new Date(at_ms).toISOString().replace('.000Z', 'Z'));
+      }),
+      { numRuns: 20_000 },
+    );
+  });
 });
 
 describe('local time', () => {

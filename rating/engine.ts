@@ -12,6 +12,7 @@ import {
 } from './compiled-tariff.js';
 import { apply_price_limits, DecimalSessionRater, price_text } from './decimal-engine.js';
 import { ceil_to_step, exact_product, mul_div_half_up, quotient_text } from './exact-integers.js';
+import { iso } from './iso-text.js';
 import { block_ms, local_block, next_day_of, type ZoneBlocks, zone_blocks } from './local-time.js';
 import { apply_plan, type Plan } from './plans.js';
 import {
@@ -191,37 +192,6 @@ function volume_text(component: CompiledComponent, volume: number): string {
   if (component.dimension === 'ENERGY') return quotient_string(volume, 1, 9);
   if (component.dimension === 'FLAT') return String(volume);
   return quotient_string(volume, 1, 3);
-}
-
-const two_digits = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, '0'));
-const day_ms = 86_400_000;
-
-/**
- * RFC 3339 text of an instant in UTC, as Date.toISOString() without a ".000" of whole seconds,
- * e.g. 2026-06-01T12:01:30.001Z. The civil date comes from the day number by arithmetic
- * (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms", civil_from_days), so every call
- * runs the same code; years outside 1000..9999 are left to Date.
- */
-function iso(at_ms: number): string {
-  const days = Math.floor(at_ms / day_ms);
-  const z = days + 719_468;
-  const era = Math.floor(z / 146_097);
-  const doe = z - era * 146_097;
-  const yoe = Math.floor(
-    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365,
-  );
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const month = mp < 10 ? mp + 3 : mp - 9;
-  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  if (year < 1000 || year > 9999) return new Date(at_ms).toISOString().replace('.000Z', 'Z');
-  const ms_of_day = at_ms - days * day_ms;
-  const seconds = Math.floor(ms_of_day / 1000);
-  const ms = ms_of_day - seconds * 1000;
-  const text = `${year}-${two_digits[month]}-${two_digits[day]}T${two_digits[Math.floor(seconds / 3600)]}:${two_digits[Math.floor(seconds / 60) % 60]}:${two_digits[seconds % 60]}`;
-  if (ms === 0) return `${text}Z`;
-  return `${text}.${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
 }
 
 /** OCPI CdrChargingPeriods of the periods: ENERGY in kWh when energy flowed, TIME or PARKING_TIME in hours. */
