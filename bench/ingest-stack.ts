@@ -4,30 +4,18 @@
  * point ingest answers after), not from ClickHouse: this stack measures accepted-and-durable,
  * with no rating or storage sharing the cores.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { connect_nats, type Nats } from '../core/nats.js';
 import { start_nats_server } from '../core/nats-server.js';
 import { start_evrate } from '../test/helpers/process.js';
-import type { BenchStack } from './stack.js';
+import { type BenchStack, bench_ingest_env, ocpp_url_of, stack_dir } from './stack.js';
 import { StreamCounter } from './stream-count.js';
 
 const stream = 'EVRATE_EVENTS';
 
-function ocpp_url_of(output: string): string {
-  const match = /OCPP charge points: +(wss?:\/\/\S+\/ocpp)\//.exec(output);
-  if (match === null) throw new Error(`ingest did not print its OCPP address:\n${output}`);
-  return match[1]!;
-}
-
 export async function start_ingest_bench_stack(env: Record<string, string> = {}): Promise<BenchStack> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'evrate-bench-ingest-'));
-  const stops: (() => Promise<void>)[] = [];
-  const stop = async () => {
-    for (const s of stops.reverse()) await s().catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const { dir, stops, stop } = stack_dir('evrate-bench-ingest-');
   try {
     const nats_server = await start_nats_server({ store_dir: path.join(dir, 'nats'), port: 0 });
     stops.push(() => nats_server.stop());
@@ -39,10 +27,7 @@ export async function start_ingest_bench_stack(env: Record<string, string> = {})
         ROLES: 'ingest',
         NODE_ID: 'bench-ingest',
         DATA_DIR: path.join(dir, 'ingest'),
-        OCPP_HOST: '127.0.0.1',
-        OCPP_ALLOW_UNKNOWN: 'true',
-        OCPP_ACCEPT_UNKNOWN_TOKENS: 'true',
-        OCPP_CALLS_PER_S_MAX: '1000000',
+        ...bench_ingest_env,
         ...env,
       },
       undefined,
@@ -67,7 +52,7 @@ export async function start_ingest_bench_stack(env: Record<string, string> = {})
     stops.push(() => nats.close());
     const counter = new StreamCounter(nats, stream);
     return {
-      ocpp_url_base: ocpp_url_of(ingest.output()),
+      ocpp_url_base: ocpp_url_of(ingest),
       api_url: '',
       operator_token: '',
       database: '',

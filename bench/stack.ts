@@ -43,19 +43,40 @@ async function count(store: Store, sql: string): Promise<number> {
   return Number((await store.query<{ n: string | number }>(sql))[0]?.n ?? 0);
 }
 
-function ocpp_url_of(p: EvrateProcess): string {
+export function ocpp_url_of(p: EvrateProcess): string {
   const match = /OCPP charge points: +(wss?:\/\/\S+\/ocpp)\//.exec(p.output());
   if (match === null) throw new Error(`ingest did not print its OCPP address:\n${p.output()}`);
   return match[1]!;
 }
 
-export async function start_bench_stack(options: StackOptions): Promise<BenchStack> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'evrate-bench-'));
+/** A temporary directory for a stack's data and the stops that tear the stack down, last first. */
+export function stack_dir(prefix: string): {
+  dir: string;
+  stops: (() => Promise<void>)[];
+  stop: () => Promise<void>;
+} {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   };
+  return { dir, stops, stop };
+}
+
+/** How the bench runs ingest: chargers and their tokens unregistered, no per-charger call rate. */
+export const bench_ingest_env = {
+  OCPP_HOST: '127.0.0.1',
+  // Simulated chargers and their tokens are not registered: accept them (the bench measures the
+  // data path, not the registry).
+  OCPP_ALLOW_UNKNOWN: 'true',
+  OCPP_ACCEPT_UNKNOWN_TOKENS: 'true',
+  // A simulated charger with one call always outstanding sends far more than a real one.
+  OCPP_CALLS_PER_S_MAX: '1000000',
+};
+
+export async function start_bench_stack(options: StackOptions): Promise<BenchStack> {
+  const { dir, stops, stop } = stack_dir('evrate-bench-');
   try {
     const nats = await start_nats_server({ store_dir: path.join(dir, 'nats'), port: 0 });
     stops.push(() => nats.stop());
@@ -94,13 +115,7 @@ export async function start_bench_stack(options: StackOptions): Promise<BenchSta
       ROLES: 'ingest',
       NODE_ID: 'bench-ingest',
       DATA_DIR: path.join(dir, 'ingest'),
-      OCPP_HOST: '127.0.0.1',
-      // Simulated chargers and their tokens are not registered: accept them (the bench
-      // measures the data path, not the registry).
-      OCPP_ALLOW_UNKNOWN: 'true',
-      OCPP_ACCEPT_UNKNOWN_TOKENS: 'true',
-      // A simulated charger with one call always outstanding sends far more than a real one.
-      OCPP_CALLS_PER_S_MAX: '1000000',
+      ...bench_ingest_env,
     });
     stops.push(() => ingest.kill('SIGTERM'));
     // nats-server and clickhouse-server die with us (core/child.ts); the evrate processes too.
