@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { Session } from 'chdb';
 import { ident } from './sql.js';
-import { parse_json_rows, type Store, StoreError } from './store.js';
+import { parse_json_compact, parse_json_rows, type Store, StoreError } from './store.js';
 
 /**
  * The embedded ClickHouse engine. One process owns one data directory; queries run off the event
@@ -28,6 +28,9 @@ export async function open_chdb_store(data_dir: string, database: string): Promi
     },
     async query<T>(sql: string) {
       return parse_json_rows<T>(await run(sql, 'JSONEachRow'));
+    },
+    async query_arrays<T extends readonly unknown[]>(sql: string) {
+      return parse_json_compact<T>(await run(sql, 'JSONCompact'));
     },
     async insert_json_rows(table, rows) {
       if (rows.length === 0) return;

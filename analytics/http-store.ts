@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { createClient } from '@clickhouse/client';
 import { ident } from './sql.js';
-import { parse_json_rows, type Store, StoreError } from './store.js';
+import { parse_json_compact, parse_json_rows, type Store, StoreError } from './store.js';
 
 /** A ClickHouse server (or cluster endpoint) over HTTP with @clickhouse/client. */
 export async function open_http_store(options: {
@@ -43,6 +43,9 @@ export async function open_http_store(options: {
     },
     async query<T>(sql: string) {
       return parse_json_rows<T>(await text(`${sql}\nFORMAT JSONEachRow`));
+    },
+    async query_arrays<T extends readonly unknown[]>(sql: string) {
+      return parse_json_compact<T>(await text(`${sql}\nFORMAT JSONCompact`));
     },
     async insert_json_rows(table, rows) {
       if (rows.length === 0) return;

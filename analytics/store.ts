@@ -10,6 +10,11 @@ export interface Store {
   readonly server_version: string;
   exec(sql: string): Promise<void>;
   query<T>(sql: string): Promise<T[]>;
+  /**
+   * Rows as arrays in the order of the SELECT's columns (format JSONCompact): for answers of many
+   * thousand rows, where naming every field in every row costs more than the query.
+   */
+  query_arrays<T extends readonly unknown[]>(sql: string): Promise<T[]>;
   /** Inserts JSONEachRow lines (each a complete JSON object, no newline inside). */
   insert_json_rows(table: string, rows: readonly string[]): Promise<void>;
   close(): Promise<void>;
@@ -35,4 +40,11 @@ export function parse_json_rows<T>(text: string): T[] {
 export function version_at_least(version: string, major: number, minor = 0): boolean {
   const [a = 0, b = 0] = version.split('.').map(Number);
   return a > major || (a === major && b >= minor);
+}
+
+/** The `data` of a JSONCompact answer. */
+export function parse_json_compact<T>(text: string): T[] {
+  const parsed = JSON.parse(text) as { data?: T[] };
+  if (!Array.isArray(parsed.data)) throw new TypeError('JSONCompact answer without data');
+  return parsed.data;
 }

@@ -162,20 +162,16 @@ function by_station_then_evse(a: EvseMs, b: EvseMs): number {
 }
 
 async function evse_ms(store: Store, filter: UtilizationFilter): Promise<EvseMs[]> {
-  const rows = await store.query<{
-    station_id: string;
-    evse_id: number;
-    occupied_ms: unknown;
-    charging_ms: unknown;
-  }>(evse_times_sql(store, filter));
-  const evses = rows.map((r) => ({
-    station_id: r.station_id,
-    evse_id: Number(r.evse_id),
-    occupied_ms: count_of(r.occupied_ms),
-    charging_ms: count_of(r.charging_ms),
+  // Forty thousand EVSEs at 20,000 stations: rows as arrays, in the order of evse_times_sql.
+  const rows = await store.query_arrays<[string, number, unknown, unknown]>(evse_times_sql(store, filter));
+  const evses = rows.map(([station_id, evse_id, occupied_ms, charging_ms]) => ({
+    station_id,
+    evse_id: Number(evse_id),
+    occupied_ms: count_of(occupied_ms),
+    charging_ms: count_of(charging_ms),
   }));
-  // Sorted here rather than by the store: an ORDER BY there made the whole statement several
-  // times slower on chdb, and the answers have always been in UTF-16 order, not byte order.
+  // Sorted here rather than by the store: the answers have always been in UTF-16 order, not the
+  // store's byte order.
   return evses.sort(by_station_then_evse);
 }
 
