@@ -143,3 +143,21 @@ export function connector_id(value: unknown, field: string): number {
   }
   return id;
 }
+
+/**
+ * A 53-bit fingerprint of a frame's text (two 32-bit FNV-1a style lanes), to recognise a
+ * charger's retry of a CALL: same message id and same text. Message ids are unique per sender
+ * and connection (OCPP-J 1.6 section 4.1.3), so the fingerprint only ever tells a retry from a
+ * sender that broke that rule; for that, 2^-53 is chance enough.
+ */
+export function text_fingerprint(text: string): number {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff);
+}

@@ -20,6 +20,7 @@ import {
   OcppError,
   type OcppProtocol,
   parse_frame,
+  text_fingerprint,
   unknown_message_id,
 } from './ocppj.js';
 import { type EventPublisher, PublishRejected } from './publisher.js';
@@ -109,8 +110,12 @@ interface Connection {
   protocol: OcppProtocol;
   closed: boolean;
   in_flight: number;
-  /** message id -> the frame text and its answer (undefined while in flight). */
-  recent: Map<string, { text: string; answer: Promise<string | undefined> }>;
+  /**
+   * message id -> a fingerprint of the frame text and its answer. The fingerprint, not the text:
+   * a thousand chargers' last calls held as text are tens of MB that live just long enough to be
+   * copied by every young-generation GC, whose pauses then show in every charger's answer time.
+   */
+  recent: Map<string, { fingerprint: number; answer: Promise<string | undefined> }>;
   /** CALLs sent to the charger, by our message id, waiting for its CALLRESULT or CALLERROR. */
   outgoing: Map<string, (result: CommandResult) => void>;
   /** The per-connection call rate. */
@@ -375,7 +380,8 @@ export class IngestServer {
       return;
     }
     const seen = connection.recent.get(frame.id);
-    if (seen !== undefined && seen.text === text) {
+    const fingerprint = text_fingerprint(text);
+    if (seen !== undefined && seen.fingerprint === fingerprint) {
       // A charger's retry of a CALL (OCPP-J 1.6 section 4.1.1): answer it again, publish nothing.
       duplicate_calls.inc();
       seen.answer.then(
@@ -430,7 +436,7 @@ export class IngestServer {
       const oldest = connection.recent.keys().next().value;
       if (oldest !== undefined) connection.recent.delete(oldest);
     }
-    connection.recent.set(frame.id, { text, answer });
+    connection.recent.set(frame.id, { fingerprint, answer });
     answer
       .then((reply) => {
         if (reply === undefined) return;

@@ -66,6 +66,12 @@ describe('charge point authentication (security profile 1/2) and retried CALLs',
     expect((other[2] as { transactionId: number }).transactionId).not.toBe(
       (first[2] as { transactionId: number }).transactionId,
     );
+    // The same id with other content is not a retry (the sender broke id uniqueness): processed.
+    const reused = await charger.raw(frame.replace('08:00:00Z', '09:00:00Z'), 'start-1');
+    expect(reused[0]).toBe(3);
+    expect((reused[2] as { transactionId: number }).transactionId).not.toBe(
+      (first[2] as { transactionId: number }).transactionId,
+    );
     charger.close();
   });
 });
