@@ -172,7 +172,11 @@ function headline(runs: readonly BenchResult[]): string[] {
       `- At ${n(l.offered_meter_values_per_s_while_charging as number)} meter values/s offered: answer p99 ${n(l.answer_latency_ms_p99 as number, 1)} ms, freshness p99 ${n(l.freshness_ms_p99 as number)} ms`,
     );
   }
-  const c = by('connections');
+  // Connections: the newer of the two stacks (ingest holds the sockets either way).
+  const c = runs
+    .filter((x) => x.scenario === 'connections')
+    .sort((a, b) => a.started_at.localeCompare(b.started_at))
+    .at(-1)?.figures;
   if (c !== undefined) {
     lines.push(
       `- ${n(c.connections_held as number)} chargers on one ingest process, ${n(c.ingest_kb_per_connection as number, 1)} KB each`,
@@ -180,11 +184,16 @@ function headline(runs: readonly BenchResult[]): string[] {
   }
   const r = by('rating');
   if (r !== undefined)
-    lines.push(`- Rating engine: ${n(r.sessions_per_s as number)} sessions/s on one thread`);
-  const b = by('baseline');
-  if (b !== undefined) {
     lines.push(
-      `- evrate / plain ocpp-rpc server (answers only, stores nothing): ${n(b.ratio_meter_values_answered as number, 2)} of its answer rate`,
+      `- Rating engine: ${n(r.sessions_per_s as number)} sessions/s on one thread, ${n(r.incremental_samples_per_s as number)} samples/s incrementally`,
+    );
+  for (const stack of ['ingest', 'full'] as const) {
+    const b = by('baseline', stack);
+    if (b === undefined) continue;
+    lines.push(
+      `- ${stack === 'ingest' ? 'evrate ingest alone' : 'evrate, rating and storing'} / plain ocpp-rpc server (answers only, stores nothing): ` +
+        `${n(b.ratio_meter_values_answered as number, 2)} of its answer rate ` +
+        `(${n(b.evrate_meter_values_answered_per_s as number)} vs ${n(b.baseline_meter_values_answered_per_s as number)} meter values/s)`,
     );
   }
   return lines.length === 0 ? [] : [...lines, ''];
@@ -203,8 +212,8 @@ const text = [
     ? ''
     : `Machine: ${machine.cpus} cores (${machine.cpu_model}), ${machine.memory_gb} GB, Node ${machine.node}, open files max ${machine.open_files_max}. ` +
       'The load generator (simulated chargers) and the harness share these 2 cores with the system under test ' +
-      '(ingest, rating, nats-server, clickhouse-server 18.16), and other developers were running tests on the ' +
-      'same machine: the figures are a floor, not a ceiling.',
+      '(ingest and nats-server, and with the full stack also rating and clickhouse-server 18.16). ' +
+      'Each run gives the load average at its start: anything else running then took cores from it.',
   '',
   ...headline(runs),
   ...runs.flatMap(section),
