@@ -8,16 +8,11 @@
  *
  *   node dist/bench/ocpi.js [--cdrs 1000000] [--crawl-pages 1000] [--offset-pages 100]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import path from 'node:path';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { PartnerRegistry, token_sha256 } from '../api/ocpi/partners.js';
-import { load_config } from '../core/config.js';
-import { create_logger } from '../core/log.js';
-import { connect_nats } from '../core/nats.js';
-import { start_stack } from '../core/stack.js';
 import { cdr_seed_sql } from '../test/helpers/cdr-seed.js';
+import { register_emsp_partner } from '../test/helpers/ocpi-partner.js';
+import { start_test_stack } from '../test/helpers/stack.js';
 
 const { values } = parseArgs({
   options: {
@@ -88,37 +83,21 @@ async function get_page(url: string): Promise<PageTiming> {
   };
 }
 
-const dir = mkdtempSync(path.join(tmpdir(), 'evrate-bench-ocpi-'));
-const config = load_config({
-  DATA_DIR: dir,
-  OCPP_PORT: '0',
-  API_PORT: '0',
-  OCPP_HOST: '127.0.0.1',
-  API_HOST: '127.0.0.1',
+const stack = await start_test_stack({
   OPERATOR_TOKEN: 'bench-operator-token-0123456789',
-  LOG_LEVEL: 'warn',
   ROLES: 'api',
   OCPI_CDR_PUSH_INTERVAL_MS: '0',
   OCPI_RATE_LIMIT_PER_S: '1000000',
   OCPI_RATE_LIMIT_BURST: '1000000',
 });
-const stack = await start_stack(config, create_logger('warn'));
 try {
-  const nats = await connect_nats(config, stack.nats_url, create_logger('warn'));
-  const partners = await PartnerRegistry.open(nats);
-  await partners.save(
-    {
-      partner_id: 'bench',
-      parties: [{ country_code: 'DE', party_id: 'BEN' }],
-      status: 'registered',
-      token_sha256: token_sha256(token),
-      token_kind: 'C',
-      roles: [{ role: 'EMSP', business_details: { name: 'Bench' }, country_code: 'DE', party_id: 'BEN' }],
-      created_at_ms: 0,
-      updated_at_ms: 0,
-    },
-    undefined,
-  );
+  const nats = await register_emsp_partner(stack, {
+    partner_id: 'bench',
+    country_code: 'DE',
+    party_id: 'BEN',
+    name: 'Bench',
+    token,
+  });
   const seed_started = performance.now();
   for (let first = 0; first < cdrs_total; first += 250_000) {
     await stack.store.exec(
@@ -166,6 +145,5 @@ try {
     )}\n`,
   );
 } finally {
-  await stack.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await stack.dispose();
 }

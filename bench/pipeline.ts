@@ -25,6 +25,7 @@ import { start_nats_server } from '../core/nats-server.js';
 import { group_by_partition, partition_subject } from '../core/partitions.js';
 import { encode_event_batch, type OcppEvent } from '../schemas/events.js';
 import { start_clickhouse_server } from '../test/helpers/clickhouse-server.js';
+import { energy_and_power } from '../test/helpers/events.js';
 import { start_evrate } from '../test/helpers/process.js';
 
 const { values } = parseArgs({
@@ -180,31 +181,7 @@ function tick(now: number): void {
           meterValues: {
             transactionId: transaction_id,
             connectorId: 1,
-            meterValues: [
-              {
-                timestampMs: now,
-                sampledValues: [
-                  {
-                    value: String(charger.energy_wh),
-                    unit: 'Wh',
-                    measurand: 'Energy.Active.Import.Register',
-                    phase: '',
-                    location: 'Outlet',
-                    context: 'Sample.Periodic',
-                    format: 'Raw',
-                  },
-                  {
-                    value: '11000',
-                    unit: 'W',
-                    measurand: 'Power.Active.Import',
-                    phase: '',
-                    location: 'Outlet',
-                    context: 'Sample.Periodic',
-                    format: 'Raw',
-                  },
-                ],
-              },
-            ],
+            meterValues: [energy_and_power(now, charger.energy_wh, 11000)],
           },
         }),
       );

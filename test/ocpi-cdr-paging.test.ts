@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PartnerRegistry, token_sha256 } from '../api/ocpi/partners.js';
-import { create_logger } from '../core/log.js';
-import { connect_nats, type Nats } from '../core/nats.js';
+import type { Nats } from '../core/nats.js';
 import { cdr_seed_sql } from './helpers/cdr-seed.js';
+import { register_emsp_partner } from './helpers/ocpi-partner.js';
 import { start_test_stack } from './helpers/stack.js';
 
 /**
@@ -25,26 +24,14 @@ describe('OCPI CDR paging at 100,000 CDRs', () => {
 
   beforeAll(async () => {
     stack = await start_test_stack({ OCPI_CDR_PUSH_INTERVAL_MS: '0', OCPI_RATE_LIMIT_BURST: '100000' });
-    nats = await connect_nats(
-      { nats_stream: 'EVRATE_EVENTS', nats_subject_prefix: 'evrate', node_id: 'paging-test' },
-      stack.nats_url,
-      create_logger('warn'),
-    );
-    const partners = await PartnerRegistry.open(nats);
-    await partners.save(
-      {
-        partner_id: 'paging',
-        parties: [{ country_code: 'DE', party_id: 'PGE' }],
-        status: 'registered',
-        token_sha256: token_sha256(token),
-        token_kind: 'C',
-        partner_token: 'unused',
-        roles: [{ role: 'EMSP', business_details: { name: 'Paging' }, country_code: 'DE', party_id: 'PGE' }],
-        created_at_ms: 0,
-        updated_at_ms: 0,
-      },
-      undefined,
-    );
+    nats = await register_emsp_partner(stack, {
+      partner_id: 'paging',
+      country_code: 'DE',
+      party_id: 'PGE',
+      name: 'Paging',
+      token,
+      partner_token: 'unused',
+    });
     await stack.store.exec(seed_sql(stack.store.database, 'DE*PGE', cdrs_total, 0));
     await stack.store.exec(seed_sql(stack.store.database, 'FR*OTH', 5_000, cdrs_total));
   });

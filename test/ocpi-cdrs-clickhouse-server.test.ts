@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RatedSessionRow, rated_session_json } from '../analytics/sessions.js';
-import { PartnerRegistry, token_sha256 } from '../api/ocpi/partners.js';
-import { create_logger } from '../core/log.js';
-import { connect_nats, type Nats } from '../core/nats.js';
+import type { Nats } from '../core/nats.js';
 import { type PrivateClickHouse, start_clickhouse_server } from './helpers/clickhouse-server.js';
+import { register_emsp_partner } from './helpers/ocpi-partner.js';
 import { start_test_stack } from './helpers/stack.js';
 
 /**
@@ -51,24 +50,13 @@ describe('OCPI CDRs on clickhouse-server 18.16', () => {
   beforeAll(async () => {
     clickhouse = await start_clickhouse_server();
     stack = await start_test_stack({ CLICKHOUSE_URL: clickhouse.url, OCPI_CDR_PUSH_INTERVAL_MS: '0' });
-    nats = await connect_nats(
-      { nats_stream: 'EVRATE_EVENTS', nats_subject_prefix: 'evrate', node_id: 'ch-test' },
-      stack.nats_url,
-      create_logger('warn'),
-    );
-    await (await PartnerRegistry.open(nats)).save(
-      {
-        partner_id: 'ch',
-        parties: [{ country_code: 'DE', party_id: 'CHS' }],
-        status: 'registered',
-        token_sha256: token_sha256(token),
-        token_kind: 'C',
-        roles: [{ role: 'EMSP', business_details: { name: 'CH' }, country_code: 'DE', party_id: 'CHS' }],
-        created_at_ms: 0,
-        updated_at_ms: 0,
-      },
-      undefined,
-    );
+    nats = await register_emsp_partner(stack, {
+      partner_id: 'ch',
+      country_code: 'DE',
+      party_id: 'CHS',
+      name: 'CH',
+      token,
+    });
     const rows = [];
     for (let n = 0; n < 25; n++) rows.push(rated_session_json(row(n, n < 20 ? 'DE*CHS' : 'NL*OTH')));
     rows.push(rated_session_json(row(4, 'DE*CHS', 2, '7.25')));

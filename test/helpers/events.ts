@@ -12,7 +12,8 @@ export interface SyntheticSession {
   sampled_values: number;
 }
 
-function register(at_ms: number, wh: number): MeterValue {
+/** A meter value of the energy register (Wh) and the power (W) at one instant. */
+export function energy_and_power(at_ms: number, wh: number, power_w = 7000 + (wh % 500)): MeterValue {
   return {
     timestampMs: at_ms,
     sampledValues: [
@@ -26,7 +27,7 @@ function register(at_ms: number, wh: number): MeterValue {
         format: 'Raw',
       },
       {
-        value: String(7000 + (wh % 500)),
+        value: String(power_w),
         unit: 'W',
         measurand: 'Power.Active.Import',
         phase: '',
@@ -83,7 +84,11 @@ export function synthetic_sessions(
         events.push({
           ...base(at),
           body: 'meterValues',
-          meterValues: { transactionId: transaction_id, connectorId: 1, meterValues: [register(at, wh)] },
+          meterValues: {
+            transactionId: transaction_id,
+            connectorId: 1,
+            meterValues: [energy_and_power(at, wh)],
+          },
         });
         values += 2;
         if (k === samples - 3) {

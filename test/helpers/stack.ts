@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { load_config } from '../../core/config.js';
+import { type Config, load_config } from '../../core/config.js';
 import { create_logger } from '../../core/log.js';
 import { type RunningStack, start_stack } from '../../core/stack.js';
 
@@ -13,7 +13,7 @@ export const test_operator_token = 'test-operator-token-0123456789';
  */
 export async function start_test_stack(
   env: Record<string, string> = {},
-): Promise<RunningStack & { dir: string; dispose(): Promise<void> }> {
+): Promise<RunningStack & { dir: string; config: Config; dispose(): Promise<void> }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'evrate-stack-'));
   const config = load_config({
     DATA_DIR: dir,
@@ -30,6 +30,7 @@ export async function start_test_stack(
   return {
     ...stack,
     dir,
+    config,
     async dispose() {
       await stack.stop();
       rmSync(dir, { recursive: true, force: true });
