@@ -4,7 +4,7 @@
  * point ingest answers after), not from ClickHouse: this stack measures accepted-and-durable,
  * with no rating or storage sharing the cores.
  */
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect_nats, type Nats } from '../core/nats.js';
 import { start_nats_server } from '../core/nats-server.js';
@@ -34,7 +34,12 @@ export async function start_ingest_bench_stack(env: Record<string, string> = {})
       // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where ingest spends its time.
       (process.env.BENCH_INGEST_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
     );
-    stops.push(() => ingest.kill('SIGTERM'));
+    stops.push(async () => {
+      await ingest.kill('SIGTERM');
+      // What ingest printed (e.g. with BENCH_INGEST_NODE_ARGS=--trace-gc), kept for a look.
+      const keep = process.env.BENCH_INGEST_OUTPUT;
+      if (keep !== undefined && keep !== '') writeFileSync(keep, ingest.output());
+    });
     const kill_child = () => {
       if (ingest.child.exitCode === null) ingest.child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

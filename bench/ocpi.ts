@@ -100,8 +100,8 @@ try {
   });
   const seed_started = performance.now();
   for (let first = 0; first < cdrs_total; first += 250_000) {
-    await stack.store.exec(
-      seed_sql(stack.store.database, 'DE*BEN', Math.min(250_000, cdrs_total - first), first),
+    await stack.store!.exec(
+      seed_sql(stack.store!.database, 'DE*BEN', Math.min(250_000, cdrs_total - first), first),
     );
   }
   const seed_s = (performance.now() - seed_started) / 1000;
@@ -135,7 +135,7 @@ try {
         page_size,
         load_average_1m: { start: Number(load_at_start.toFixed(1)), end: Number(loadavg()[0]!.toFixed(1)) },
         cores: cpus().length,
-        store: `chdb ${stack.store.server_version}`,
+        store: `chdb ${stack.store!.server_version}`,
         seed_s: Number(seed_s.toFixed(1)),
         crawl: { ...summary(crawl), cdrs_seen: crawled, reached_last_page: complete },
         random_offset: summary(offsets),

@@ -108,7 +108,9 @@ async function start(): Promise<void> {
           `  metrics:                 ${stack.api_url}/metrics`,
         ]),
     `  NATS:                    ${stack.nats_url}`,
-    `  ClickHouse:              ${stack.store.transport} ${stack.store.server_version}`,
+    stack.store === undefined
+      ? '  ClickHouse:              not used by this process (ingest only)'
+      : `  ClickHouse:              ${stack.store.transport} ${stack.store.server_version}`,
     config.operator_token_generated
       ? `  operator token (generated, set OPERATOR_TOKEN to keep one): ${config.operator_token}`
       : '  operator token: from OPERATOR_TOKEN',

@@ -48,7 +48,8 @@ export interface RunningStack {
   /** The API's routes in matching order (empty without the api role). */
   api_routes: readonly Route[];
   nats_url: string;
-  store: Store;
+  /** Undefined in an ingest-only process, which does not open ClickHouse. */
+  store: Store | undefined;
   shutdown: Shutdown;
   stop(): Promise<void>;
 }
@@ -87,19 +88,30 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
     const nats = await connect_nats(config, nats_url, log);
     shutdown.add('nats', () => nats.close());
 
-    const store = await open_store(config);
-    shutdown.add('store', () => store.close());
-    const applied = await migrate(store, { raw_retention_days: config.analytics_raw_retention_days });
-    log.info(
-      { transport: store.transport, server_version: store.server_version, applied },
-      'clickhouse ready',
-    );
+    // Only rating and the API read or write ClickHouse: an ingest-only process neither opens it
+    // (no embedded chdb, its threads and memory, beside the sockets) nor needs to reach it.
+    let store: Store | undefined;
+    if (config.roles.has('rating') || config.roles.has('api')) {
+      const opened = await open_store(config);
+      store = opened;
+      shutdown.add('store', () => opened.close());
+      const applied = await migrate(opened, { raw_retention_days: config.analytics_raw_retention_days });
+      log.info(
+        { transport: opened.transport, server_version: opened.server_version, applied },
+        'clickhouse ready',
+      );
+    }
+    const with_store = (): Store => {
+      if (store === undefined) throw new Error('this role needs ClickHouse, which was not opened');
+      return store;
+    };
 
     const tariffs = await TariffStore.open(nats);
     const charge_points = await ChargePointRegistry.open(nats);
     const tokens = await TokenStore.open(nats);
     const plans = await PlanStore.open(nats);
-    if ((await tariffs.current(config.default_tariff_id)) === undefined) {
+    // Seeded by a process that can also record the version in ClickHouse.
+    if (store !== undefined && (await tariffs.current(config.default_tariff_id)) === undefined) {
       const seeded = await tariffs.put(default_tariff(config));
       await insert_tariff_version(store, seeded);
       log.info({ tariff_id: seeded.tariff_id }, 'default tariff seeded');
@@ -108,7 +120,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
     if (config.roles.has('rating')) {
       const pool = new PricingPool(config.rating_workers);
       shutdown.add('pricing-pool', () => pool.close());
-      const sink = new Sink(store, {
+      const sink = new Sink(with_store(), {
         flush_rows_max: config.sink_flush_rows_max,
         flush_bytes_max: config.sink_flush_bytes_max,
         flush_interval_ms: config.sink_flush_interval_ms,
@@ -202,6 +214,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
     let api_port = 0;
     let api_routes: readonly Route[] = [];
     if (config.roles.has('api')) {
+      const store = with_store();
       const partners = await PartnerRegistry.open(nats);
       const open_sessions = await open_sessions_bucket(nats);
       const ocpi_context: OcpiContext = {

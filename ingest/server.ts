@@ -24,6 +24,7 @@ import {
   unknown_message_id,
 } from './ocppj.js';
 import { type EventPublisher, PublishRejected } from './publisher.js';
+import { RecentCalls } from './recent-calls.js';
 import type { TransactionIdAllocator } from './txid.js';
 
 const connections = new Gauge({
@@ -102,20 +103,20 @@ export interface IngestOptions {
 /** CALLs this server sends to one charger and awaits at once (commands, running costs). */
 const outgoing_calls_max = 8;
 
-/** Recent CALLs of a connection by message id, so that a charger's retry is answered again. */
-const recent_calls_max = 32;
+/**
+ * CALLs of a connection remembered to answer a retry again. A charger that keeps to OCPP-J has
+ * one CALL outstanding and retries only that one; this covers one that pipelines up to the
+ * in-flight bound (16).
+ */
+const recent_calls_max = 16;
 
 interface Connection {
   charge_point_id: string;
   protocol: OcppProtocol;
   closed: boolean;
   in_flight: number;
-  /**
-   * message id -> a fingerprint of the frame text and its answer. The fingerprint, not the text:
-   * a thousand chargers' last calls held as text are tens of MB that live just long enough to be
-   * copied by every young-generation GC, whose pauses then show in every charger's answer time.
-   */
-  recent: Map<string, { fingerprint: number; answer: Promise<string | undefined> }>;
+  /** The last CALLs and their answers, to answer a retry again. */
+  recent: RecentCalls;
   /** CALLs sent to the charger, by our message id, waiting for its CALLRESULT or CALLERROR. */
   outgoing: Map<string, (result: CommandResult) => void>;
   /** The per-connection call rate. */
@@ -265,7 +266,7 @@ export class IngestServer {
               protocol,
               closed: false,
               in_flight: 0,
-              recent: new Map(),
+              recent: new RecentCalls(recent_calls_max),
               outgoing: new Map(),
               rate: new TokenBucket(
                 this.options.calls_per_s_max,
@@ -379,17 +380,19 @@ export class IngestServer {
       );
       return;
     }
-    const seen = connection.recent.get(frame.id);
     const fingerprint = text_fingerprint(text);
-    if (seen !== undefined && seen.fingerprint === fingerprint) {
+    const seen = connection.recent.find(fingerprint, frame.id);
+    if (seen !== undefined) {
       // A charger's retry of a CALL (OCPP-J 1.6 section 4.1.1): answer it again, publish nothing.
       duplicate_calls.inc();
-      seen.answer.then(
-        (reply) => {
-          if (reply !== undefined) this.send(ws, reply);
-        },
-        () => {},
-      );
+      if (typeof seen === 'string') this.send(ws, seen);
+      else
+        seen.then(
+          (reply) => {
+            if (reply !== undefined) this.send(ws, reply);
+          },
+          () => {},
+        );
       return;
     }
     if (connection.rate.take(Date.now()) > 0) {
@@ -423,8 +426,7 @@ export class IngestServer {
         }
         if (error instanceof PublishRejected) {
           // Not durable, so not answered: the charger retries the CALL (OCPP-J 1.6 section 4.1.1),
-          // and the retry must be processed afresh.
-          connection.recent.delete(frame.id);
+          // and the retry must be processed afresh (RecentCalls forgets a call without an answer).
           return undefined;
         }
         this.log.error({ err: error, charge_point_id: connection.charge_point_id }, 'call failed');
@@ -432,11 +434,7 @@ export class IngestServer {
         return call_error(frame.id, new OcppError('InternalError', 'internal error'), connection.protocol);
       },
     );
-    if (connection.recent.size >= recent_calls_max) {
-      const oldest = connection.recent.keys().next().value;
-      if (oldest !== undefined) connection.recent.delete(oldest);
-    }
-    connection.recent.set(frame.id, { fingerprint, answer });
+    connection.recent.add(fingerprint, answer);
     answer
       .then((reply) => {
         if (reply === undefined) return;

@@ -94,10 +94,10 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
         total_incl_vat: '6.33',
       });
 
-      const [row] = await stack.store.query<{ n: string; wh: string; excl: string; incl: string }>(
+      const [row] = await stack.store!.query<{ n: string; wh: string; excl: string; incl: string }>(
         `SELECT toString(count()) AS n, toString(sum(energy_wh)) AS wh, toString(sum(total_excl_vat)) AS excl,
                 toString(sum(total_incl_vat)) AS incl
-         FROM ${stack.store.database}.rated_sessions FINAL WHERE charge_point_id = 'CP-E2E-1'`,
+         FROM ${stack.store!.database}.rated_sessions FINAL WHERE charge_point_id = 'CP-E2E-1'`,
       );
       // Servers print decimals with or without trailing zeros; compare the exact values.
       expect({
@@ -110,8 +110,8 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
         excl: '5.3200',
         incl: '6.3300',
       });
-      const [samples] = await stack.store.query<{ n: string }>(
-        `SELECT toString(count()) AS n FROM ${stack.store.database}.meter_values FINAL
+      const [samples] = await stack.store!.query<{ n: string }>(
+        `SELECT toString(count()) AS n FROM ${stack.store!.database}.meter_values FINAL
          WHERE charge_point_id = 'CP-E2E-1' AND transaction_id = '${transaction_id}'`,
       );
       expect(samples?.n).toBe('2');
@@ -187,8 +187,8 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
         total_incl_vat: '6.40',
       });
       // The signed reading is kept verbatim as evidence.
-      const signed = await stack.store.query<{ format: string; signed_data: string }>(
-        `SELECT format, signed_data FROM ${stack.store.database}.meter_values
+      const signed = await stack.store!.query<{ format: string; signed_data: string }>(
+        `SELECT format, signed_data FROM ${stack.store!.database}.meter_values
          WHERE charge_point_id = 'CP-E2E-201' AND context = 'Transaction.End'`,
       );
       expect(signed.map((r) => [r.format, JSON.parse(r.signed_data)])).toEqual([['SignedData', signed_end]]);
@@ -344,9 +344,9 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
       charger.close();
 
       // Every CALLERROR and the connection's open and close are recorded for the dashboards.
-      const db = stack.store.database;
+      const db = stack.store!.database;
       const rejections = await eventually(async () => {
-        const rows = await stack.store.query<{ action: string; error_code: string }>(
+        const rows = await stack.store!.query<{ action: string; error_code: string }>(
           `SELECT action, error_code FROM ${db}.ocpp_rejections WHERE charge_point_id = 'CP-E2E-3'
            ORDER BY at_ms, error_code`,
         );
@@ -359,7 +359,7 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
         'StartTransaction:OccurenceConstraintViolation',
       ]);
       const connections = await eventually(async () => {
-        const rows = await stack.store.query<{ connected: number | string; protocol: string }>(
+        const rows = await stack.store!.query<{ connected: number | string; protocol: string }>(
           `SELECT connected, protocol FROM ${db}.charger_connections FINAL WHERE charge_point_id = 'CP-E2E-3'
            ORDER BY at_ms, connected DESC`,
         );

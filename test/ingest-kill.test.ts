@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -195,6 +195,9 @@ describe('ingest killed with SIGKILL under load', () => {
       });
       const url = /OCPP charge points: +(ws:\/\/\S+)/.exec(ingest.output())?.[1];
       expect(url, ingest.output()).toBeDefined();
+      // An ingest-only process does not open ClickHouse (no embedded chdb beside the sockets).
+      expect(ingest.output()).toMatch(/ClickHouse: +not used by this process/);
+      expect(existsSync(path.join(data_dir, 'chdb'))).toBe(false);
       return url!;
     };
 

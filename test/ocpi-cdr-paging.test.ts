@@ -32,8 +32,8 @@ describe('OCPI CDR paging at 100,000 CDRs', () => {
       token,
       partner_token: 'unused',
     });
-    await stack.store.exec(seed_sql(stack.store.database, 'DE*PGE', cdrs_total, 0));
-    await stack.store.exec(seed_sql(stack.store.database, 'FR*OTH', 5_000, cdrs_total));
+    await stack.store!.exec(seed_sql(stack.store!.database, 'DE*PGE', cdrs_total, 0));
+    await stack.store!.exec(seed_sql(stack.store!.database, 'FR*OTH', 5_000, cdrs_total));
   });
 
   afterAll(async () => {

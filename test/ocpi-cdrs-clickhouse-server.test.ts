@@ -60,7 +60,7 @@ describe('OCPI CDRs on clickhouse-server 18.16', () => {
     const rows = [];
     for (let n = 0; n < 25; n++) rows.push(rated_session_json(row(n, n < 20 ? 'DE*CHS' : 'NL*OTH')));
     rows.push(rated_session_json(row(4, 'DE*CHS', 2, '7.25')));
-    await stack.store.insert_json_rows('rated_sessions', rows);
+    await stack.store!.insert_json_rows('rated_sessions', rows);
   });
 
   afterAll(async () => {
@@ -70,7 +70,7 @@ describe('OCPI CDRs on clickhouse-server 18.16', () => {
   });
 
   it('pages through the partner’s CDRs by Link and by offset, latest version only', async () => {
-    expect(stack.store.server_version).toMatch(/^18\./);
+    expect(stack.store!.server_version).toMatch(/^18\./);
     const get = async (url: string) => {
       const res = await fetch(url, {
         headers: { authorization: `Token ${Buffer.from(token).toString('base64')}` },

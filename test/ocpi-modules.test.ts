@@ -154,7 +154,7 @@ describe('OCPI 2.2.1 modules', () => {
         row(1, 'DE*ABC', base_ms + 60_000, { version: 2, total_excl_vat: '9.99', total_incl_vat: '12.09' }),
       ),
     );
-    await stack.store.insert_json_rows('rated_sessions', rows);
+    await stack.store!.insert_json_rows('rated_sessions', rows);
   });
 
   afterAll(async () => {
@@ -421,7 +421,7 @@ describe('OCPI 2.2.1 modules', () => {
         updated_at_ms: registered_ms,
       });
       // One CDR rated before registration (for pulling), three after, one of another party.
-      await stack.store.insert_json_rows('rated_sessions', [
+      await stack.store!.insert_json_rows('rated_sessions', [
         rated_session_json(row(200, 'BE*PSH', registered_ms - 60_000)),
         rated_session_json(row(201, 'BE*PSH', registered_ms + 60_000)),
         rated_session_json(row(202, 'BE*PSH', registered_ms + 120_000)),
@@ -437,7 +437,7 @@ describe('OCPI 2.2.1 modules', () => {
         settle_ms: 0,
       };
       const deps = {
-        store: stack.store,
+        store: stack.store!,
         partners,
         mapping: { cpo: { country_code: 'NL', party_id: 'EVR' }, location_country: 'NLD' },
         client: { timeout_ms: 5000, response_bytes_max: 65536 },

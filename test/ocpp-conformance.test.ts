@@ -207,19 +207,19 @@ describe('OCPP-J conformance against ocpp-rpc as the charge point', () => {
   }
 
   async function meter_rows(charge_point_id: string): Promise<MeterRow[]> {
-    return await stack.store.query<MeterRow>(
+    return await stack.store!.query<MeterRow>(
       `SELECT toString(connector_id) AS connector_id, transaction_id, toString(timestamp_ms) AS timestamp_ms,
               measurand, phase, location, unit, context, format, value
-       FROM ${stack.store.database}.meter_values FINAL
+       FROM ${stack.store!.database}.meter_values FINAL
        WHERE charge_point_id = '${charge_point_id}'
        ORDER BY timestamp_ms, measurand, phase, context, format`,
     );
   }
 
   async function statuses_of(charge_point_id: string): Promise<{ connector_id: string; status: string }[]> {
-    return await stack.store.query<{ connector_id: string; status: string }>(
+    return await stack.store!.query<{ connector_id: string; status: string }>(
       `SELECT toString(connector_id) AS connector_id, status
-       FROM ${stack.store.database}.connector_status FINAL
+       FROM ${stack.store!.database}.connector_status FINAL
        WHERE charge_point_id = '${charge_point_id}' ORDER BY timestamp_ms`,
     );
   }

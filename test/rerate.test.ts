@@ -79,7 +79,7 @@ describe('re-rating', () => {
     const session_id = `CP-RR-1/${tx}`;
     // Priced live with version 2: 7.5 kWh x 0.30 + 0.5 h x 1.20 + 0.5 h x 6.00 = 5.85.
     const live = await eventually(async () => {
-      const rows = await stack.store.query<{ v: string; t: string }>(
+      const rows = await stack.store!.query<{ v: string; t: string }>(
         `SELECT toString(version) AS v, toString(total_excl_vat) AS t FROM evrate.rated_sessions FINAL WHERE session_id = '${session_id}'`,
       );
       return rows[0];
@@ -103,12 +103,12 @@ describe('re-rating', () => {
         difference: { excl_vat: '2.25', incl_vat: '2.25' },
       },
     ]);
-    const latest = await stack.store.query<{ v: string; tv: string; t: string }>(
+    const latest = await stack.store!.query<{ v: string; tv: string; t: string }>(
       `SELECT toString(version) AS v, toString(tariff_version) AS tv, toString(total_excl_vat) AS t
        FROM evrate.rated_sessions FINAL WHERE session_id = '${session_id}'`,
     );
     expect(latest).toEqual([{ v: '2', tv: '3', t: '8.1' }]);
-    const history = await stack.store.query<{ v: string; r: string; t: string; p: string }>(
+    const history = await stack.store!.query<{ v: string; r: string; t: string; p: string }>(
       `SELECT toString(version) AS v, rated_reason AS r, toString(total_excl_vat) AS t,
          toString(previous_total_excl_vat) AS p
        FROM evrate.rated_session_versions FINAL WHERE session_id = '${session_id}' ORDER BY version`,
