@@ -159,7 +159,7 @@ function headline(runs: readonly BenchResult[]): string[] {
   const li = by('latency', 'ingest');
   if (li !== undefined)
     lines.push(
-      `- Ingest alone at ${n(li.offered_meter_values_per_s_while_charging as number)} meter values/s offered: steady answer p99 ${n(li.steady_answer_latency_ms_p99 as number, 1)} ms (whole run ${n(li.answer_latency_ms_p99 as number, 1)} ms)`,
+      `- Ingest alone at ${n(li.meter_values_answered_per_s as number)} meter values/s answered (${n(li.offered_meter_values_per_s_while_charging as number)}/s offered while charging): steady answer p99 ${n(li.steady_answer_latency_ms_p99 as number, 1)} ms (whole run ${n(li.answer_latency_ms_p99 as number, 1)} ms)`,
     );
   const t = by('throughput');
   if (t !== undefined)
