@@ -143,7 +143,15 @@ export class SimCharger {
   private register_wh: number;
   private stopping = false;
   private killed = false;
-  private wake: (() => void) | undefined;
+  /**
+   * One timer per charger, restarted for every wait of the same length: a new timer and promise
+   * closures per meter value live just long enough (one interval) to be copied by the load
+   * generator's young-generation GC, whose pauses show in every answer time it measures.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private timer_ms = -1;
+  private sleeping: (() => void) | undefined;
+  private readonly on_timer = () => this.wake();
 
   constructor(
     private readonly index: number,
@@ -163,14 +171,14 @@ export class SimCharger {
   /** Finish the current session, then close. */
   stop(): void {
     this.stopping = true;
-    this.wake?.();
+    this.wake();
   }
 
   /** Give up now: close the socket and abandon whatever is in flight. */
   kill(): void {
     this.killed = true;
     this.stopping = true;
-    this.wake?.();
+    this.wake();
     this.waiting?.resolve({ kind: 'closed' });
     this.socket?.terminate();
   }
@@ -318,16 +326,25 @@ export class SimCharger {
   private wait(ms: number): Promise<void> {
     if (this.stopping || ms <= 0) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
+      this.sleeping = resolve;
+      if (this.timer !== undefined && this.timer_ms === ms) {
+        this.timer.refresh();
+      } else {
+        clearTimeout(this.timer);
+        this.timer = setTimeout(this.on_timer, ms);
+        this.timer_ms = ms;
+      }
     });
+  }
+
+  private wake(): void {
+    const resolve = this.sleeping;
+    this.sleeping = undefined;
+    if (this.stopping && this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    resolve?.();
   }
 
   private async call(
