@@ -103,13 +103,6 @@ export interface IngestOptions {
 /** CALLs this server sends to one charger and awaits at once (commands, running costs). */
 const outgoing_calls_max = 8;
 
-/**
- * CALLs of a connection remembered to answer a retry again. A charger that keeps to OCPP-J has
- * one CALL outstanding and retries only that one; this covers one that pipelines up to the
- * in-flight bound (16).
- */
-const recent_calls_max = 16;
-
 interface Connection {
   charge_point_id: string;
   protocol: OcppProtocol;
@@ -266,7 +259,9 @@ export class IngestServer {
               protocol,
               closed: false,
               in_flight: 0,
-              recent: new RecentCalls(recent_calls_max),
+              // A charger that keeps to OCPP-J has one CALL outstanding and retries only that one;
+              // remembering as many as may be in flight covers one that pipelines.
+              recent: new RecentCalls(this.options.in_flight_calls_max),
               outgoing: new Map(),
               rate: new TokenBucket(
                 this.options.calls_per_s_max,
