@@ -5,7 +5,7 @@ import { ocpp16_validator } from './validate.js';
 
 /** OCPP 1.6 message semantics, free of I/O: each CALL becomes its answer and its events. */
 /** Actions this server implements; any other action known to OCPP 1.6 is NotSupported. */
-const implemented = new Set([
+export const ocpp16_actions: ReadonlySet<string> = new Set([
   'BootNotification',
   'Heartbeat',
   'StatusNotification',
@@ -59,7 +59,7 @@ export async function handle_ocpp16_call(
   payload: Json,
   context: CallContext,
 ): Promise<CallOutcome> {
-  check_call(ocpp16_validator, implemented, action, payload);
+  check_call(ocpp16_validator, ocpp16_actions, action, payload);
   const now = new Date(context.now_ms()).toISOString();
 
   switch (action) {

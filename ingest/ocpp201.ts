@@ -8,7 +8,7 @@ import { ocpp201_validator } from './validate.js';
  * OCPP 2.0.1 message semantics, free of I/O. Transactions are the charger's own ids (scoped by
  * charge point); energy registers are taken from the meter values of TransactionEvent.
  */
-const implemented = new Set([
+export const ocpp201_actions: ReadonlySet<string> = new Set([
   'BootNotification',
   'Heartbeat',
   'StatusNotification',
@@ -75,7 +75,7 @@ export async function handle_ocpp201_call(
   payload: Json,
   context: CallContext,
 ): Promise<CallOutcome> {
-  check_call(ocpp201_validator, implemented, action, payload);
+  check_call(ocpp201_validator, ocpp201_actions, action, payload);
   const now = new Date(context.now_ms()).toISOString();
 
   switch (action) {

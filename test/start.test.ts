@@ -47,11 +47,16 @@ it('npm start runs the stack, answers a charger, and drains on SIGTERM', async (
     const charger = await TestCharger.connect(`${ocpp}/ocpp/CP-START-1`);
     const boot = await charger.call('BootNotification', { chargePointVendor: 'Acme', chargePointModel: 'S' });
     expect(boot.status).toBe('Accepted');
+    // A made-up action is refused and counted as "other": chargers cannot add metric series.
+    const made_up = await charger.raw('[2,"m1","MadeUpAction",{}]', 'm1');
+    expect(made_up.slice(0, 3)).toEqual([4, 'm1', 'NotImplemented']);
     charger.close();
     const sessions = await fetch(`${api}/v1/sessions`, { headers: { authorization: `Bearer ${token}` } });
     expect(sessions.status).toBe(200);
     const metrics = await (await fetch(`${api}/metrics`)).text();
     expect(metrics).toContain('evrate_ingest_calls_total{action="BootNotification"} 1');
+    expect(metrics).toContain('evrate_ingest_calls_total{action="other"} 1');
+    expect(metrics).not.toContain('MadeUpAction');
     const pid = Number(/evrate is running \(pid (\d+)/.exec(output)?.[1]);
     process.kill(pid, 'SIGTERM');
     expect(await exited).toBe(0);
