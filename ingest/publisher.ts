@@ -1,6 +1,7 @@
 import { Counter, Histogram } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
+import { JetStreamPublisher } from '../core/jetstream-publish.js';
 import type { Nats } from '../core/nats.js';
 import { group_by_partition, partition_subject } from '../core/partitions.js';
 import { encode_event_batch, type OcppEvent } from '../schemas/events.js';
@@ -23,6 +24,14 @@ const rejected_events = new Counter({
   labelNames: ['reason'],
   registers: [metrics_registry],
 });
+
+/**
+ * A batch not acknowledged in this long is given up: its chargers get no answer and retry. Should
+ * the first batch have landed after all, the retried event is in the stream twice, as after any
+ * retry of an unanswered CALL, and is taken once downstream (rating/session.ts rule 2, the meter
+ * values' key).
+ */
+const publish_timeout_ms = 10_000;
 
 export interface PublisherOptions {
   node_id: string;
@@ -63,12 +72,15 @@ export class EventPublisher {
   private in_flight = new Set<Promise<void>>();
   private closed = false;
   private readonly boot_ms = Date.now();
+  private readonly jetstream: JetStreamPublisher;
 
   constructor(
     private readonly nats: Nats,
     private readonly options: PublisherOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.jetstream = new JetStreamPublisher(nats.nc, publish_timeout_ms);
+  }
 
   /** Resolves once the event is durable in JetStream; rejects with PublishRejected otherwise. */
   /** Whether events nobody waits for may be buffered: only while less than half the bound is used. */
@@ -133,10 +145,11 @@ export class EventPublisher {
     });
     const started = performance.now();
     try {
-      await this.nats.js.publish(partition_subject(this.nats.events_subject, partition), data, {
-        msgID: `${this.options.node_id}.${this.boot_ms}.${sequence}.${partition}`,
-        timeout: 10_000,
-      });
+      await this.jetstream.publish(
+        partition_subject(this.nats.events_subject, partition),
+        data,
+        `${this.options.node_id}.${this.boot_ms}.${sequence}.${partition}`,
+      );
     } catch (error) {
       rejected_events.inc({ reason: 'publish_failed' }, waiting.length);
       this.log.error({ err: error, events: waiting.length }, 'event batch publish failed');
@@ -153,5 +166,6 @@ export class EventPublisher {
     this.flush();
     this.closed = true;
     await Promise.allSettled([...this.in_flight]);
+    this.jetstream.close();
   }
 }
