@@ -3,13 +3,14 @@
 import type { ProcessUsage } from './proc-stats.js';
 import type { ChargerCounters } from './sim/charger.js';
 
-export type ScenarioName = 'throughput' | 'latency' | 'connections' | 'rating' | 'baseline';
+export type ScenarioName = 'throughput' | 'latency' | 'connections' | 'rating' | 'baseline' | 'floor';
 export const scenario_names: readonly ScenarioName[] = [
   'throughput',
   'latency',
   'connections',
   'rating',
   'baseline',
+  'floor',
 ];
 
 /** One point of the time series, one per progress tick. */

@@ -113,6 +113,16 @@ function section(r: BenchResult): string[] {
         'process can hold here; the load generator spreads chargers over agent processes and loopback source ' +
         'addresses, so it is not the bound. Raise `ulimit -n` and `--chargers` to look for the real limit.',
     ];
+  } else if (r.scenario === 'floor') {
+    body = [
+      `The latency load (${n(f.offered_meter_values_per_s_while_charging as number)} meter values/s offered while charging) against a server that answers every CALL at once and does nothing else: ` +
+        `${n(f.meter_values_answered_per_s as number)} meter values/s answered. What the load generator, the loopback and the machine add to every answer time:`,
+      '',
+      '| answer time, ms | p50 | p90 | p99 | p99.9 | max |',
+      '| --- | --- | --- | --- | --- | --- |',
+      `| whole run | ${n(f.answer_latency_ms_p50 as number, 1)} | ${n(f.answer_latency_ms_p90 as number, 1)} | ${n(f.answer_latency_ms_p99 as number, 1)} | ${n(f.answer_latency_ms_p999 as number, 1)} | ${n(f.answer_latency_ms_max as number, 1)} |`,
+      `| steady (${n(f.steady_s as number, 1)} s after the ramp) | ${n(f.steady_answer_latency_ms_p50 as number, 1)} | - | ${n(f.steady_answer_latency_ms_p99 as number, 1)} | ${n(f.steady_answer_latency_ms_p999 as number, 1)} | - |`,
+    ];
   } else if (r.scenario === 'rating') {
     body = [
       `${n(f.sessions_per_s as number)} sessions/s (${n(f.samples_per_s as number)} meter samples/s) on one thread; ${n(f.sessions_priced as number)} of ${n(f.sessions as number)} sessions priced.` +
@@ -160,6 +170,11 @@ function headline(runs: readonly BenchResult[]): string[] {
   if (li !== undefined)
     lines.push(
       `- Ingest alone at ${n(li.meter_values_answered_per_s as number)} meter values/s answered (${n(li.offered_meter_values_per_s_while_charging as number)}/s offered while charging): steady answer p99 ${n(li.steady_answer_latency_ms_p99 as number, 1)} ms (whole run ${n(li.answer_latency_ms_p99 as number, 1)} ms)`,
+    );
+  const fl = by('floor');
+  if (fl !== undefined)
+    lines.push(
+      `- Floor, the same load against a server that only answers: steady answer p99 ${n(fl.steady_answer_latency_ms_p99 as number, 1)} ms at ${n(fl.meter_values_answered_per_s as number)} meter values/s (what the load generator and the machine add)`,
     );
   const t = by('throughput');
   if (t !== undefined)

@@ -6,6 +6,8 @@
  *   connections  concurrent chargers one ingest process holds, memory per connection
  *   rating       the rating engine alone (bench/rating.ts)
  *   baseline     the throughput load against evrate and against a plain ocpp-rpc server
+ *   floor        the latency load against a server that only answers: what the load generator,
+ *                loopback and machine add to every answer time
  *
  * Writes bench/results/<scenario>-<time>/{result.json,summary.md,chart.svg}; exits 1 when the
  * honesty check fails (what chargers were answered for is not all stored and priced).
@@ -16,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { write_report } from './report.js';
 import { type BenchResult, type ScenarioName, scenario_names } from './result.js';
 import { baseline } from './scenarios/baseline.js';
+import { floor } from './scenarios/floor.js';
 import type { BenchOptions } from './scenarios/common.js';
 import { rating } from './scenarios/rating.js';
 import { connections, latency, type ScenarioOutcome, throughput } from './scenarios/stack-scenarios.js';
@@ -26,7 +29,7 @@ const usage = `usage: npm run bench -- --scenario ${scenario_names.join('|')} [o
   --chargers N                simulated charge points (default 500; connections: 5000)
   --agents N                  load generator processes (default 1; more when chargers need them)
   --samples N                 sampled values (measurands) per meter value, 1..5 (default 4)
-  --rate N                    latency: offered meter values per second (default 5000)
+  --rate N                    latency, floor: offered meter values per second (default 5000)
   --ocpp201-share F           fraction of chargers on OCPP 2.0.1 (default 0.5)
   --sim-interval-s K          simulated seconds between meter values (default 60)
   --ramp-s N                  connection ramp-up (default: a quarter of --seconds, at most 10)
@@ -129,7 +132,7 @@ async function main(): Promise<number> {
     sessions: Math.floor(number_option(values, 'sessions', 20_000)),
     settle_s: number_option(values, 'settle-s', 120),
     drain_s: number_option(values, 'drain-s', 20),
-    tick_ms: number_option(values, 'tick-ms', scenario === 'latency' ? 250 : 1000),
+    tick_ms: number_option(values, 'tick-ms', scenario === 'latency' || scenario === 'floor' ? 250 : 1000),
     seed: Math.floor(number_option(values, 'seed', 1)),
     clickhouse_url: values['clickhouse-url'] as string | undefined,
     stack: stack_option(values.stack),
@@ -144,6 +147,7 @@ async function main(): Promise<number> {
     connections,
     rating,
     baseline,
+    floor,
   };
   const outcome = await run[scenario](o);
   const cpus = os.cpus();

@@ -150,4 +150,17 @@ describe('npm run bench (smoke)', () => {
     expect(result.figures.ratio_meter_values_answered).toBeGreaterThan(0);
     expect(result.series.some((p) => p.target === 'baseline')).toBe(true);
   });
+
+  it('floor: the latency load against a server that only answers', () => {
+    const { code, result, stdout } = bench('floor', ['--scenario', 'floor', ...small, '--rate', '500']);
+    expect(code, stdout).toBe(0);
+    expect(result.ok).toBe(true);
+    expect(result.honesty).toBeUndefined();
+    expect(result.load!.call_errors).toBe(0);
+    expect(result.load!.meter_value_calls_answered).toBeGreaterThan(0);
+    expect(result.figures.answer_latency_ms_p99).toBeGreaterThan(0);
+    expect(result.processes.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['echo server', 'load generator']),
+    );
+  });
 });

@@ -3,8 +3,6 @@
  * rates and stores them), then against a plain ocpp-rpc server that only answers. Run one after
  * the other, not at once: on a shared machine they would take each other's cores.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { built_module } from '../../core/paths.js';
 import { drive } from '../drive.js';
 import { round } from '../proc-stats.js';
 import type { BenchResult } from '../result.js';
@@ -18,43 +16,8 @@ import {
   stack_target,
   stack_warnings,
 } from './common.js';
+import { start_answering_server } from './answering-server.js';
 import type { ScenarioOutcome } from './stack-scenarios.js';
-
-async function start_baseline_server(): Promise<{
-  child: ChildProcess;
-  url_base: string;
-  stop(): Promise<void>;
-}> {
-  const child = spawn(process.execPath, [built_module('bench/baseline-server.js')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const match = /baseline OCPP server: (ws:\/\/\S+)/.exec(output);
-    if (match !== null) return running_baseline(child, exited, match[1]!);
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      throw new Error(`baseline server did not start:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function running_baseline(child: ChildProcess, exited: Promise<void>, url_base: string) {
-  return {
-    child,
-    url_base,
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 export async function baseline(o: BenchOptions): Promise<ScenarioOutcome> {
   const series: BenchResult['series'] = [];
@@ -70,7 +33,7 @@ export async function baseline(o: BenchOptions): Promise<ScenarioOutcome> {
   } finally {
     await stack.stop();
   }
-  const server = await start_baseline_server();
+  const server = await start_answering_server('bench/baseline-server.js', 'baseline');
   let theirs: Awaited<ReturnType<typeof drive>>;
   try {
     theirs = await drive(

@@ -78,11 +78,16 @@ function scenario_outcome(
 }
 
 /**
- * A fixed offered rate: each charger sends one meter value per interval, the interval chosen so
- * that all chargers together offer --rate sampled values per second while charging.
+ * The latency load's pace: each charger sends one meter value per interval, the interval chosen
+ * so that all chargers together offer --rate sampled values per second while charging.
  */
+export function latency_interval_ms(o: BenchOptions): number {
+  return Math.max(10, Math.round((o.chargers * o.samples * 1000) / o.rate));
+}
+
+/** A fixed offered rate (latency_interval_ms): answer times at a load the stack keeps up with. */
 export async function latency(o: BenchOptions): Promise<ScenarioOutcome> {
-  const interval_ms = Math.max(10, Math.round((o.chargers * o.samples * 1000) / o.rate));
+  const interval_ms = latency_interval_ms(o);
   const stack = await open_stack(o);
   try {
     const series: BenchResult['series'] = [];

@@ -1,0 +1,39 @@
+/** A server the load is compared with (baseline, echo), started as its own process. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { built_module } from '../../core/paths.js';
+
+export interface AnsweringServer {
+  child: ChildProcess;
+  url_base: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `node dist/<module>` and waits for its line "<name> OCPP server: ws://...". */
+export async function start_answering_server(module: string, name: string): Promise<AnsweringServer> {
+  const child = spawn(process.execPath, [built_module(module)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const banner = new RegExp(`${name} OCPP server: (ws://\\S+)`);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const match = banner.exec(output);
+    if (match !== null) {
+      return {
+        child,
+        url_base: match[1]!,
+        async stop() {
+          if (child.exitCode === null) child.kill('SIGTERM');
+          await exited;
+        },
+      };
+    }
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`${name} server did not start:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
