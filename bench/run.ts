@@ -18,8 +18,8 @@ import { parseArgs } from 'node:util';
 import { write_report } from './report.js';
 import { type BenchResult, type ScenarioName, scenario_names } from './result.js';
 import { baseline } from './scenarios/baseline.js';
-import { floor } from './scenarios/floor.js';
 import type { BenchOptions } from './scenarios/common.js';
+import { floor } from './scenarios/floor.js';
 import { rating } from './scenarios/rating.js';
 import { connections, latency, type ScenarioOutcome, throughput } from './scenarios/stack-scenarios.js';
 

@@ -6,6 +6,7 @@
 import { drive } from '../drive.js';
 import { round } from '../proc-stats.js';
 import type { BenchResult } from '../result.js';
+import { start_answering_server } from './answering-server.js';
 import {
   type BenchOptions,
   check_honesty,
@@ -16,7 +17,6 @@ import {
   stack_target,
   stack_warnings,
 } from './common.js';
-import { start_answering_server } from './answering-server.js';
 import type { ScenarioOutcome } from './stack-scenarios.js';
 
 export async function baseline(o: BenchOptions): Promise<ScenarioOutcome> {
