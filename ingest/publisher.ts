@@ -1,7 +1,7 @@
 import { Counter, Histogram } from 'prom-client';
+import { JetStreamPublisher } from '../core/jetstream-publish.js';
 import type { Logger } from '../core/log.js';
 import { metrics_registry } from '../core/metrics.js';
-import { JetStreamPublisher } from '../core/jetstream-publish.js';
 import type { Nats } from '../core/nats.js';
 import { group_by_partition, partition_subject } from '../core/partitions.js';
 import { encode_event_batch, type OcppEvent } from '../schemas/events.js';
