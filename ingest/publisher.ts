@@ -82,12 +82,12 @@ export class EventPublisher {
     this.jetstream = new JetStreamPublisher(nats.nc, publish_timeout_ms);
   }
 
-  /** Resolves once the event is durable in JetStream; rejects with PublishRejected otherwise. */
   /** Whether events nobody waits for may be buffered: only while less than half the bound is used. */
   has_room_for_telemetry(): boolean {
     return this.pending < this.options.pending_events_max / 2;
   }
 
+  /** Resolves once the event is durable in JetStream; rejects with PublishRejected otherwise. */
   publish(event: OcppEvent, bytes: number): Promise<void> {
     if (this.closed) return Promise.reject(new PublishRejected('closed'));
     if (this.pending >= this.options.pending_events_max) {

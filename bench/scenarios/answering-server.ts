@@ -1,6 +1,7 @@
 /** A server the load is compared with (baseline, echo), started as its own process. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { built_module } from '../../core/paths.js';
+import type { ChargerCounters } from '../sim/charger.js';
 
 export interface AnsweringServer {
   child: ChildProcess;
@@ -36,4 +37,18 @@ export async function start_answering_server(module: string, name: string): Prom
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * A server that only answers must have done all the work evrate did for the comparison to be
+ * fair: every CALL accepted and answered, every session finished.
+ */
+export function answering_server_failures(name: string, c: ChargerCounters): string[] {
+  const failures: string[] = [];
+  if (c.call_errors > 0)
+    failures.push(`${name}: ${c.call_errors} CALLERRORs (it refused what evrate accepts)`);
+  if (c.calls_abandoned > 0) failures.push(`${name}: ${c.calls_abandoned} CALLs abandoned without an answer`);
+  if (c.sessions_started !== c.sessions_stopped)
+    failures.push(`${name}: ${c.sessions_started} sessions started, ${c.sessions_stopped} finished`);
+  return failures;
 }

@@ -6,7 +6,7 @@
 import { drive } from '../drive.js';
 import { round } from '../proc-stats.js';
 import type { BenchResult } from '../result.js';
-import { start_answering_server } from './answering-server.js';
+import { answering_server_failures, start_answering_server } from './answering-server.js';
 import {
   type BenchOptions,
   check_honesty,
@@ -67,17 +67,9 @@ export async function baseline(o: BenchOptions): Promise<ScenarioOutcome> {
     ...honesty_failures(honesty, ours.counters.sessions_started),
     ...ours.failures,
     ...theirs.failures,
+    ...answering_server_failures('baseline', theirs.counters),
     ...warnings,
   ];
-  // The comparison is only fair when the baseline did the same work: every CALL accepted.
-  if (theirs.counters.call_errors > 0) {
-    failures.push(`baseline: ${theirs.counters.call_errors} CALLERRORs (it refused what evrate accepted)`);
-  }
-  if (theirs.counters.sessions_started !== theirs.counters.sessions_stopped) {
-    failures.push(
-      `baseline: ${theirs.counters.sessions_started} sessions started, ${theirs.counters.sessions_stopped} finished`,
-    );
-  }
   return {
     ok: honesty.ok && failures.length === 0,
     failures,

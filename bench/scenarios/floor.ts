@@ -6,7 +6,7 @@
 import { drive } from '../drive.js';
 import { round } from '../proc-stats.js';
 import type { BenchResult } from '../result.js';
-import { start_answering_server } from './answering-server.js';
+import { answering_server_failures, start_answering_server } from './answering-server.js';
 import { type BenchOptions, drive_options, load_figures } from './common.js';
 import { latency_interval_ms, type ScenarioOutcome } from './stack-scenarios.js';
 
@@ -25,13 +25,7 @@ export async function floor(o: BenchOptions): Promise<ScenarioOutcome> {
       series,
       Date.now(),
     );
-    const c = outcome.counters;
-    // The echo server accepts everything at once: anything else is a fault of the harness.
-    const failures = [...outcome.failures];
-    if (c.call_errors > 0) failures.push(`echo server: ${c.call_errors} CALLERRORs`);
-    if (c.calls_abandoned > 0) failures.push(`${c.calls_abandoned} CALLs abandoned without an answer`);
-    if (c.sessions_started !== c.sessions_stopped)
-      failures.push(`${c.sessions_started} sessions started, ${c.sessions_stopped} finished`);
+    const failures = [...outcome.failures, ...answering_server_failures('echo server', outcome.counters)];
     return {
       ok: failures.length === 0,
       failures,
@@ -41,7 +35,7 @@ export async function floor(o: BenchOptions): Promise<ScenarioOutcome> {
         time_compression: round((o.sim_interval_s * 1000) / interval_ms, 1),
         ...load_figures(outcome),
       },
-      load: c,
+      load: outcome.counters,
       processes: outcome.processes,
       series,
     };
