@@ -1,3 +1,4 @@
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { start_test_nats } from '../test/helpers/nats.js';
 import { JetStreamPublishError, JetStreamPublisher } from './jetstream-publish.js';
@@ -80,6 +81,18 @@ describe('JetStreamPublisher (real NATS JetStream)', () => {
     await env.nats.nc.flush();
     closing.close();
     await expect(in_flight).rejects.toThrow(/closed/);
+    silent.unsubscribe();
+  });
+
+  it('rejects what is in flight at once when the connection closes', async () => {
+    const silent = env.nats.nc.subscribe('silent.z', { callback: () => {} });
+    await env.nats.nc.flush();
+    const nc = await connect({ servers: env.url });
+    const own = new JetStreamPublisher(nc, 60_000);
+    const in_flight = own.publish('silent.z', data, 'z-1');
+    await nc.flush();
+    await nc.close();
+    await expect(in_flight).rejects.toThrow(/connection closed/);
     silent.unsubscribe();
   });
 });

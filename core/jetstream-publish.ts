@@ -57,6 +57,8 @@ export class JetStreamPublisher {
     });
     this.sweeper = setInterval(() => this.expire(), Math.max(10, Math.min(1000, timeout_ms / 4)));
     this.sweeper.unref();
+    // No acknowledgement can come once the connection is closed: say so at once.
+    void nc.closed().then(() => this.close('NATS connection closed'));
   }
 
   /** In flight: sent and not yet acknowledged, refused or timed out. */
@@ -133,11 +135,10 @@ export class JetStreamPublisher {
   }
 
   /** Stops listening; whatever is still in flight is rejected. */
-  close(): void {
+  close(reason = 'publisher closed'): void {
     clearInterval(this.sweeper);
-    this.subscription.unsubscribe();
-    for (const waiting of this.pending.values())
-      waiting.reject(new JetStreamPublishError('publisher closed'));
+    if (!this.subscription.isClosed()) this.subscription.unsubscribe();
+    for (const waiting of this.pending.values()) waiting.reject(new JetStreamPublishError(reason));
     this.pending.clear();
   }
 }
