@@ -130,6 +130,22 @@ const version_of: Record<OcppProtocol, string> = { 'ocpp1.6': '1.6', 'ocpp2.0.1'
 /** OCPP 1.6 chargeBoxIdentity is CiString48; printable characters only. */
 const charge_point_id_pattern = /^[\x21-\x7e]{1,48}$/;
 
+/** An event as the stream carries it: who sent it, when it arrived, in which CALL. */
+function event_of(
+  connection: Connection,
+  message_id: string,
+  received_at_ms: number,
+  body: OcppEventBody,
+): OcppEvent {
+  return {
+    chargePointId: connection.charge_point_id,
+    receivedAtMs: received_at_ms,
+    ocppVersion: version_of[connection.protocol],
+    messageId: message_id,
+    ...body,
+  } as OcppEvent;
+}
+
 /**
  * The OCPP-J front door on uWebSockets.js: ws://HOST:PORT/ocpp/{chargePointId}, subprotocol
  * ocpp1.6. A CALL carrying an event is answered only after the event is durable in JetStream.
@@ -332,18 +348,7 @@ export class IngestServer {
       telemetry_dropped.inc();
       return;
     }
-    this.publisher
-      .publish(
-        {
-          chargePointId: connection.charge_point_id,
-          receivedAtMs: Date.now(),
-          ocppVersion: version_of[connection.protocol],
-          messageId: '',
-          ...body,
-        } as OcppEvent,
-        64,
-      )
-      .catch(() => {});
+    this.publisher.publish(event_of(connection, '', Date.now(), body), 64).catch(() => {});
   }
 
   private on_message(ws: uWS.WebSocket<Connection>, message: ArrayBuffer, is_binary: boolean): void {
@@ -420,33 +425,56 @@ export class IngestServer {
     }
     (calls_by_action.get(frame.action) ?? calls_other_action).inc();
     connection.in_flight++;
-    const answer = this.handle(connection, frame, text.length).then(
-      (reply) => reply,
-      (error: unknown) => {
-        if (error instanceof OcppError) {
-          this.record_rejection(connection, frame.action, error.code);
-          return call_error(frame.id, error, connection.protocol);
-        }
-        if (error instanceof PublishRejected) {
-          // Not durable, so not answered: the charger retries the CALL (OCPP-J 1.6 section 4.1.1),
-          // and the retry must be processed afresh (RecentCalls forgets a call without an answer).
-          return undefined;
-        }
-        this.log.error({ err: error, charge_point_id: connection.charge_point_id }, 'call failed');
-        this.record_rejection(connection, frame.action, 'InternalError');
-        return call_error(frame.id, new OcppError('InternalError', 'internal error'), connection.protocol);
-      },
-    );
-    connection.recent.add(fingerprint, answer);
-    answer
-      .then((reply) => {
-        if (reply === undefined) return;
+    connection.recent.add(fingerprint, this.respond(ws, connection, frame, text.length, started));
+  }
+
+  /**
+   * Processes a CALL and sends its answer; resolves with the answer's text, or undefined when the
+   * charger gets none. One async function, not a chain of promises: a chain costs a promise and
+   * closures per step, per CALL, all garbage for the young-generation GC.
+   */
+  private async respond(
+    ws: uWS.WebSocket<Connection>,
+    connection: Connection,
+    frame: { id: string; action: string; payload: Record<string, unknown> },
+    bytes: number,
+    started: number,
+  ): Promise<string | undefined> {
+    try {
+      let reply: string | undefined;
+      try {
+        reply = await this.handle(connection, frame, bytes);
+      } catch (error) {
+        reply = this.reply_to_failure(connection, frame, error);
+      }
+      if (reply !== undefined) {
         this.send(ws, reply);
         answer_seconds.observe((performance.now() - started) / 1000);
-      })
-      .finally(() => {
-        connection.in_flight--;
-      });
+      }
+      return reply;
+    } finally {
+      connection.in_flight--;
+    }
+  }
+
+  /** The CALLERROR for a CALL that failed, or undefined when it must go unanswered. */
+  private reply_to_failure(
+    connection: Connection,
+    frame: { id: string; action: string },
+    error: unknown,
+  ): string | undefined {
+    if (error instanceof OcppError) {
+      this.record_rejection(connection, frame.action, error.code);
+      return call_error(frame.id, error, connection.protocol);
+    }
+    if (error instanceof PublishRejected) {
+      // Not durable, so not answered: the charger retries the CALL (OCPP-J 1.6 section 4.1.1),
+      // and the retry must be processed afresh (RecentCalls forgets a call without an answer).
+      return undefined;
+    }
+    this.log.error({ err: error, charge_point_id: connection.charge_point_id }, 'call failed');
+    this.record_rejection(connection, frame.action, 'InternalError');
+    return call_error(frame.id, new OcppError('InternalError', 'internal error'), connection.protocol);
   }
 
   /** Whether this process holds the charger's socket. */
@@ -516,23 +544,17 @@ export class IngestServer {
       connection.protocol === 'ocpp1.6'
         ? await handle_ocpp16_call(frame.action, frame.payload, context)
         : await handle_ocpp201_call(frame.action, frame.payload, context);
-    if (outcome.events.length > 0) {
-      const received_at_ms = Date.now();
+    const events = outcome.events;
+    const received_at_ms = Date.now();
+    // Most CALLs make one event: no Promise.all (an array and a promise per CALL) for them.
+    if (events.length === 1)
+      await this.publisher.publish(event_of(connection, frame.id, received_at_ms, events[0]!), bytes);
+    else if (events.length > 1)
       await Promise.all(
-        outcome.events.map((body) =>
-          this.publisher.publish(
-            {
-              chargePointId: connection.charge_point_id,
-              receivedAtMs: received_at_ms,
-              ocppVersion: version_of[connection.protocol],
-              messageId: frame.id,
-              ...body,
-            } as OcppEvent,
-            bytes,
-          ),
+        events.map((body) =>
+          this.publisher.publish(event_of(connection, frame.id, received_at_ms, body), bytes),
         ),
       );
-    }
     return call_result(frame.id, outcome.payload);
   }
 
