@@ -27,8 +27,9 @@ export async function connect_nats(
     name: `evrate-${config.node_id}`,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
-    // Every request (each JetStream publish) would otherwise build two Error objects with stack
-    // traces up front, in case it fails: a few % of ingest's CPU and much of its garbage.
+    // Every request (KV reads and writes, JetStream API calls) would otherwise build two Error
+    // objects with stack traces up front, in case it fails. Ingest's event publishes do not go
+    // through requests at all (core/jetstream-publish.ts).
     noAsyncTraces: true,
   });
   (async () => {

@@ -545,16 +545,18 @@ export class IngestServer {
         ? await handle_ocpp16_call(frame.action, frame.payload, context)
         : await handle_ocpp201_call(frame.action, frame.payload, context);
     const events = outcome.events;
-    const received_at_ms = Date.now();
-    // Most CALLs make one event: no Promise.all (an array and a promise per CALL) for them.
-    if (events.length === 1)
-      await this.publisher.publish(event_of(connection, frame.id, received_at_ms, events[0]!), bytes);
-    else if (events.length > 1)
-      await Promise.all(
-        events.map((body) =>
-          this.publisher.publish(event_of(connection, frame.id, received_at_ms, body), bytes),
-        ),
-      );
+    if (events.length > 0) {
+      const received_at_ms = Date.now();
+      // Most CALLs make one event: no Promise.all (an array and a promise per CALL) for them.
+      if (events.length === 1)
+        await this.publisher.publish(event_of(connection, frame.id, received_at_ms, events[0]!), bytes);
+      else
+        await Promise.all(
+          events.map((body) =>
+            this.publisher.publish(event_of(connection, frame.id, received_at_ms, body), bytes),
+          ),
+        );
+    }
     return call_result(frame.id, outcome.payload);
   }
 
