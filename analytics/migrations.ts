@@ -1,5 +1,6 @@
 import { occupancy_rollup_statements } from './occupancy-rollup.js';
 import { apply_raw_retention, raw_retention_days_from_env } from './retention.js';
+import { session_events_statements } from './session-events.js';
 import { session_facts_statements } from './session-facts.js';
 import { ident, sql } from './sql.js';
 import type { Store } from './store.js';
@@ -274,6 +275,11 @@ export const migrations: readonly Migration[] = [
         ],
       },
     ],
+  },
+  {
+    version: 40,
+    name: 'session event log: the facts each session was rated from, replayed by re-rating',
+    statements: (db) => session_events_statements(db),
   },
 ];
 

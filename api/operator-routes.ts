@@ -45,7 +45,16 @@ function charge_point_param(value: string): string {
   return value;
 }
 
-const charge_point_fields = new Set(['password', 'tariff_id', 'time_zone', 'station_id', 'location']);
+const charge_point_fields = new Set([
+  'password',
+  'tariff_id',
+  'time_zone',
+  'station_id',
+  'max_power_w',
+  'location',
+]);
+/** 10 MW: above any charger built (megawatt charging is about 3.75 MW). */
+const max_power_w_max = 10_000_000;
 const location_fields = [
   'name',
   'address',
@@ -87,6 +96,13 @@ async function profile_of(
     profile.time_zone = time_zone;
   }
   if (body.station_id !== undefined) profile.station_id = text('station_id', body.station_id, 48);
+  if (body.max_power_w !== undefined) {
+    const w = body.max_power_w;
+    if (typeof w !== 'number' || !Number.isInteger(w) || w < 1 || w > max_power_w_max) {
+      throw new HttpError(400, `max_power_w: must be an integer from 1 to ${max_power_w_max}`, 'max_power_w');
+    }
+    profile.max_power_w = w;
+  }
   if (body.location !== undefined) {
     const location = object_body(body.location);
     const out: NonNullable<ChargePointProfile['location']> = {};

@@ -30,6 +30,8 @@ export interface ChargePointProfile {
   tariff_id?: string;
   time_zone?: string;
   station_id?: string;
+  /** The connector's maximum power, W: the bound on the energy a session can be billed for. */
+  max_power_w?: number;
   location?: {
     name?: string;
     address?: string;

@@ -95,6 +95,8 @@ export interface Config {
   /** Below this average power an interval is idle (PARKING_TIME), W. */
   rating_idle_power_w: number;
   rating_clock_skew_max_s: number;
+  rating_clock_behind_max_s: number;
+  rating_power_max_w: number;
   /** A dead rating process's partitions move to the others after this long. */
   rating_lease_ttl_ms: number;
   /** IANA zone of locations without their own (tariff restrictions are in local time). */
@@ -345,6 +347,8 @@ export function load_config(env: Env = process.env): Config {
     rating_silence_s: read_int(env, 'RATING_SILENCE_S', 24 * 3600, 60, 30 * 24 * 3600),
     rating_idle_power_w: read_int(env, 'RATING_IDLE_POWER_W', 50, 0, 100_000),
     rating_clock_skew_max_s: read_int(env, 'RATING_CLOCK_SKEW_MAX_S', 300, 0, 86_400),
+    rating_clock_behind_max_s: read_int(env, 'RATING_CLOCK_BEHIND_MAX_S', 31 * 86_400, 3600, 366 * 86_400),
+    rating_power_max_w: read_int(env, 'RATING_POWER_MAX_W', 500_000, 1000, 10_000_000),
     rating_lease_ttl_ms: read_int(env, 'RATING_LEASE_TTL_MS', 10_000, 1000, 600_000),
     default_time_zone: read_time_zone(env, 'DEFAULT_TIME_ZONE', 'UTC'),
     analytics_raw_retention_days: read_int(env, 'ANALYTICS_RAW_RETENTION_DAYS', 0, 0, 36_500),

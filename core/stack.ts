@@ -58,7 +58,9 @@ export function rating_rules(config: Config): SessionRules {
   return {
     idle_power_w: config.rating_idle_power_w,
     clock_skew_ms_max: config.rating_clock_skew_max_s * 1000,
+    clock_behind_ms_max: config.rating_clock_behind_max_s * 1000,
     silence_ms: config.rating_silence_s * 1000,
+    power_w_max: config.rating_power_max_w,
   };
 }
 
@@ -148,11 +150,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           default_tariff_id: config.default_tariff_id,
           default_time_zone: config.default_time_zone,
           sessions_cached_max: 1_000_000,
-          rules: {
-            idle_power_w: config.rating_idle_power_w,
-            clock_skew_ms_max: config.rating_clock_skew_max_s * 1000,
-            silence_ms: config.rating_silence_s * 1000,
-          },
+          rules: rating_rules(config),
           lease_ttl_ms: config.rating_lease_ttl_ms,
           cost_subject_prefix: config.nats_subject_prefix,
         },

@@ -2,6 +2,7 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { meter_value_json_rows } from '../analytics/meter-values.js';
+import { session_event_json } from '../analytics/session-events.js';
 import { type RatedSessionRow, rated_session_json } from '../analytics/sessions.js';
 import type { Sink } from '../analytics/sink.js';
 import type { Logger } from '../core/log.js';
@@ -9,7 +10,8 @@ import { metrics_registry } from '../core/metrics.js';
 import { Money } from '../core/money.js';
 import { type Nats, open_kv } from '../core/nats.js';
 import { partition_of, partition_subject } from '../core/partitions.js';
-import { decode_event_batch, type OcppEvent } from '../schemas/events.js';
+import { decode_event_batch, type OcppEvent, type TransactionStartedEvent } from '../schemas/events.js';
+import { session_clock } from './clock.js';
 import { PartitionLeases } from './leases.js';
 import type { Plan } from './plans.js';
 import type { PricingPool } from './pool.js';
@@ -17,8 +19,10 @@ import {
   new_session_state,
   type RatedVersion,
   type SessionEvent,
+  type SessionMeta,
   type SessionRules,
   type SessionState,
+  upgraded_state,
 } from './session.js';
 import type { TariffStore, TariffVersion } from './tariff-store.js';
 import { type SessionTask, tariff_key } from './worker.js';
@@ -70,7 +74,9 @@ export type PlanOfToken = (id_tag: string) => Promise<Plan | undefined>;
 /** The charge point's assigned tariff, location time zone and station (each optional). */
 export type SiteOf = (
   charge_point_id: string,
-) => Promise<{ tariff_id?: string; time_zone?: string; station_id?: string } | undefined>;
+) => Promise<
+  { tariff_id?: string; time_zone?: string; station_id?: string; max_power_w?: number } | undefined
+>;
 
 export interface RatingOptions {
   process_id: string;
@@ -97,6 +103,13 @@ interface Feed {
 /** How often a batch being written tells JetStream it is still in hand (ack_wait is 60 s). */
 const ack_heartbeat_ms = 15_000;
 
+/** How often a caught-up partition looks for silent sessions among those in memory. */
+const sweep_ms = 60_000;
+/** How often it looks at all its open sessions in KV (and once after taking the partition). */
+const kv_sweep_ms = 10 * 60_000;
+/** Sessions closed by one sweep at most; the next sweep takes the rest. */
+const sweep_sessions_max = 10_000;
+
 /** How long a partial batch waits for more of a burst before it is processed. */
 const batch_linger_ms = 5;
 
@@ -105,8 +118,22 @@ export function session_id_of(charge_point_id: string, transaction_id: string): 
   return `${charge_point_id}/${transaction_id}`;
 }
 
-function key_of(id: string): string {
+/**
+ * KV key of a session's state: "s.p<partition>.<base64url(session id)>", so that a partition's
+ * open sessions can be listed (the silence sweep after a restart or a partition move).
+ */
+function key_of(id: string, partition: number): string {
+  return `s.p${partition}.${Buffer.from(id, 'utf8').toString('base64url')}`;
+}
+
+/** The key states had before they were kept by partition; still read. */
+function legacy_key_of(id: string): string {
   return `s.${Buffer.from(id, 'utf8').toString('base64url')}`;
+}
+
+/** The session id in a state key of either form. */
+function session_of_key(key: string): string {
+  return Buffer.from(key.slice(key.lastIndexOf('.') + 1), 'base64url').toString('utf8');
 }
 
 function connector_key(charge_point_id: string, connector_id: number): string {
@@ -162,18 +189,78 @@ function stored(state: SessionState): StoredSession {
   };
 }
 
-/** OCPI-style payment method from what ingest learned of the token at start. */
-function payment_method_of(started: Record<string, unknown>): { payment_method: string; party: string } {
-  const token_type = String(started.tokenType ?? '');
-  const party = String(started.tokenParty ?? '');
-  if (party !== '') return { payment_method: 'ROAMING', party };
+/**
+ * Who pays for a session, from the token decision ingest made at its start (OCPI 2.2.1 mod_cdrs
+ * CdrToken and AuthMethod; analytics' payment methods):
+ * - FREE: an OCPP 2.0.1 NoAuthorization token (free vend);
+ * - ROAMING: a token a roaming partner pushed over OCPI, with its party "CC*PID";
+ * - APP, AD_HOC, RFID, OTHER: our own tokens by OCPI TokenType;
+ * - a token the store does not know (accepted by configuration) by its OCPP 2.0.1 IdTokenEnumType
+ *   (ISO14443/ISO15693 cards: RFID; Central: APP), and as RFID in OCPP 1.6 (idTags are cards).
+ */
+export function attribution_of(started: TransactionStartedEvent): {
+  payment_method: string;
+  party: string;
+  token_type: string;
+  contract_id: string;
+  group_id: string;
+  auth_method: string;
+} {
+  const f = started as TransactionStartedEvent & Partial<Record<string, string>>;
+  const record_type = f.tokenType ?? '';
+  const id_token_type = f.idTokenType ?? '';
+  const country = f.tokenCountryCode ?? '';
+  const party_id = f.tokenPartyId ?? '';
+  const roaming = (f.tokenSource ?? '') === 'ocpi' && country !== '' && party_id !== '';
+  const token_type =
+    record_type !== ''
+      ? record_type
+      : id_token_type === 'ISO14443' || id_token_type === 'ISO15693' || id_token_type === ''
+        ? 'RFID'
+        : id_token_type === 'Central'
+          ? 'APP_USER'
+          : 'OTHER';
   const by_type: Record<string, string> = {
     RFID: 'RFID',
     APP_USER: 'APP',
     AD_HOC_USER: 'AD_HOC',
     OTHER: 'OTHER',
   };
-  return { payment_method: by_type[token_type] ?? (started.idTag ? 'RFID' : 'UNKNOWN'), party };
+  const payment_method =
+    id_token_type === 'NoAuthorization' ? 'FREE' : roaming ? 'ROAMING' : (by_type[token_type] ?? 'OTHER');
+  return {
+    payment_method,
+    party: roaming ? `${country}*${party_id}` : '',
+    token_type,
+    contract_id: f.contractId ?? '',
+    group_id: f.groupId ?? '',
+    auth_method: f.authMethod === 'COMMAND' || f.authMethod === 'AUTH_REQUEST' ? f.authMethod : 'WHITELIST',
+  };
+}
+
+/** The session's start as the reducer received it: replayed first by a re-rating. */
+function start_fact(meta: SessionMeta, seq: number, idx: number, received_at_ms: number): string {
+  return session_event_json({
+    session_id: meta.session_id,
+    charge_point_id: meta.charge_point_id,
+    seq,
+    idx,
+    received_at_ms,
+    kind: 'start',
+    fact: JSON.stringify(meta),
+  });
+}
+
+function event_fact(session_id: string, seq: number, idx: number, event: OcppEvent): string {
+  return session_event_json({
+    session_id,
+    charge_point_id: event.chargePointId,
+    seq,
+    idx,
+    received_at_ms: event.receivedAtMs,
+    kind: event.body,
+    fact: JSON.stringify(event),
+  });
 }
 
 /**
@@ -189,13 +276,16 @@ export class RatingService {
   private readonly runners = new Map<number, Promise<void>>();
   private readonly stopping = new Set<number>();
   private readonly sessions = new Map<string, SessionState>();
+  /** Open sessions read from a key of the form before states were kept by partition. */
+  private readonly legacy_keyed = new Set<string>();
   private leases_timer: NodeJS.Timeout | undefined;
   private renew_timer: NodeJS.Timeout | undefined;
   private renewing = false;
   private leases_busy: Promise<void> = Promise.resolve();
   private readonly tariff_cache = new Map<string, TariffVersion>();
-  /** When each partition last looked for silent sessions. */
+  /** When each partition last looked for silent sessions, in memory and in KV. */
   private readonly last_sweep_ms = new Map<number, number>();
+  private readonly last_kv_sweep_ms = new Map<number, number>();
   private readonly started_ms = Date.now();
 
   private constructor(
@@ -317,6 +407,7 @@ export class RatingService {
 
   private start_runner(partition: number): void {
     this.stopping.delete(partition);
+    this.last_kv_sweep_ms.delete(partition); // sessions left by the previous owner: sweep KV first
     const runner = this.run(partition).catch((error: unknown) => {
       this.log.error({ err: error, partition }, 'partition runner failed');
     });
@@ -481,42 +572,58 @@ export class RatingService {
   }
 
   /**
-   * The tariff and plan of a session starting now: the charge point's assigned tariff (else the
-   * default), unless the driver's plan (from the token) names a members' tariff. A plan whose
-   * tariff is missing or whose fixed amounts are in another currency than the tariff is not
-   * applied (counted and logged), and a missing assigned tariff falls back to the default.
+   * The tariff and plan of a session started at `at_ms` (its start on the server's clock): the
+   * charge point's assigned tariff (else the default), unless the driver's plan (from the token)
+   * names a members' tariff; of each, the version in force at the start (TariffStore.in_force_at).
+   * A plan whose tariff is missing or whose fixed amounts are in another currency than the tariff
+   * is not applied (counted and logged); an assigned tariff missing or not in force falls back to
+   * the default. A default tariff not in force at the start still prices the session (its
+   * current version, counted): no session is ever left unrated.
    */
   private async tariff_and_plan(
     id_tag: string,
     site_tariff_id: string | undefined,
-    current: Map<string, Promise<TariffVersion | undefined>>,
+    at_ms: number,
+    heads: Map<string, Promise<TariffVersion | undefined>>,
+    count: (anomaly: string) => void,
   ): Promise<{ tariff: TariffVersion; plan: Plan | undefined }> {
-    const current_tariff = (tariff_id: string): Promise<TariffVersion | undefined> => {
-      let found = current.get(tariff_id);
+    const head = (tariff_id: string): Promise<TariffVersion | undefined> => {
+      let found = heads.get(tariff_id);
       if (found === undefined) {
         found = this.tariffs.current(tariff_id);
-        current.set(tariff_id, found);
+        heads.set(tariff_id, found);
       }
       return found;
     };
-    const site_tariff = site_tariff_id === undefined ? undefined : await current_tariff(site_tariff_id);
+    const at_start = async (tariff_id: string): Promise<TariffVersion | undefined> => {
+      const newest = await head(tariff_id);
+      return newest === undefined ? undefined : await this.tariffs.in_force_at(tariff_id, at_ms, newest);
+    };
+    const site_tariff = site_tariff_id === undefined ? undefined : await at_start(site_tariff_id);
     if (site_tariff_id !== undefined && site_tariff === undefined) {
-      rating_anomalies.inc({ reason: 'site_tariff_missing' });
-      this.log.warn({ tariff_id: site_tariff_id }, 'assigned tariff missing; default tariff used');
+      count('site_tariff_not_in_force');
+      this.log.warn(
+        { tariff_id: site_tariff_id, at_ms },
+        'assigned tariff missing or not in force; default tariff used',
+      );
     }
-    const fallback = site_tariff ?? (await current_tariff(this.options.default_tariff_id));
-    if (fallback === undefined) throw new Error(`tariff ${this.options.default_tariff_id} not found`);
+    let fallback = site_tariff ?? (await at_start(this.options.default_tariff_id));
+    if (fallback === undefined) {
+      fallback = await head(this.options.default_tariff_id);
+      if (fallback === undefined) throw new Error(`tariff ${this.options.default_tariff_id} not found`);
+      count('default_tariff_not_in_force');
+    }
     const plan = id_tag === '' ? undefined : await this.plan_of_token(id_tag);
     if (plan === undefined) return { tariff: fallback, plan: undefined };
-    const tariff = plan.tariff_id === undefined ? fallback : await current_tariff(plan.tariff_id);
+    const tariff = plan.tariff_id === undefined ? fallback : await at_start(plan.tariff_id);
     if (tariff === undefined) {
-      rating_anomalies.inc({ reason: 'plan_tariff_missing' });
+      count('plan_tariff_missing');
       this.log.warn({ plan_id: plan.id, tariff_id: plan.tariff_id }, 'plan tariff missing; plan not applied');
       return { tariff: fallback, plan: undefined };
     }
     const has_amounts = plan.discount_fixed_excl_vat !== undefined || plan.session_cap_excl_vat !== undefined;
     if (has_amounts && plan.currency !== tariff.tariff.currency) {
-      rating_anomalies.inc({ reason: 'plan_currency_mismatch' });
+      count('plan_currency_mismatch');
       this.log.warn(
         { plan_id: plan.id, plan_currency: plan.currency, tariff_currency: tariff.tariff.currency },
         'plan currency differs from the tariff; plan not applied',
@@ -526,16 +633,79 @@ export class RatingService {
     return { tariff, plan };
   }
 
-  private async load(session_id: string): Promise<SessionState | undefined> {
+  /**
+   * What is fixed when a session starts: its start on the server's clock (rating/clock.ts), the
+   * tariff and plan in force then, the site's zone, station and maximum power, and who pays.
+   */
+  private async session_meta(
+    cp: string,
+    s: TransactionStartedEvent,
+    received_at_ms: number,
+    heads: Map<string, Promise<TariffVersion | undefined>>,
+  ): Promise<SessionMeta> {
+    const anomalies: string[] = [];
+    const count = (anomaly: string) => {
+      rating_anomalies.inc({ reason: anomaly });
+      anomalies.push(anomaly);
+    };
+    const clock = session_clock(s.timestampMs, received_at_ms, this.options.rules);
+    if (clock.corrected) {
+      count('clock_corrected');
+      this.log.warn(
+        { charge_point_id: cp, transaction_id: s.transactionId, clock_offset_ms: clock.clock_offset_ms },
+        'charger clock wrong at the start; session timed by the receipt',
+      );
+    }
+    const site = await this.site_of(cp);
+    const { tariff, plan } = await this.tariff_and_plan(
+      s.idTag,
+      site?.tariff_id,
+      clock.started_at_ms,
+      heads,
+      count,
+    );
+    const charging_state = (s as { chargingState?: string }).chargingState ?? '';
+    return {
+      session_id: session_id_of(cp, s.transactionId),
+      charge_point_id: cp,
+      transaction_id: s.transactionId,
+      connector_id: s.connectorId,
+      evse_id: s.evseId,
+      id_tag: s.idTag,
+      ...attribution_of(s),
+      started_at_ms: clock.started_at_ms,
+      started_at_ms_charger: s.timestampMs,
+      ...(clock.clock_offset_ms === 0 ? {} : { clock_offset_ms: clock.clock_offset_ms }),
+      meter_start_wh: s.meterStartWh,
+      tariff_id: tariff.tariff_id,
+      tariff_version: tariff.version,
+      time_zone: site?.time_zone ?? this.options.default_time_zone,
+      ...(site?.station_id === undefined ? {} : { station_id: site.station_id }),
+      ...(site?.max_power_w === undefined ? {} : { power_w_max: site.max_power_w }),
+      ...(plan === undefined ? {} : { plan }),
+      ...(charging_state === '' ? {} : { charging_state_at_start: charging_state }),
+      ...(anomalies.length === 0 ? {} : { start_anomalies: anomalies }),
+    };
+  }
+
+  private partition_of_session(charge_point_id: string): number {
+    return partition_of(charge_point_id, this.options.partitions);
+  }
+
+  private async load(session_id: string, charge_point_id: string): Promise<SessionState | undefined> {
     const cached = this.sessions.get(session_id);
     if (cached !== undefined) return cached;
+    const keys = [key_of(session_id, this.partition_of_session(charge_point_id)), legacy_key_of(session_id)];
     for (const bucket of [this.open_bucket, this.done_bucket]) {
-      const entry = await bucket.get(key_of(session_id));
-      if (entry !== null && entry.operation === 'PUT') {
-        const state = entry.json<SessionState>();
-        // Entries written before session states existed carry no state: not resumable here.
-        if (state.meta === undefined) return undefined;
-        return state;
+      for (const key of keys) {
+        const entry = await bucket.get(key);
+        if (entry !== null && entry.operation === 'PUT') {
+          const state = entry.json<SessionState>();
+          // Entries written before session states existed carry no state: not resumable here.
+          if (state.meta === undefined) return undefined;
+          if (bucket === this.open_bucket && key === keys[1]) this.legacy_keyed.add(session_id);
+          return upgraded_state(state);
+        }
       }
     }
     return undefined;
@@ -546,7 +716,10 @@ export class RatingService {
     const status_rows: string[] = [];
     const connection_rows: string[] = [];
     const rejection_rows: string[] = [];
-    const work = new Map<string, { state: SessionState; events: SessionEvent[]; created: boolean }>();
+    const work = new Map<
+      string,
+      { state: SessionState; events: SessionEvent[]; created: boolean; facts: string[] }
+    >();
     const connectors = new Map<string, ConnectorState>();
     const connector_updates = new Map<string, ConnectorState>();
     // Current tariff versions read once per batch.
@@ -571,15 +744,22 @@ export class RatingService {
       connectors.set(key, state);
       connector_updates.set(key, state);
     };
-    const route = async (session_id: string, seq: number, event: OcppEvent): Promise<boolean> => {
+    const route = async (
+      session_id: string,
+      seq: number,
+      idx: number,
+      event: OcppEvent,
+    ): Promise<boolean> => {
       let item = work.get(session_id);
       if (item === undefined) {
-        const state = await this.load(session_id);
+        const state = await this.load(session_id, event.chargePointId);
         if (state === undefined) return false;
-        item = { state, events: [], created: false };
+        item = { state, events: [], created: false, facts: [] };
         work.set(session_id, item);
       }
       item.events.push({ seq, event });
+      // The reducer skips what a checkpoint already holds; so does the fact log (rule 1).
+      if (seq > item.state.last_seq) item.facts.push(event_fact(session_id, seq, idx, event));
       return true;
     };
 
@@ -594,7 +774,7 @@ export class RatingService {
         continue;
       }
       const seq = message.seq;
-      for (const event of events) {
+      for (const [idx, event] of events.entries()) {
         events_consumed.inc({ kind: event.body });
         oldest_received_ms = Math.min(oldest_received_ms, event.receivedAtMs);
         const cp = event.chargePointId;
@@ -639,39 +819,24 @@ export class RatingService {
           );
           const state = await connector(cp, connector_id);
           set_connector(cp, connector_id, { ...state, status: s.status });
-          if (state.session_id !== null) await route(state.session_id, seq, event);
+          if (state.session_id !== null) await route(state.session_id, seq, idx, event);
         } else if (event.body === 'started') {
           const s = event.started;
           const session_id = session_id_of(cp, s.transactionId);
           const connector_id = s.evseId > 0 ? s.evseId : s.connectorId;
-          const existing = work.get(session_id)?.state ?? (await this.load(session_id));
+          const existing = work.get(session_id)?.state ?? (await this.load(session_id, cp));
           if (existing !== undefined && existing.closed !== 'open') continue; // redelivered start
           if (existing === undefined) {
-            const site = await this.site_of(cp);
-            const { tariff, plan } = await this.tariff_and_plan(s.idTag, site?.tariff_id, current_tariffs);
-            const state = new_session_state(
-              {
-                session_id,
-                charge_point_id: cp,
-                transaction_id: s.transactionId,
-                connector_id: s.connectorId,
-                evse_id: s.evseId,
-                id_tag: s.idTag,
-                ...payment_method_of(s as unknown as Record<string, unknown>),
-                started_at_ms: s.timestampMs,
-                meter_start_wh: s.meterStartWh,
-                tariff_id: tariff.tariff_id,
-                tariff_version: tariff.version,
-                time_zone: site?.time_zone ?? this.options.default_time_zone,
-                ...(site?.station_id === undefined ? {} : { station_id: site.station_id }),
-                ...(plan === undefined ? {} : { plan }),
-              },
-              seq,
-              event.receivedAtMs,
-            );
+            const meta = await this.session_meta(cp, s, event.receivedAtMs, current_tariffs);
             const status = (await connector(cp, connector_id)).status;
-            if (status !== 'Unknown') state.status = status;
-            work.set(session_id, { state, events: [], created: true });
+            if (status !== 'Unknown') meta.status_at_start = status;
+            const state = new_session_state(meta, seq, event.receivedAtMs);
+            work.set(session_id, {
+              state,
+              events: [],
+              created: true,
+              facts: [start_fact(meta, seq, idx, event.receivedAtMs)],
+            });
           }
           set_connector(cp, connector_id, { session_id, status: (await connector(cp, connector_id)).status });
         } else if (event.body === 'meterValues') {
@@ -688,12 +853,12 @@ export class RatingService {
             ),
           );
           if (m.transactionId === '') continue; // connector-level values: evidence only
-          if (!(await route(session_id_of(cp, m.transactionId), seq, event))) {
+          if (!(await route(session_id_of(cp, m.transactionId), seq, idx, event))) {
             rating_anomalies.inc({ reason: 'meter_values_without_session' });
           }
         } else if (event.body === 'stopped') {
           const session_id = session_id_of(cp, event.stopped.transactionId);
-          const routed = await route(session_id, seq, event);
+          const routed = await route(session_id, seq, idx, event);
           const item = work.get(session_id);
           meter_rows.push(
             ...meter_value_json_rows(
@@ -720,8 +885,10 @@ export class RatingService {
       }
     }
 
+    const fact_rows: string[] = [];
     const tasks: SessionTask[] = [];
     for (const item of work.values()) {
+      for (const fact of item.facts) fact_rows.push(fact);
       if (item.events.length === 0 && !item.created) continue;
       tasks.push({
         state: item.state,
@@ -744,6 +911,7 @@ export class RatingService {
       this.sink.write('connector_status', status_rows),
       this.sink.write('charger_connections', connection_rows),
       this.sink.write('ocpp_rejections', rejection_rows),
+      this.sink.write('session_events', fact_rows),
       this.write_rated(rated),
     ]);
     await Promise.all([
@@ -830,7 +998,8 @@ export class RatingService {
   private async checkpoint(states: SessionState[]): Promise<void> {
     await Promise.all(
       states.map(async (state) => {
-        const key = key_of(state.meta.session_id);
+        const id = state.meta.session_id;
+        const key = key_of(id, this.partition_of_session(state.meta.charge_point_id));
         const value = JSON.stringify(stored(state));
         if (state.closed === 'open') {
           await this.open_bucket.put(key, value);
@@ -838,37 +1007,74 @@ export class RatingService {
         } else {
           await this.done_bucket.put(key, value);
           await this.open_bucket.delete(key);
-          this.sessions.delete(state.meta.session_id);
+          this.sessions.delete(id);
         }
+        if (this.legacy_keyed.delete(id)) await this.open_bucket.delete(legacy_key_of(id));
       }),
     );
   }
 
-  /** Rule 8: closes cached open sessions that have been silent too long (checked once a minute). */
   /**
+   * Rule 8: closes open sessions that have been silent too long. Once a minute it looks at the
+   * partition's sessions held in memory; every `kv_sweep_ms`, and at the first sweep after the
+   * partition was taken (a restart, a partition moved from another process), at every open
+   * session the partition has in KV, so a session whose stop never comes is closed wherever its
+   * state was last checkpointed.
+   *
    * Only the partition's own runner sweeps its sessions, between its batches: a sweep racing the
    * runner could write a provisional version over the final one. And only when the partition is
    * caught up: while a backlog is being worked off, old events are not silence.
    */
   private async sweep_silent(partition: number): Promise<void> {
     const now = Date.now();
-    if (now - (this.last_sweep_ms.get(partition) ?? this.started_ms) < 60_000) return;
+    if (now - (this.last_sweep_ms.get(partition) ?? this.started_ms) < sweep_ms) return;
     this.last_sweep_ms.set(partition, now);
-    const due = [...this.sessions.values()].filter(
-      (s) =>
-        s.closed === 'open' &&
-        now - s.last_activity_ms >= this.options.rules.silence_ms &&
-        partition_of(s.meta.charge_point_id, this.options.partitions) === partition,
-    );
-    if (due.length === 0) return;
-    const tasks: SessionTask[] = due.map((state) => ({
+    const due_of = (s: SessionState) =>
+      s.closed === 'open' &&
+      now - s.last_activity_ms >= this.options.rules.silence_ms &&
+      this.partition_of_session(s.meta.charge_point_id) === partition;
+    const due = new Map<string, SessionState>();
+    for (const state of this.sessions.values()) if (due_of(state)) due.set(state.meta.session_id, state);
+    const last_kv_sweep = this.last_kv_sweep_ms.get(partition);
+    if (last_kv_sweep === undefined || now - last_kv_sweep >= kv_sweep_ms) {
+      this.last_kv_sweep_ms.set(partition, now);
+      for (const state of await this.open_states_in_kv(partition)) {
+        if (due.size >= sweep_sessions_max) break;
+        if (due_of(state)) due.set(state.meta.session_id, state);
+      }
+    }
+    if (due.size === 0) return;
+    const tasks: SessionTask[] = [...due.values()].slice(0, sweep_sessions_max).map((state) => ({
       state,
       tariff_key: tariff_key(state.meta.tariff_id, state.meta.tariff_version),
     }));
     const { states, rated } = await this.price(tasks);
     await this.write_rated(rated);
     await this.checkpoint(states);
-    this.log.info({ sessions: rated.length }, 'silent sessions closed provisionally');
+    this.log.info({ sessions: rated.length, partition }, 'silent sessions closed provisionally');
+  }
+
+  /** The partition's open sessions checkpointed in KV (either key form), at most `sweep_sessions_max` read. */
+  private async open_states_in_kv(partition: number): Promise<SessionState[]> {
+    const states: SessionState[] = [];
+    for (const filter of [`s.p${partition}.*`, 's.*']) {
+      const keys: string[] = [];
+      for await (const key of await this.open_bucket.keys(filter)) keys.push(key);
+      for (const key of keys) {
+        if (states.length >= sweep_sessions_max) return states;
+        const session_id = session_of_key(key);
+        const cached = this.sessions.get(session_id);
+        if (cached !== undefined) continue; // the in-memory pass has it
+        const entry = await this.open_bucket.get(key);
+        if (entry === null || entry.operation !== 'PUT') continue;
+        const state = entry.json<SessionState>();
+        if (state.meta === undefined) continue;
+        if (this.partition_of_session(state.meta.charge_point_id) !== partition) continue;
+        if (filter === 's.*') this.legacy_keyed.add(session_id);
+        states.push(upgraded_state(state));
+      }
+    }
+    return states;
   }
 
   private remember(state: SessionState): void {
@@ -926,7 +1132,7 @@ export function rated_row(state: SessionState, version: RatedVersion): RatedSess
     id_tag: m.id_tag,
     started_at_ms: m.started_at_ms,
     stopped_at_ms: version.stopped_at_ms,
-    meter_start_wh: Math.max(m.meter_start_wh, 0),
+    meter_start_wh: Math.round(version.meter_start_wh),
     meter_stop_wh: Math.round(version.meter_stop_wh),
     energy_wh: Math.round(new Money(r.total_energy).mul(1000).toNumber()),
     stop_reason: version.stop_reason,

@@ -188,7 +188,7 @@ describe('session rules', () => {
 
   it('replaces a charger timestamp far in the future with the receipt time (rule 5)', () => {
     const out = run([values(2, t0 + 30 * min, mv(t0 + 30 * min + 3 * 3600_000, '6000'))]);
-    expect(out.state.anomalies.clock_skew).toBe(1);
+    expect(out.state.anomalies.clock_corrected).toBe(1);
     expect(out.state.rater!.last.at_ms).toBe(t0 + 30 * min);
   });
 

@@ -14,6 +14,17 @@ function key_of(tariff_id: string): string {
 }
 
 const versions_cache_max = 10_000;
+/** How many versions back a look-up by instant goes. */
+const versions_scanned_max = 100;
+
+/** OCPI 2.2.1 mod_tariffs Tariff: start_date_time and end_date_time bound when a tariff is valid. */
+export function valid_at(tariff: Tariff, at_ms: number): boolean {
+  const from =
+    tariff.start_date_time === undefined ? Number.NEGATIVE_INFINITY : Date.parse(tariff.start_date_time);
+  const until =
+    tariff.end_date_time === undefined ? Number.POSITIVE_INFINITY : Date.parse(tariff.end_date_time);
+  return from <= at_ms && at_ms < until;
+}
 
 /**
  * Tariffs by id, versioned, in NATS KV so that every process sees the same ones. A version, once
@@ -70,6 +81,29 @@ export class TariffStore {
     ids.sort();
     const found = await Promise.all(ids.map((id) => this.current(id)));
     return found.filter((t): t is TariffVersion => t !== undefined);
+  }
+
+  /**
+   * The version in force at an instant (a session's start): the newest version published at or
+   * before it whose OCPI validity (`start_date_time` inclusive, `end_date_time` exclusive) holds
+   * it. A session started before a version was published is never priced by it, however late its
+   * events are processed (a backlog, an offline queue). Undefined when no version is in force:
+   * the tariff did not exist yet, or had ended. Looks back at most `versions_scanned_max` versions.
+   */
+  async in_force_at(
+    tariff_id: string,
+    at_ms: number,
+    head?: TariffVersion,
+  ): Promise<TariffVersion | undefined> {
+    const newest = head ?? (await this.current(tariff_id));
+    if (newest === undefined) return undefined;
+    const oldest = Math.max(1, newest.version - versions_scanned_max + 1);
+    for (let version = newest.version; version >= oldest; version--) {
+      const found = version === newest.version ? newest : await this.version(tariff_id, version);
+      if (found === undefined || found.created_at_ms > at_ms) continue;
+      if (valid_at(found.tariff, at_ms)) return found;
+    }
+    return undefined;
   }
 
   async current(tariff_id: string): Promise<TariffVersion | undefined> {
