@@ -10,6 +10,7 @@ const context = {
   authorize: async (id_token: string): Promise<TokenDecision> => ({
     status: id_token === 'BLOCKED' ? 'Blocked' : 'Accepted',
   }),
+  remote_start_taken: () => false,
 };
 const at = '2026-03-29T00:30:00Z';
 
