@@ -73,6 +73,36 @@ describe('OCPP 2.0.1 TransactionEvent', () => {
     ]);
   });
 
+  it('publishes an Updated that carries only a chargingState, and nothing for an Updated with neither', async () => {
+    const updated = (transaction_info: Record<string, unknown>) =>
+      handle_ocpp201_call(
+        'TransactionEvent',
+        {
+          eventType: 'Updated',
+          timestamp: at,
+          triggerReason: 'ChargingStateChanged',
+          seqNo: 1,
+          transactionInfo: transaction_info,
+          evse: { id: 2, connectorId: 1 },
+        },
+        context,
+      );
+    expect((await updated({ transactionId: 'tx-abc', chargingState: 'SuspendedEVSE' })).events).toEqual([
+      {
+        body: 'meterValues',
+        meterValues: {
+          transactionId: 'tx-abc',
+          connectorId: 1,
+          meterValues: [],
+          chargingState: 'SuspendedEVSE',
+          // 2026-03-29T00:30:00Z
+          chargingStateAtMs: 1_774_744_200_000,
+        },
+      },
+    ]);
+    expect((await updated({ transactionId: 'tx-abc' })).events).toEqual([]);
+  });
+
   it('reports a missing register as -1 rather than guessing', () => {
     expect(register_wh([])).toBe(-1);
   });
