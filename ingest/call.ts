@@ -1,5 +1,5 @@
 import type { TokenDecision } from '../core/tokens.js';
-import type { OcppEventBody } from '../schemas/events.js';
+import type { OcppEventBody, TransactionStartedEvent } from '../schemas/events.js';
 import { OcppError } from './ocppj.js';
 import type { SchemaValidator } from './validate.js';
 
@@ -11,6 +11,47 @@ export interface CallContext {
   allocate_transaction_id: (start_key: string) => Promise<number>;
   /** The token store's decision for an idTag / idToken (core/tokens.ts). */
   authorize: (id_token: string) => Promise<TokenDecision>;
+  /**
+   * OCPP 1.6: whether a StartTransaction of this idTag on this connector follows a
+   * RemoteStartTransaction this node sent to the charger and the charger accepted. The match is
+   * used up by `start_key` (the start's facts, as for allocate_transaction_id), so only a retry of
+   * the same StartTransaction matches it again (ingest/remote-starts.ts).
+   */
+  remote_start_taken: (id_tag: string, connector_id: number, start_key: string) => boolean;
+}
+
+/** OCPI 2.2.1 mod_cdrs AuthMethod of a transaction ingest saw start (AUTH_REQUEST is never ours). */
+export type AuthMethod = 'COMMAND' | 'WHITELIST';
+
+type TokenFields = Pick<
+  Required<TransactionStartedEvent>,
+  | 'tokenType'
+  | 'tokenCountryCode'
+  | 'tokenPartyId'
+  | 'contractId'
+  | 'groupId'
+  | 'planId'
+  | 'tokenSource'
+  | 'authStatus'
+>;
+
+/**
+ * What a started event carries of the token decision: the store record's type, issuing party,
+ * contract, group, plan and source, and the status; '' for what is unknown (no record: an unknown
+ * token; no decision: no token presented).
+ */
+export function token_fields_of(decision: TokenDecision | undefined): TokenFields {
+  const token = decision?.token;
+  return {
+    tokenType: token?.type ?? '',
+    tokenCountryCode: token?.country_code ?? '',
+    tokenPartyId: token?.party_id ?? '',
+    contractId: token?.contract_id ?? '',
+    groupId: token?.group_id ?? '',
+    planId: token?.plan_id ?? '',
+    tokenSource: token?.source ?? '',
+    authStatus: decision?.status ?? '',
+  };
 }
 
 /** The answer to a CALL, and the events that must be durable before it is sent. */

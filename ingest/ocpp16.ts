@@ -1,5 +1,6 @@
+import type { TokenDecision } from '../core/tokens.js';
 import type { MeterValue, SampledValue } from '../schemas/events.js';
-import { type CallContext, type CallOutcome, check_call, timestamp_ms } from './call.js';
+import { type CallContext, type CallOutcome, check_call, timestamp_ms, token_fields_of } from './call.js';
 import { connector_id, OcppError } from './ocppj.js';
 import { ocpp16_validator } from './validate.js';
 
@@ -47,8 +48,7 @@ const id_token_length_max = 20;
  * OCPP 1.6 section 7.27 IdTagInfo: the status, and the group as parentIdTag when there is one
  * that fits an IdToken (parentIdTag is optional; a longer group would break IdTagInfo's schema).
  */
-async function id_tag_info(context: CallContext, id_tag: string): Promise<Json> {
-  const decision = await context.authorize(id_tag);
+function id_tag_info(decision: TokenDecision): Json {
   const group = decision.token?.group_id;
   const fits = group !== undefined && group !== '' && group.length <= id_token_length_max;
   return { status: decision.status, ...(fits ? { parentIdTag: group } : {}) };
@@ -98,32 +98,48 @@ export async function handle_ocpp16_call(
         payload: {},
       };
     case 'Authorize':
-      return { events: [], payload: { idTagInfo: await id_tag_info(context, String(payload.idTag)) } };
+      return {
+        events: [],
+        payload: { idTagInfo: id_tag_info(await context.authorize(String(payload.idTag))) },
+      };
     case 'StartTransaction': {
       const started_ms = timestamp_ms(payload.timestamp, 'timestamp');
       // The transaction is recorded whatever the decision: the charge point has started it and
       // stops it itself when the status is not Accepted (OCPP 1.6 section 5.11, StopTransactionOnInvalidId).
-      const id_tag_answer = await id_tag_info(context, String(payload.idTag));
+      const id_tag = String(payload.idTag);
+      const connector = connector_id(payload.connectorId, 'connectorId');
+      const decision = await context.authorize(id_tag);
       // The start's facts identify it; the server adds the charge point and the message id.
-      const transaction_id = await context.allocate_transaction_id(
-        JSON.stringify([payload.connectorId, payload.idTag, payload.meterStart, payload.timestamp]),
-      );
+      const start_key = JSON.stringify([
+        payload.connectorId,
+        payload.idTag,
+        payload.meterStart,
+        payload.timestamp,
+      ]);
+      const transaction_id = await context.allocate_transaction_id(start_key);
       return {
         events: [
           {
             body: 'started',
             started: {
               transactionId: String(transaction_id),
-              connectorId: connector_id(payload.connectorId, 'connectorId'),
-              idTag: String(payload.idTag),
+              connectorId: connector,
+              idTag: id_tag,
               meterStartWh: Number(payload.meterStart),
               timestampMs: started_ms,
               reservationId: Number(payload.reservationId ?? 0),
               evseId: 0,
+              ...token_fields_of(decision),
+              // OCPP 1.6 StartTransaction.req names no remote start: matched by idTag and connector
+              // to one this node sent (ingest/remote-starts.ts); else decided here from the store.
+              authMethod: context.remote_start_taken(id_tag, connector, start_key) ? 'COMMAND' : 'WHITELIST',
+              // 1.6 has neither IdTokenEnumType nor chargingState.
+              idTokenType: '',
+              chargingState: '',
             },
           },
         ],
-        payload: { transactionId: transaction_id, idTagInfo: id_tag_answer },
+        payload: { transactionId: transaction_id, idTagInfo: id_tag_info(decision) },
       };
     }
     case 'MeterValues':
@@ -142,7 +158,7 @@ export async function handle_ocpp16_call(
       };
     case 'StopTransaction': {
       const id_tag_answer =
-        payload.idTag === undefined ? undefined : await id_tag_info(context, String(payload.idTag));
+        payload.idTag === undefined ? undefined : id_tag_info(await context.authorize(String(payload.idTag)));
       return {
         events: [
           {

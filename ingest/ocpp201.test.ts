@@ -10,6 +10,7 @@ const context = {
   authorize: async (id_token: string): Promise<TokenDecision> => ({
     status: id_token === 'BLOCKED' ? 'Blocked' : 'Accepted',
   }),
+  remote_start_taken: () => false,
 };
 const at = '2026-03-29T00:30:00Z';
 
@@ -70,6 +71,36 @@ describe('OCPP 2.0.1 TransactionEvent', () => {
         stopped: expect.objectContaining({ transactionId: 'tx-abc', meterStopWh: 2000, reason: 'Local' }),
       }),
     ]);
+  });
+
+  it('publishes an Updated that carries only a chargingState, and nothing for an Updated with neither', async () => {
+    const updated = (transaction_info: Record<string, unknown>) =>
+      handle_ocpp201_call(
+        'TransactionEvent',
+        {
+          eventType: 'Updated',
+          timestamp: at,
+          triggerReason: 'ChargingStateChanged',
+          seqNo: 1,
+          transactionInfo: transaction_info,
+          evse: { id: 2, connectorId: 1 },
+        },
+        context,
+      );
+    expect((await updated({ transactionId: 'tx-abc', chargingState: 'SuspendedEVSE' })).events).toEqual([
+      {
+        body: 'meterValues',
+        meterValues: {
+          transactionId: 'tx-abc',
+          connectorId: 1,
+          meterValues: [],
+          chargingState: 'SuspendedEVSE',
+          // 2026-03-29T00:30:00Z
+          chargingStateAtMs: 1_774_744_200_000,
+        },
+      },
+    ]);
+    expect((await updated({ transactionId: 'tx-abc' })).events).toEqual([]);
   });
 
   it('reports a missing register as -1 rather than guessing', () => {

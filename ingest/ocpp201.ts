@@ -1,6 +1,14 @@
 import { Decimal } from 'decimal.js';
+import type { TokenDecision } from '../core/tokens.js';
 import type { MeterValue, SampledValue } from '../schemas/events.js';
-import { type CallContext, type CallOutcome, check_call, timestamp_ms } from './call.js';
+import {
+  type AuthMethod,
+  type CallContext,
+  type CallOutcome,
+  check_call,
+  timestamp_ms,
+  token_fields_of,
+} from './call.js';
 import { connector_id, OcppError } from './ocppj.js';
 import { ocpp201_validator } from './validate.js';
 
@@ -118,7 +126,9 @@ export async function handle_ocpp201_call(
     case 'Authorize':
       return {
         events: [],
-        payload: { idTokenInfo: await id_token_info(context, String((payload.idToken as Json).idToken)) },
+        payload: {
+          idTokenInfo: id_token_info(await context.authorize(String((payload.idToken as Json).idToken))),
+        },
       };
     case 'TransactionEvent':
       return transaction_event(payload, context);
@@ -145,8 +155,7 @@ export async function handle_ocpp201_call(
 }
 
 /** OCPP 2.0.1 IdTokenInfoType: the status, and the group as groupIdToken when there is one. */
-async function id_token_info(context: CallContext, id_token: string): Promise<Json> {
-  const decision = await context.authorize(id_token);
+function id_token_info(decision: TokenDecision): Json {
   const group = decision.token?.group_id;
   return {
     status: decision.status,
@@ -161,11 +170,17 @@ async function transaction_event(payload: Json, context: CallContext): Promise<C
   const evse_id = connector_id(evse.id, 'evse.id');
   const evse_connector_id =
     evse.connectorId === undefined ? evse_id : connector_id(evse.connectorId, 'evse.connectorId');
-  const id_token = String((payload.idToken as Json | undefined)?.idToken ?? '');
+  const id_token_object = payload.idToken as Json | undefined;
+  const id_token = String(id_token_object?.idToken ?? '');
   const at_ms = timestamp_ms(payload.timestamp, 'timestamp');
   const meter_values = meter_values_of(payload.meterValue, 'meterValue');
-  const reply = id_token === '' ? {} : { idTokenInfo: await id_token_info(context, id_token) };
+  // An empty idToken (type NoAuthorization, part 2 IdTokenEnumType) asks for no decision.
+  const decision = id_token === '' ? undefined : await context.authorize(id_token);
+  const reply = decision === undefined ? {} : { idTokenInfo: id_token_info(decision) };
   const event_type = String(payload.eventType);
+  // Part 2 TransactionType.chargingState: "required when state has changed", so its absence means
+  // no change and is passed on as ''.
+  const charging_state = String(info.chargingState ?? '');
 
   if (event_type === 'Started') {
     const events: CallOutcome['events'] = [
@@ -179,6 +194,10 @@ async function transaction_event(payload: Json, context: CallContext): Promise<C
           meterStartWh: register_wh(meter_values),
           timestampMs: at_ms,
           reservationId: Number(payload.reservationId ?? 0),
+          ...token_fields_of(decision),
+          authMethod: auth_method_of(payload, info),
+          idTokenType: String(id_token_object?.type ?? ''),
+          chargingState: charging_state,
         },
       },
     ];
@@ -207,26 +226,41 @@ async function transaction_event(payload: Json, context: CallContext): Promise<C
             // OCPP 2.0.1 ReasonEnumType: stoppedReason "MAY only be omitted when Reason is Local".
             reason: String(info.stoppedReason ?? 'Local'),
             transactionData: meter_values,
+            chargingState: charging_state,
           },
         },
       ],
       payload: reply,
     };
   }
+  // Updated: the meter values, and the charging state when it changed (SuspendedEV, Idle... are
+  // how rating tells charging from parking when the meter is coarse); an Updated carrying a
+  // charging state and no meter values is published too, with none.
+  if (meter_values.length === 0 && charging_state === '') return { events: [], payload: reply };
   return {
-    events:
-      meter_values.length === 0
-        ? []
-        : [
-            {
-              body: 'meterValues',
-              meterValues: {
-                transactionId: transaction_id,
-                connectorId: evse_connector_id,
-                meterValues: meter_values,
-              },
-            },
-          ],
+    events: [
+      {
+        body: 'meterValues',
+        meterValues: {
+          transactionId: transaction_id,
+          connectorId: evse_connector_id,
+          meterValues: meter_values,
+          chargingState: charging_state,
+          chargingStateAtMs: charging_state === '' ? 0 : at_ms,
+        },
+      },
+    ],
     payload: reply,
   };
+}
+
+/**
+ * OCPI 2.2.1 mod_cdrs AuthMethod: COMMAND for a transaction our RequestStartTransaction started
+ * (part 2 F01/F02: the charger reports triggerReason RemoteStart and echoes remoteStartId), else
+ * WHITELIST: the token was decided here from the token store, without asking the eMSP.
+ */
+function auth_method_of(payload: Json, info: Json): AuthMethod {
+  return payload.triggerReason === 'RemoteStart' || info.remoteStartId !== undefined
+    ? 'COMMAND'
+    : 'WHITELIST';
 }

@@ -15,6 +15,7 @@ const context = {
   now_ms: () => 0,
   allocate_transaction_id: async () => 7,
   authorize,
+  remote_start_taken: () => false,
 };
 
 function code_of(fn: () => unknown): string {

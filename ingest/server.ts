@@ -25,6 +25,7 @@ import {
 } from './ocppj.js';
 import { type EventPublisher, PublishRejected } from './publisher.js';
 import { RecentCalls } from './recent-calls.js';
+import { type RemoteStartOptions, RemoteStarts, remote_start_defaults } from './remote-starts.js';
 import type { TransactionIdAllocator } from './txid.js';
 
 const connections = new Gauge({
@@ -156,6 +157,8 @@ export class IngestServer {
   /** The socket of each connected charge point (the newest, when a charger reconnects). */
   private readonly by_charge_point = new Map<string, uWS.WebSocket<Connection>>();
   private outgoing_sequence = 0;
+  /** OCPP 1.6 remote starts sent from this node and accepted, to mark their transactions COMMAND. */
+  private readonly remote_starts: RemoteStarts;
   port = 0;
 
   constructor(
@@ -165,7 +168,10 @@ export class IngestServer {
     private readonly charge_points: ChargePointRegistry,
     private readonly tokens: TokenStore,
     private readonly log: Logger,
-  ) {}
+    remote_start_options: RemoteStartOptions = remote_start_defaults,
+  ) {
+    this.remote_starts = new RemoteStarts(remote_start_options);
+  }
 
   async listen(): Promise<number> {
     const app =
@@ -519,6 +525,10 @@ export class IngestServer {
       }, answer_timeout_ms);
       connection.outgoing.set(id, (answer) => {
         clearTimeout(timer);
+        // Recorded before the charger's next frame is read: its StartTransaction follows the answer.
+        if (command.command === 'start' && action === 'RemoteStartTransaction') {
+          this.note_remote_start(connection.charge_point_id, command.id_tag, command.connector_id, answer);
+        }
         resolve(answer);
       });
       this.send(ws, JSON.stringify([CALL, id, action, call.payload]));
@@ -526,6 +536,19 @@ export class IngestServer {
     const named = 'action' in result ? { ...result, action } : result;
     commands_sent.inc({ action, status: named.status });
     return named;
+  }
+
+  /** OCPP 1.6 section 5.11: only an Accepted RemoteStartTransaction.conf leads to a transaction. */
+  private note_remote_start(
+    charge_point_id: string,
+    id_tag: string,
+    connector_id: number | undefined,
+    answer: CommandResult,
+  ): void {
+    if (answer.status !== 'answered') return;
+    const response = answer.response as { status?: unknown } | null;
+    if (response?.status !== 'Accepted') return;
+    this.remote_starts.accepted(charge_point_id, id_tag, connector_id, Date.now());
   }
 
   private async handle(
@@ -539,6 +562,8 @@ export class IngestServer {
       allocate_transaction_id: (start_key: string) =>
         this.transaction_ids.allocate_for(`${connection.charge_point_id}\u0000${frame.id}\u0000${start_key}`),
       authorize: (id_token: string) => this.tokens.authorize(id_token, this.options.accept_unknown_tokens),
+      remote_start_taken: (id_tag: string, connector_id: number, start_key: string) =>
+        this.remote_starts.take(connection.charge_point_id, id_tag, connector_id, start_key, Date.now()),
     };
     const outcome: CallOutcome =
       connection.protocol === 'ocpp1.6'

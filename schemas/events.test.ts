@@ -44,12 +44,29 @@ const events: OcppEvent[] = [
       timestampMs: 1_764_000_000_002,
       reservationId: 7,
       evseId: 1,
+      tokenType: 'APP_USER',
+      tokenCountryCode: 'NL',
+      tokenPartyId: 'EMS',
+      contractId: 'NL-EMS-C12345678-X',
+      groupId: 'FLEET-7',
+      planId: 'plan-gold',
+      tokenSource: 'ocpi',
+      authMethod: 'COMMAND',
+      authStatus: 'Accepted',
+      idTokenType: 'eMAID',
+      chargingState: 'EVConnected',
     },
   },
   {
     ...base,
     body: 'meterValues',
-    meterValues: { transactionId: 'tx-1', connectorId: 1, meterValues: [meter_value] },
+    meterValues: {
+      transactionId: 'tx-1',
+      connectorId: 1,
+      meterValues: [meter_value],
+      chargingState: 'SuspendedEV',
+      chargingStateAtMs: 1_764_000_000_004,
+    },
   },
   {
     ...base,
@@ -61,6 +78,7 @@ const events: OcppEvent[] = [
       timestampMs: 1_764_000_000_003,
       reason: 'EVDisconnected',
       transactionData: [meter_value],
+      chargingState: 'Idle',
     },
   },
   { ...base, body: 'connection', connection: { connected: true, protocol: 'ocpp2.0.1', nodeId: 'node-1' } },
@@ -75,5 +93,58 @@ describe('event batch encoding', () => {
   it('every kind of event comes back from the wire as it was built', () => {
     const batch: EventBatch = { nodeId: 'node-1', sequence: 4_294_967_297, events };
     expect(decode_event_batch(encode_event_batch(batch))).toEqual(batch);
+  });
+
+  it('fills the token and charging-state fields of an event built without them with empty defaults', () => {
+    const started: OcppEvent = {
+      ...base,
+      body: 'started',
+      started: {
+        transactionId: '1',
+        connectorId: 1,
+        idTag: 'TAG',
+        meterStartWh: 0,
+        timestampMs: 1_764_000_000_002,
+        reservationId: 0,
+        evseId: 0,
+      },
+    };
+    const meter_values: OcppEvent = {
+      ...base,
+      body: 'meterValues',
+      meterValues: { transactionId: '1', connectorId: 1, meterValues: [] },
+    };
+    const stopped: OcppEvent = {
+      ...base,
+      body: 'stopped',
+      stopped: {
+        transactionId: '1',
+        idTag: 'TAG',
+        meterStopWh: 10,
+        timestampMs: 1_764_000_000_003,
+        reason: 'Local',
+        transactionData: [],
+      },
+    };
+    const [s, m, t] = decode_event_batch(
+      encode_event_batch({ nodeId: 'n', sequence: 1, events: [started, meter_values, stopped] }),
+    ).events;
+    if (s?.body !== 'started' || m?.body !== 'meterValues' || t?.body !== 'stopped') throw new Error('kinds');
+    expect(s.started).toEqual({
+      ...started.started,
+      tokenType: '',
+      tokenCountryCode: '',
+      tokenPartyId: '',
+      contractId: '',
+      groupId: '',
+      planId: '',
+      tokenSource: '',
+      authMethod: '',
+      authStatus: '',
+      idTokenType: '',
+      chargingState: '',
+    });
+    expect(m.meterValues).toEqual({ ...meter_values.meterValues, chargingState: '', chargingStateAtMs: 0 });
+    expect(t.stopped).toEqual({ ...stopped.stopped, chargingState: '' });
   });
 });

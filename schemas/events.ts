@@ -43,12 +43,36 @@ export interface TransactionStartedEvent {
   timestampMs: number;
   reservationId: number;
   evseId: number;
+  // The fields below are optional in this view so that events built without them (tests, older
+  // producers) still type-check; decode_event_batch always fills them ('' when absent).
+  /** OCPI TokenType of the token store record; '' for a token unknown to the store. */
+  tokenType?: string;
+  /** The issuing party of the record; '' when unknown. */
+  tokenCountryCode?: string;
+  tokenPartyId?: string;
+  contractId?: string;
+  groupId?: string;
+  planId?: string;
+  /** The record's source: 'operator' | 'ocpi' | ''. */
+  tokenSource?: string;
+  /** OCPI 2.2.1 AuthMethod: 'COMMAND' (started by our remote start) or 'WHITELIST'. */
+  authMethod?: string;
+  /** The token decision's AuthorizationStatus; '' when no token was presented. */
+  authStatus?: string;
+  /** OCPP 2.0.1 IdTokenEnumType as sent; '' for 1.6. */
+  idTokenType?: string;
+  /** OCPP 2.0.1 transactionInfo.chargingState of the Started event; '' when absent. */
+  chargingState?: string;
 }
 
 export interface MeterValuesEvent {
   transactionId: string;
   connectorId: number;
   meterValues: MeterValue[];
+  /** OCPP 2.0.1 chargingState of the TransactionEvent (Updated) that carried these values; '' when absent. */
+  chargingState?: string;
+  /** That TransactionEvent's timestamp; 0 when there is no chargingState. */
+  chargingStateAtMs?: number;
 }
 
 export interface TransactionStoppedEvent {
@@ -58,6 +82,8 @@ export interface TransactionStoppedEvent {
   timestampMs: number;
   reason: string;
   transactionData: MeterValue[];
+  /** OCPP 2.0.1 transactionInfo.chargingState of the Ended event; '' when absent. */
+  chargingState?: string;
 }
 
 export type OcppEventBody =
