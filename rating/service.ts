@@ -206,7 +206,7 @@ export function attribution_of(started: TransactionStartedEvent): {
   group_id: string;
   auth_method: string;
 } {
-  const f = started as TransactionStartedEvent & Partial<Record<string, string>>;
+  const f = started;
   const record_type = f.tokenType ?? '';
   const id_token_type = f.idTokenType ?? '';
   const country = f.tokenCountryCode ?? '';
@@ -664,7 +664,7 @@ export class RatingService {
       heads,
       count,
     );
-    const charging_state = (s as { chargingState?: string }).chargingState ?? '';
+    const charging_state = s.chargingState ?? '';
     return {
       session_id: session_id_of(cp, s.transactionId),
       charge_point_id: cp,

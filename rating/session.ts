@@ -231,11 +231,6 @@ function count(state: SessionState, anomaly: string, n = 1): void {
   state.anomalies[anomaly] = new Decimal(state.anomalies[anomaly] ?? 0).plus(n).toNumber();
 }
 
-/** The 2.0.1 chargingState an event carries, '' when none (1.6, or not sent). */
-function charging_state_of(event: object): string {
-  return (event as { chargingState?: string }).chargingState ?? '';
-}
-
 /**
  * Applies a session's events of one batch to its state and returns the new state, the rated
  * versions to write and the running cost. `tariff` is the session's tariff version.
@@ -322,7 +317,7 @@ export function apply_session_events(
     } else if (event.body === 'meterValues') {
       // Readings first: the interval up to them was in the state in force before this event.
       take_all(event.meterValues.meterValues, event.receivedAtMs);
-      const charging_state = charging_state_of(event.meterValues);
+      const charging_state = event.meterValues.chargingState ?? '';
       if (charging_state !== '') state.charging_state = charging_state;
     } else if (event.body === 'stopped') {
       if (state.closed === 'stopped') continue;
