@@ -125,7 +125,9 @@ export function located_readings(meter_value: MeterValue): LocatedReadings {
         ? scale_of(sv.unit, 'Wh', 'kWh')
         : kind === 'power'
           ? scale_of(sv.unit, 'W', 'kW')
-          : scale_of(sv.unit, 'A', 'A');
+          : sv.unit === 'A' || sv.unit === ''
+            ? 1
+            : undefined;
     if (scale === undefined) continue;
     const value = scaled(sv.value, scale);
     if (value === undefined) continue;

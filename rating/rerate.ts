@@ -8,12 +8,12 @@ import type { CdrPrice } from './engine.js';
 import type { Plan } from './plans.js';
 import { type RatedVersionRow, rated_row, rated_version_json } from './service.js';
 import {
-  apply_session_events,
-  close_if_silent,
   default_session_rules,
-  new_session_state,
+  replay_session,
   type SessionEvent,
+  type SessionMeta,
   type SessionRules,
+  type SessionStart,
 } from './session.js';
 import type { TariffStore, TariffVersion } from './tariff-store.js';
 
@@ -90,6 +90,7 @@ function plan_of(breakdown: string): { plan?: Plan } {
 interface StoredValue {
   timestamp_ms: number | string;
   received_at_ms: number | string;
+  signed_data?: string;
   value: string;
   context: string;
   format: string;
@@ -103,6 +104,176 @@ interface StoredStatus {
   timestamp_ms: number | string;
   received_at_ms: number | string;
   status: string;
+}
+
+/** What a re-rating replays: the session's start and the events the reducer applied. */
+interface SessionFacts {
+  start: SessionStart;
+  events: SessionEvent[];
+}
+
+/**
+ * The facts live rating logged for the session (analytics/session-events.ts): exactly what its
+ * reducer saw, one row per (seq, idx) whether or not ClickHouse merged the duplicates of a
+ * redelivered batch. Undefined for a session rated before the log existed.
+ */
+async function logged_facts(store: Store, session_id: string): Promise<SessionFacts | undefined> {
+  const db = ident(store.database).text;
+  const rows = await store.query<{
+    seq: number | string;
+    idx: number | string;
+    received_at_ms: number | string;
+    kind: string;
+    fact: string;
+  }>(
+    `SELECT seq, idx, received_at_ms, kind, fact FROM ${db}.session_events
+     WHERE ${sql`session_id = ${session_id}`.text}
+     ORDER BY seq, idx LIMIT 1 BY seq, idx`,
+  );
+  const first = rows[0];
+  if (first === undefined || first.kind !== 'start') return undefined;
+  return {
+    start: {
+      meta: JSON.parse(first.fact) as SessionMeta,
+      seq: Number(first.seq),
+      received_at_ms: Number(first.received_at_ms),
+    },
+    events: rows.slice(1).map((r) => ({ seq: Number(r.seq), event: JSON.parse(r.fact) as OcppEvent })),
+  };
+}
+
+/**
+ * For a session rated before the fact log existed: its facts rebuilt from the raw meter values,
+ * the connector statuses and the rated row, keyed as live rating keys them (the EVSE of a 2.0.1
+ * charger, the connector of a 1.6 one), with the connector status in force at the start. Such a
+ * row keeps no start register of its own when the charger sent none, so it is taken as written.
+ */
+async function stored_facts(store: Store, row: StoredRow): Promise<SessionFacts> {
+  const db = ident(store.database).text;
+  const charge_point_id = row.charge_point_id;
+  const connector_id = Number(row.connector_id);
+  const evse_id = Number(row.evse_id);
+  const started_at_ms = Number(row.started_at_ms);
+  const stopped_at_ms = Number(row.stopped_at_ms);
+  const values = await store.query<StoredValue>(
+    `SELECT timestamp_ms, received_at_ms, value, context, format, measurand, phase, location, unit, signed_data
+     FROM ${db}.meter_values FINAL
+     WHERE ${sql`charge_point_id = ${charge_point_id} AND transaction_id = ${row.transaction_id}`.text}
+     ORDER BY received_at_ms, timestamp_ms`,
+  );
+  const status_key =
+    sql`charge_point_id = ${charge_point_id} AND connector_id = ${connector_id} AND evse_id = ${evse_id}`
+      .text;
+  const statuses = await store.query<StoredStatus>(
+    `SELECT timestamp_ms, received_at_ms, status FROM ${db}.connector_status FINAL
+     WHERE ${status_key} AND ${sql`timestamp_ms >= ${started_at_ms} AND timestamp_ms < ${stopped_at_ms}`.text}
+     ORDER BY received_at_ms, timestamp_ms`,
+  );
+  const [at_start] = await store.query<StoredStatus>(
+    `SELECT timestamp_ms, received_at_ms, status FROM ${db}.connector_status FINAL
+     WHERE ${status_key} AND ${sql`timestamp_ms < ${started_at_ms}`.text}
+     ORDER BY timestamp_ms DESC LIMIT 1`,
+  );
+  const base = (received_at_ms: number) => ({
+    chargePointId: charge_point_id,
+    receivedAtMs: received_at_ms,
+    ocppVersion: '',
+    messageId: '',
+  });
+  const timed: { at_ms: number; event: OcppEvent }[] = [];
+  const groups = new Map<string, { received_at_ms: number; meter_value: MeterValue }>();
+  for (const v of values) {
+    const key = `${v.timestamp_ms}/${v.received_at_ms}`;
+    let group = groups.get(key);
+    if (group === undefined) {
+      group = {
+        received_at_ms: Number(v.received_at_ms),
+        meter_value: { timestampMs: Number(v.timestamp_ms), sampledValues: [] },
+      };
+      groups.set(key, group);
+    }
+    group.meter_value.sampledValues.push({
+      value: v.value,
+      context: v.context,
+      format: v.format,
+      measurand: v.measurand,
+      phase: v.phase,
+      location: v.location,
+      unit: v.unit,
+      signedData: v.signed_data ?? '',
+    });
+  }
+  for (const group of groups.values()) {
+    timed.push({
+      at_ms: group.received_at_ms,
+      event: {
+        ...base(group.received_at_ms),
+        body: 'meterValues',
+        meterValues: {
+          transactionId: row.transaction_id,
+          connectorId: connector_id,
+          meterValues: [group.meter_value],
+        },
+      },
+    });
+  }
+  for (const s of statuses) {
+    timed.push({
+      at_ms: Number(s.received_at_ms),
+      event: {
+        ...base(Number(s.received_at_ms)),
+        body: 'status',
+        status: {
+          connectorId: connector_id,
+          status: s.status,
+          errorCode: '',
+          timestampMs: Number(s.timestamp_ms),
+          info: '',
+          evseId: evse_id,
+        },
+      },
+    });
+  }
+  timed.sort((a, b) => a.at_ms - b.at_ms);
+  if (Number(row.provisional) !== 1) {
+    timed.push({
+      at_ms: Number.MAX_SAFE_INTEGER,
+      event: {
+        ...base(stopped_at_ms),
+        body: 'stopped',
+        stopped: {
+          transactionId: row.transaction_id,
+          idTag: row.id_tag,
+          meterStopWh: Number(row.meter_stop_wh),
+          timestampMs: stopped_at_ms,
+          reason: row.stop_reason,
+          transactionData: [],
+        },
+      },
+    });
+  }
+  const meta: SessionMeta = {
+    session_id: row.session_id,
+    charge_point_id,
+    transaction_id: row.transaction_id,
+    connector_id,
+    evse_id,
+    id_tag: row.id_tag,
+    payment_method: row.payment_method,
+    party: row.party,
+    started_at_ms,
+    meter_start_wh: Number(row.meter_start_wh),
+    tariff_id: '',
+    tariff_version: 0,
+    time_zone: row.time_zone === '' ? 'UTC' : row.time_zone,
+    ...(row.station_id === '' || row.station_id === charge_point_id ? {} : { station_id: row.station_id }),
+    ...(at_start === undefined ? {} : { status_at_start: at_start.status }),
+    ...plan_of(row.breakdown),
+  };
+  return {
+    start: { meta, seq: 1, received_at_ms: started_at_ms },
+    events: timed.map((t, i) => ({ seq: 2 + i, event: t.event })),
+  };
 }
 
 export const rerate_sessions_max = 10_000;
@@ -162,135 +333,26 @@ export async function rerate(
   const outcomes: RerateOutcome[] = [];
   const written: RatedVersionRow[] = [];
   for (const row of rows) {
-    const charge_point_id = row.charge_point_id;
-    const connector_id = Number(row.connector_id);
-    const evse_id = Number(row.evse_id);
-    const started_at_ms = Number(row.started_at_ms);
-    const stopped_at_ms = Number(row.stopped_at_ms);
-    const values = await store.query<StoredValue>(
-      `SELECT timestamp_ms, received_at_ms, value, context, format, measurand, phase, location, unit
-       FROM ${db}.meter_values FINAL
-       WHERE ${sql`charge_point_id = ${charge_point_id} AND transaction_id = ${row.transaction_id}`.text}
-       ORDER BY timestamp_ms, received_at_ms`,
-    );
-    const statuses = await store.query<StoredStatus>(
-      `SELECT timestamp_ms, received_at_ms, status FROM ${db}.connector_status FINAL
-       WHERE ${
-         sql`charge_point_id = ${charge_point_id} AND connector_id = ${connector_id} AND evse_id = ${evse_id}
-         AND timestamp_ms >= ${started_at_ms} AND timestamp_ms < ${stopped_at_ms}`.text
-       }
-       ORDER BY timestamp_ms`,
-    );
-    const base = (received_at_ms: number) => ({
-      chargePointId: charge_point_id,
-      receivedAtMs: received_at_ms,
-      ocppVersion: '',
-      messageId: '',
-    });
-    const timed: { at_ms: number; event: OcppEvent }[] = [];
-    const groups = new Map<string, { received_at_ms: number; meter_value: MeterValue }>();
-    for (const v of values) {
-      const key = `${v.timestamp_ms}/${v.received_at_ms}`;
-      let group = groups.get(key);
-      if (group === undefined) {
-        group = {
-          received_at_ms: Number(v.received_at_ms),
-          meter_value: { timestampMs: Number(v.timestamp_ms), sampledValues: [] },
-        };
-        groups.set(key, group);
-      }
-      group.meter_value.sampledValues.push({
-        value: v.value,
-        context: v.context,
-        format: v.format,
-        measurand: v.measurand,
-        phase: v.phase,
-        location: v.location,
-        unit: v.unit,
-      });
-    }
-    for (const group of groups.values()) {
-      timed.push({
-        at_ms: group.received_at_ms,
-        event: {
-          ...base(group.received_at_ms),
-          body: 'meterValues',
-          meterValues: {
-            transactionId: row.transaction_id,
-            connectorId: connector_id,
-            meterValues: [group.meter_value],
-          },
-        },
-      });
-    }
-    for (const s of statuses) {
-      timed.push({
-        at_ms: Number(s.received_at_ms),
-        event: {
-          ...base(Number(s.received_at_ms)),
-          body: 'status',
-          status: {
-            connectorId: connector_id,
-            status: s.status,
-            errorCode: '',
-            timestampMs: Number(s.timestamp_ms),
-            info: '',
-            evseId: evse_id,
-          },
-        },
-      });
-    }
-    timed.sort((a, b) => a.at_ms - b.at_ms);
-    const provisional = Number(row.provisional) === 1;
-    if (!provisional) {
-      timed.push({
-        at_ms: Number.MAX_SAFE_INTEGER,
-        event: {
-          ...base(stopped_at_ms),
-          body: 'stopped',
-          stopped: {
-            transactionId: row.transaction_id,
-            idTag: row.id_tag,
-            meterStopWh: Number(row.meter_stop_wh),
-            timestampMs: stopped_at_ms,
-            reason: row.stop_reason,
-            transactionData: [],
-          },
-        },
-      });
-    }
-    const state = new_session_state(
-      {
-        session_id: row.session_id,
-        charge_point_id,
-        transaction_id: row.transaction_id,
-        connector_id,
-        evse_id,
-        id_tag: row.id_tag,
-        payment_method: row.payment_method,
-        party: row.party,
-        started_at_ms,
-        meter_start_wh: Number(row.meter_start_wh),
-        tariff_id: tariff.tariff_id,
-        tariff_version: tariff.version,
-        time_zone: row.time_zone === '' ? 'UTC' : row.time_zone,
-        ...(row.station_id === '' || row.station_id === charge_point_id
-          ? {}
-          : { station_id: row.station_id }),
-        ...plan_of(row.breakdown),
-      },
-      1,
-      started_at_ms,
-    );
     const previous_version = Number(row.version);
     const previous_total = { excl_vat: row.total_excl_vat, incl_vat: row.total_incl_vat };
-    state.version = previous_version;
-    state.last_rated_total = previous_total;
-    const events: SessionEvent[] = timed.map((t, i) => ({ seq: 2 + i, event: t.event }));
-    let outcome = apply_session_events(state, events, tariff.tariff, rules);
-    if (provisional) outcome = close_if_silent(outcome.state, Number.MAX_SAFE_INTEGER, tariff.tariff, rules)!;
-    const version = outcome.rated.at(-1)!;
-    const new_row = rated_row(outcome.state, version);
+    const facts = (await logged_facts(store, row.session_id)) ?? (await stored_facts(store, row));
+    const meta: SessionMeta = {
+      ...facts.start.meta,
+      tariff_id: tariff.tariff_id,
+      tariff_version: tariff.version,
+    };
+    const { state, version } = replay_session({ ...facts.start, meta }, facts.events, tariff.tariff, rules, {
+      close_provisionally: Number(row.provisional) === 1,
+      version_before: previous_version,
+      total_before: previous_total,
+    });
+    if (version === undefined) {
+      throw new RerateError(
+        `session ${row.session_id}: its facts end neither in a stop nor in silence`,
+        'session_id',
+      );
+    }
+    const new_row = rated_row(state, version);
     written.push({ row: new_row, reason: 'rerate', previous_total: version.previous_total });
     const currency = tariff.tariff.currency;
     outcomes.push({

@@ -420,3 +420,32 @@ export function interval_charging(
   if (status === 'Charging') return true;
   return a.power_w !== undefined && a.power_w >= rules.idle_power_w;
 }
+
+/** A session's start as the rating service resolved it, and where it sat in the stream. */
+export interface SessionStart {
+  meta: SessionMeta;
+  seq: number;
+  received_at_ms: number;
+}
+
+/**
+ * A whole session from its facts, as a re-rating (or a what-if) prices it: the start, then every
+ * event the live reducer applied, in the order it applied them, through the same reducer; a session
+ * live rating closed for silence is closed the same way. Versions continue from `version_before`.
+ */
+export function replay_session(
+  start: SessionStart,
+  events: readonly SessionEvent[],
+  tariff: Tariff,
+  rules: SessionRules,
+  options: { close_provisionally: boolean; version_before: number; total_before: CdrPrice | null },
+): { state: SessionState; version: RatedVersion | undefined } {
+  const state = new_session_state(start.meta, start.seq, start.received_at_ms);
+  state.version = options.version_before;
+  state.last_rated_total = options.total_before;
+  let outcome = apply_session_events(state, events, tariff, rules);
+  if (outcome.state.closed === 'open' && options.close_provisionally) {
+    outcome = close_if_silent(outcome.state, Number.MAX_SAFE_INTEGER, tariff, rules) ?? outcome;
+  }
+  return { state: outcome.state, version: outcome.rated.at(-1) };
+}
