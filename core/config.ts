@@ -344,7 +344,7 @@ export function load_config(env: Env = process.env): Config {
     rating_workers: read_int(env, 'RATING_WORKERS', 1, 1, 64),
     rating_fetch_batch_max: read_int(env, 'RATING_FETCH_BATCH_MAX', 256, 1, 10_000),
     rating_partitions: read_int(env, 'RATING_PARTITIONS', 8, 1, 1024),
-    rating_silence_s: read_int(env, 'RATING_SILENCE_S', 24 * 3600, 60, 30 * 24 * 3600),
+    rating_silence_s: read_int(env, 'RATING_SILENCE_S', 24 * 3600, 5, 30 * 24 * 3600),
     rating_idle_power_w: read_int(env, 'RATING_IDLE_POWER_W', 50, 0, 100_000),
     rating_clock_skew_max_s: read_int(env, 'RATING_CLOCK_SKEW_MAX_S', 300, 0, 86_400),
     rating_clock_behind_max_s: read_int(env, 'RATING_CLOCK_BEHIND_MAX_S', 31 * 86_400, 3600, 366 * 86_400),

@@ -1027,16 +1027,17 @@ export class RatingService {
    */
   private async sweep_silent(partition: number): Promise<void> {
     const now = Date.now();
-    if (now - (this.last_sweep_ms.get(partition) ?? this.started_ms) < sweep_ms) return;
+    const silence_ms = this.options.rules.silence_ms;
+    if (now - (this.last_sweep_ms.get(partition) ?? this.started_ms) < Math.min(sweep_ms, silence_ms)) return;
     this.last_sweep_ms.set(partition, now);
     const due_of = (s: SessionState) =>
       s.closed === 'open' &&
-      now - s.last_activity_ms >= this.options.rules.silence_ms &&
+      now - s.last_activity_ms >= silence_ms &&
       this.partition_of_session(s.meta.charge_point_id) === partition;
     const due = new Map<string, SessionState>();
     for (const state of this.sessions.values()) if (due_of(state)) due.set(state.meta.session_id, state);
     const last_kv_sweep = this.last_kv_sweep_ms.get(partition);
-    if (last_kv_sweep === undefined || now - last_kv_sweep >= kv_sweep_ms) {
+    if (last_kv_sweep === undefined || now - last_kv_sweep >= Math.min(kv_sweep_ms, silence_ms)) {
       this.last_kv_sweep_ms.set(partition, now);
       for (const state of await this.open_states_in_kv(partition)) {
         if (due.size >= sweep_sessions_max) break;
