@@ -5,8 +5,8 @@ import type { Store } from '../analytics/store.js';
 import { Money, money_text } from '../core/money.js';
 import type { MeterValue, OcppEvent } from '../schemas/events.js';
 import type { CdrPrice } from './engine.js';
+import { type RatedVersionRow, rated_row, rated_version_json } from './outputs.js';
 import type { Plan } from './plans.js';
-import { type RatedVersionRow, rated_row, rated_version_json } from './service.js';
 import {
   default_session_rules,
   replay_session,

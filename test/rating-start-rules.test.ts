@@ -143,7 +143,11 @@ describe('what is fixed at a session start', () => {
     expect(v2.version).toBe(2);
     await process_of(e, 'rating', { DEFAULT_TARIFF_ID: 'default' });
     const rows = await eventually(async () => {
-      const found = await e.store.query<{ tariff_version: number | string; total: string; version: number | string }>(
+      const found = await e.store.query<{
+        tariff_version: number | string;
+        total: string;
+        version: number | string;
+      }>(
         `SELECT tariff_version, toString(total_excl_vat) AS total, version FROM evrate.rated_session_versions
          WHERE charge_point_id = 'CP-BACKLOG'`,
       );
@@ -186,7 +190,11 @@ describe('what is fixed at a session start', () => {
     // Nothing more from the charger. A new process takes the partitions; it has nothing in memory.
     await process_of(e, 'rating', silence);
     const rows = await eventually(async () => {
-      const found = await e.store.query<{ version: number | string; provisional: number | string; total: string }>(
+      const found = await e.store.query<{
+        version: number | string;
+        provisional: number | string;
+        total: string;
+      }>(
         `SELECT version, provisional, toString(total_excl_vat) AS total FROM evrate.rated_session_versions
          WHERE charge_point_id = 'CP-SILENT'`,
       );
