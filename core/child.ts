@@ -20,7 +20,10 @@ export function require_binary(binary: string, debian_package: string): void {
 
 /**
  * Spawns a server, keeps the last lines of its output for error messages, and stops it with
- * SIGTERM (then SIGKILL after grace_ms). The child dies with us: spawned in our process group.
+ * SIGTERM (then SIGKILL after grace_ms). The server runs in a process group of its own: Ctrl-C in
+ * a terminal signals the whole foreground group, and a server in ours would die first, leaving
+ * our drain to wait for a NATS that is gone; in its own group it is stopped by us, after the
+ * drain, and never outlives us when we exit (the exit hook kills it).
  */
 export function spawn_server(
   binary: string,
@@ -28,7 +31,7 @@ export function spawn_server(
   log: Logger | undefined,
   grace_ms = 10_000,
 ): { child: ChildProcess; server: ChildServer; output: () => string } {
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const tail: string[] = [];
   const keep = (chunk: Buffer) => {
     tail.push(chunk.toString('utf8'));

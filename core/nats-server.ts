@@ -33,6 +33,9 @@ export async function start_nats_server(options: {
   failed.catch(() => {});
   await Promise.race([wait_for_port('127.0.0.1', port, 15_000), failed]);
   const url = `nats://127.0.0.1:${port}`;
-  options.log?.info({ url, store_dir: options.store_dir, pid: server.pid }, 'local nats-server started');
+  options.log?.info(
+    { url, store_dir: options.store_dir, nats_server_pid: server.pid },
+    'local nats-server started',
+  );
   return { ...server, url, port };
 }
