@@ -86,9 +86,11 @@ export class TariffStore {
   /**
    * The version in force at an instant (a session's start): the newest version published at or
    * before it whose OCPI validity (`start_date_time` inclusive, `end_date_time` exclusive) holds
-   * it. A session started before a version was published is never priced by it, however late its
-   * events are processed (a backlog, an offline queue). Undefined when no version is in force:
-   * the tariff did not exist yet, or had ended. Looks back at most `versions_scanned_max` versions.
+   * it, so a session started before a version was published is never priced by it, however late
+   * its events are processed (a backlog, an offline queue). A tariff younger than the session (no
+   * version published before it, e.g. a charger's offline queue older than the tariff assigned to
+   * it since) applies as first published: its oldest valid version. Undefined when no version is
+   * valid at the instant (ended, or not yet begun). Looks back at most `versions_scanned_max`.
    */
   async in_force_at(
     tariff_id: string,
@@ -98,12 +100,14 @@ export class TariffStore {
     const newest = head ?? (await this.current(tariff_id));
     if (newest === undefined) return undefined;
     const oldest = Math.max(1, newest.version - versions_scanned_max + 1);
+    let first_valid: TariffVersion | undefined;
     for (let version = newest.version; version >= oldest; version--) {
       const found = version === newest.version ? newest : await this.version(tariff_id, version);
-      if (found === undefined || found.created_at_ms > at_ms) continue;
-      if (valid_at(found.tariff, at_ms)) return found;
+      if (found === undefined || !valid_at(found.tariff, at_ms)) continue;
+      if (found.created_at_ms <= at_ms) return found;
+      first_valid = found;
     }
-    return undefined;
+    return first_valid;
   }
 
   async current(tariff_id: string): Promise<TariffVersion | undefined> {

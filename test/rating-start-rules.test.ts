@@ -220,11 +220,18 @@ describe('the tariff version in force at an instant', () => {
       expect((await tariffs.in_force_at('default', before_v2))?.version).toBe(v1.version);
       expect((await tariffs.in_force_at('default', Date.now()))?.version).toBe(v1.version);
       expect((await tariffs.in_force_at('default', Date.UTC(2030, 0, 2)))?.version).toBe(v2.version);
-      // Before the first version was published, no version is in force.
-      expect(await tariffs.in_force_at('default', v1.created_at_ms - 1)).toBeUndefined();
+      // Before the first version was published, the tariff applies as first published.
+      expect((await tariffs.in_force_at('default', v1.created_at_ms - 60_000))?.version).toBe(v1.version);
       // v3 ended in 2020: not in force now; v1 is.
       await tariffs.put(tariff(0.5, { end_date_time: '2020-01-01T00:00:00Z' }));
       expect((await tariffs.in_force_at('default', Date.now()))?.version).toBe(v1.version);
+      // A tariff whose only version has ended is in force at no instant after its end.
+      const ended = await tariffs.put({
+        ...tariff(0.5, { end_date_time: '2020-01-01T00:00:00Z' }),
+        id: 'ended',
+      });
+      expect(await tariffs.in_force_at('ended', Date.now())).toBeUndefined();
+      expect((await tariffs.in_force_at('ended', Date.UTC(2019, 0, 1)))?.version).toBe(ended.version);
     } finally {
       await nats.dispose();
     }
