@@ -11,7 +11,13 @@ import type { Tariff, TariffDimensionType } from './tariff.js';
 export interface MeterSample {
   at_ms: number;
   energy_wh: number;
+  /** Measured power, W. Absent: power restrictions use the power the interval's energy implies. */
   power_w?: number;
+  /**
+   * Current, A, as the SUM over the phases (OCPI mod_tariffs TariffRestrictions min_current /
+   * max_current: "Sum of the ... current (in Amperes) over all phases"): three phases at 16 A are 48.
+   * Absent: a current restriction does not match (no voltage is known to derive it from power).
+   */
   current_a?: number;
   /** false: the EV is connected but not charging, which OCPI prices as PARKING_TIME. */
   charging: boolean;
