@@ -62,7 +62,10 @@ function rate(argv: string[]): void {
     throw new UsageError('rate: give exactly one of --cdr FILE or --sessions FILE');
   }
   const tariff = read_text(values.tariff, '--tariff');
-  const options = values['time-zone'] === undefined ? {} : { time_zone: values['time-zone'] };
+  // The CPO party that owns an OCPI 2.1.1 tariff without country_code/party_id.
+  const config = load_config();
+  const cpo = { country_code: config.ocpi_country_code, party_id: config.ocpi_party_id };
+  const options = values['time-zone'] === undefined ? { cpo } : { cpo, time_zone: values['time-zone'] };
   const describe = (error: unknown, file: string) =>
     error instanceof RateCdrError
       ? new UsageError(`${error.file === 'tariff' ? values.tariff : file}: ${error.field}: ${error.rule}`)
