@@ -16,7 +16,8 @@ commands:
               --cdr FILE          one OCPI CDR (its charging_periods, start and end)
               --sessions FILE     many CDRs, one JSON object per line (NDJSON); prints NDJSON
               --time-zone ZONE    IANA time zone of the location (e.g. Europe/Berlin); required
-                                  unless each CDR carries cdr_location.time_zone
+                                  unless each CDR's location carries a time_zone or a country
+                                  with one zone (e.g. DEU, NLD, FRA)
   rerate    re-price finished sessions with a tariff version, through the running API; writes a
             new version of each session and prints old total, new total and difference as JSON
               --tariff ID         tariff id (required)
