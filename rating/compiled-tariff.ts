@@ -85,6 +85,9 @@ export interface CompiledGroup {
 export interface CompiledVatRate {
   digits: bigint;
   divisor: bigint;
+  /** The same as numbers, for amounts small enough that the products stay exact. */
+  digits_number: number;
+  divisor_number: number;
 }
 
 /** The order of dimensions in the totals, which also breaks ties when VAT cents are shared out. */
@@ -248,7 +251,13 @@ function compile(tariff: Tariff): CompiledTariff | undefined {
       if (rate === undefined) {
         rate = vat_rates.length;
         rate_by_text.set(vat_text, rate);
-        vat_rates.push({ digits: vat.digits, divisor: 100n * 10n ** BigInt(vat.decimals) });
+        const divisor = 100n * 10n ** BigInt(vat.decimals);
+        vat_rates.push({
+          digits: vat.digits,
+          divisor,
+          digits_number: Number(vat.digits),
+          divisor_number: Number(divisor),
+        });
       }
       const key = `${dimension}|${vat_text}`;
       if (!group_by_key.has(key)) {

@@ -11,7 +11,14 @@ import {
   weekday_bits,
 } from './compiled-tariff.js';
 import { apply_price_limits, DecimalSessionRater, price_text } from './decimal-engine.js';
-import { ceil_to_step, exact_product, mul_div_half_up, quotient_text } from './exact-integers.js';
+import {
+  ceil_to_step,
+  div_half_up,
+  exact_product,
+  floor_div,
+  mul_div_half_up,
+  quotient_text,
+} from './exact-integers.js';
 import { iso } from './iso-text.js';
 import { block_ms, local_block, next_day_of, type ZoneBlocks, zone_blocks } from './local-time.js';
 import { apply_plan, type Plan } from './plans.js';
@@ -86,14 +93,20 @@ function register_parts(energy_wh: number, into: RegisterParts): boolean {
   return true;
 }
 
-/** invoice_totals in minor units, as text: per dimension and the sum before limits and plan. */
-interface IntegerTotals {
-  energy: CdrPrice;
-  time: CdrPrice;
-  parking: CdrPrice;
-  flat: CdrPrice;
-  total: CdrPrice;
+/**
+ * invoice_totals in minor units, per dimension (indexed by dimension_index) and their sum before
+ * limits and plan: numbers when every figure stayed below 2^53, else BigInts.
+ */
+interface MinorTotals {
+  excl: (number | bigint)[];
+  incl: (number | bigint)[];
+  total_excl: number | bigint;
+  total_incl: number | bigint;
 }
+
+/** Products below this are exact in a double. */
+const exact_max = 2 ** 53;
+const groups_in_mask_max = 30;
 
 const dimension_index: Record<TariffDimensionType, number> = { ENERGY: 0, TIME: 1, PARKING_TIME: 2, FLAT: 3 };
 
@@ -283,8 +296,16 @@ export class SessionRater {
   private matches_clock = 0;
   /** Volumes per component for a running cost (reused). */
   private readonly volume_scratch: number[];
-  /** Estimated excl. VAT cost per (dimension, VAT rate) group (reused). */
+  /** Per (dimension, VAT rate) group: net estimate then minor units, VAT share floor and remainder (reused). */
   private readonly group_scratch: number[];
+  private readonly floor_scratch: number[];
+  private readonly remainder_scratch: number[];
+  private readonly minor_scratch: MinorTotals = {
+    excl: [0, 0, 0, 0],
+    incl: [0, 0, 0, 0],
+    total_excl: 0,
+    total_incl: 0,
+  };
 
   constructor(
     readonly tariff: Tariff,
@@ -303,6 +324,8 @@ export class SessionRater {
     this.closed_volume = [];
     this.volume_scratch = [];
     this.group_scratch = (compiled?.groups ?? []).map(() => 0);
+    this.floor_scratch = (compiled?.groups ?? []).map(() => 0);
+    this.remainder_scratch = (compiled?.groups ?? []).map(() => 0);
     for (let c = 0; c < components; c++) {
       this.closed_volume.push(0);
       this.volume_scratch.push(0);
@@ -742,31 +765,107 @@ export class SessionRater {
       volume[time_last.slot]! += ceil_to_step(ms, time_last.step_units) - ms;
     }
     const totals = this.totals(volume);
-    if (this.plan === undefined && !this.compiled.has_price_limits) return totals.total;
-    return this.limited_total(totals).total_cost;
+    const total = this.price_text(totals.total_excl, totals.total_incl);
+    if (this.plan === undefined && !this.compiled.has_price_limits) return total;
+    return this.limited_total(total).total_cost;
   }
 
   /**
    * invoice_totals (rating/decimal-engine.ts, where the rule is written) of volumes per component,
    * in integer minor units: each (dimension, VAT rate) group's net rounded half up, VAT per rate on
    * the sum of its rounded nets, and each rate's VAT shared out over the dimensions by largest
-   * remainder so that the dimensions add up to the total.
+   * remainder so that the dimensions add up to the total. In doubles holding exact integers when
+   * every product stays below 2^53 (the usual case), else in BigInt; both give the same integers.
    */
-  private totals(volume: number[]): IntegerTotals {
-    const { components, groups, vat_rates, to_minor, minor_digits } = this.compiled;
-    const estimate = this.group_scratch;
-    estimate.fill(0);
+  private totals(volume: number[]): MinorTotals {
+    const t = this.totals_number(volume) ?? this.totals_bigint(volume);
+    // Pair assertion: the parts add up to the total, excl. and incl. VAT.
+    const { excl, incl } = t;
+    const parts_excl =
+      typeof t.total_excl === 'number'
+        ? (excl[0] as number) + (excl[1] as number) + (excl[2] as number) + (excl[3] as number)
+        : (excl[0] as bigint) + (excl[1] as bigint) + (excl[2] as bigint) + (excl[3] as bigint);
+    const parts_incl =
+      typeof t.total_incl === 'number'
+        ? (incl[0] as number) + (incl[1] as number) + (incl[2] as number) + (incl[3] as number)
+        : (incl[0] as bigint) + (incl[1] as bigint) + (incl[2] as bigint) + (incl[3] as bigint);
+    if (parts_excl !== t.total_excl || parts_incl !== t.total_incl)
+      throw new Error('dimension totals do not add up to the total cost');
+    return t;
+  }
+
+  private totals_number(volume: number[]): MinorTotals | undefined {
+    const { components, groups, vat_rates, to_minor } = this.compiled;
+    // The cents of a rate are given out with a bit per group.
+    if (groups.length > groups_in_mask_max) return undefined;
+    const net = this.group_scratch;
+    net.fill(0);
     for (let c = 0; c < components.length; c++) {
       const v = volume[c]!;
-      if (v !== 0) estimate[components[c]!.group]! += v * components[c]!.cost_excl;
+      if (v !== 0) net[components[c]!.group]! += v * components[c]!.cost_excl;
     }
+    for (let g = 0; g < groups.length; g++) {
+      const minor = minor_units_estimate(net[g]! * this.compiled.cost_excl_reciprocal * to_minor);
+      if (minor < 0) return undefined;
+      net[g] = minor;
+    }
+    const t = this.minor_scratch;
+    const excl = t.excl as number[];
+    const incl = t.incl as number[];
+    excl.fill(0);
+    incl.fill(0);
+    let total_excl = 0;
+    let total_incl = 0;
+    const floor = this.floor_scratch;
+    const remainder = this.remainder_scratch;
+    for (let g = 0; g < groups.length; g++) {
+      const d = dimension_index[groups[g]!.dimension];
+      excl[d]! += net[g]!;
+      incl[d]! += net[g]!;
+    }
+    for (let r = 0; r < vat_rates.length; r++) {
+      const { digits_number: digits, divisor_number: divisor } = vat_rates[r]!;
+      let rate_net = 0;
+      let floors = 0;
+      for (let g = 0; g < groups.length; g++) {
+        if (groups[g]!.rate === r) rate_net += net[g]!;
+      }
+      if (!(rate_net * digits < exact_max && divisor < exact_max)) return undefined;
+      for (let g = 0; g < groups.length; g++) {
+        if (groups[g]!.rate !== r) continue;
+        const share = net[g]! * digits;
+        floor[g] = floor_div(share, divisor);
+        remainder[g] = share - floor[g]! * divisor;
+        floors += floor[g]!;
+      }
+      const vat = div_half_up(rate_net * digits, divisor);
+      total_excl += rate_net;
+      total_incl += rate_net + vat;
+      // The cents the rounding leaves: one each to the largest remainders, ties in group order.
+      let picked = 0;
+      for (let left = vat - floors; left > 0; left--) {
+        let best = -1;
+        for (let g = 0; g < groups.length; g++) {
+          if (groups[g]!.rate !== r || (picked & (1 << g)) !== 0 || remainder[g]! <= 0) continue;
+          if (best < 0 || remainder[g]! > remainder[best]!) best = g;
+        }
+        if (best < 0) throw new Error('VAT shares do not add up to the VAT of the rate');
+        picked |= 1 << best;
+        incl[dimension_index[groups[best]!.dimension]]! += 1;
+      }
+      for (let g = 0; g < groups.length; g++) {
+        if (groups[g]!.rate === r) incl[dimension_index[groups[g]!.dimension]]! += floor[g]!;
+      }
+    }
+    t.total_excl = total_excl;
+    t.total_incl = total_incl;
+    return t;
+  }
+
+  private totals_bigint(volume: number[]): MinorTotals {
+    const { components, groups, vat_rates, minor_digits } = this.compiled;
     const net: bigint[] = [];
     for (let g = 0; g < groups.length; g++) {
-      const minor = minor_units_estimate(estimate[g]! * this.compiled.cost_excl_reciprocal * to_minor);
-      if (minor >= 0) {
-        net.push(BigInt(minor));
-        continue;
-      }
       let exact = 0n;
       for (let c = 0; c < components.length; c++) {
         const component = components[c]!;
@@ -817,21 +916,17 @@ export class SessionRater {
       }
       if (left !== 0n) throw new Error('VAT shares do not add up to the VAT of the rate');
     }
-    // Pair assertion: the parts add up to the total, excl. and incl. VAT.
-    if (
-      excl[0]! + excl[1]! + excl[2]! + excl[3]! !== total_excl ||
-      incl[0]! + incl[1]! + incl[2]! + incl[3]! !== total_incl
-    )
-      throw new Error('dimension totals do not add up to the total cost');
-    const text = (minor: bigint) => minor_units_text(minor, minor_digits);
-    const price = (d: number): CdrPrice => ({ excl_vat: text(excl[d]!), incl_vat: text(incl[d]!) });
-    return {
-      energy: price(0),
-      time: price(1),
-      parking: price(2),
-      flat: price(3),
-      total: { excl_vat: text(total_excl), incl_vat: text(total_incl) },
-    };
+    return { excl, incl, total_excl, total_incl };
+  }
+
+  private price_text(excl: number | bigint, incl: number | bigint): CdrPrice {
+    const digits = this.compiled.minor_digits;
+    return { excl_vat: minor_units_text(excl, digits), incl_vat: minor_units_text(incl, digits) };
+  }
+
+  private dimension_text(t: MinorTotals, dimension: TariffDimensionType): CdrPrice {
+    const d = dimension_index[dimension];
+    return this.price_text(t.excl[d]!, t.incl[d]!);
   }
 
   /** One line of the explanation; adds its billed volume to volume_scratch. */
@@ -875,8 +970,9 @@ export class SessionRater {
     const volume = this.volume_scratch.fill(0);
     const lines = this.rated_lines(periods, flat);
     const totals = this.totals(volume);
+    const total = this.price_text(totals.total_excl, totals.total_incl);
     const limited =
-      this.plan === undefined && !this.compiled.has_price_limits ? undefined : this.limited_total(totals);
+      this.plan === undefined && !this.compiled.has_price_limits ? undefined : this.limited_total(total);
 
     let energy_nwh_periods = 0;
     let parking_ms = 0;
@@ -897,11 +993,11 @@ export class SessionRater {
       start_date_time: iso(first.at_ms),
       end_date_time: iso(end.at_ms),
       charging_periods: charging_periods_of(periods, tariff.id),
-      total_cost: limited === undefined ? totals.total : limited.total_cost,
-      total_fixed_cost: totals.flat,
-      total_energy_cost: totals.energy,
-      total_time_cost: totals.time,
-      total_parking_cost: totals.parking,
+      total_cost: limited === undefined ? total : limited.total_cost,
+      total_fixed_cost: this.dimension_text(totals, 'FLAT'),
+      total_energy_cost: this.dimension_text(totals, 'ENERGY'),
+      total_time_cost: this.dimension_text(totals, 'TIME'),
+      total_parking_cost: this.dimension_text(totals, 'PARKING_TIME'),
       total_energy: quotient_string(energy_nwh_total, 1, 12),
       total_time: hours_text(end.at_ms - first.at_ms),
       total_parking_time: hours_text(parking_ms),
@@ -968,13 +1064,13 @@ export class SessionRater {
   }
 
   /** The total after the tariff's price limits and the driver's plan, in decimal arithmetic. */
-  private limited_total(totals: IntegerTotals): {
+  private limited_total(total_text: CdrPrice): {
     total_cost: CdrPrice;
     applied: RatedSession['price_limit_applied'];
     plan_lines: RatedSession['plan_lines'];
   } {
     const currency = this.tariff.currency;
-    const total = { excl: new Money(totals.total.excl_vat), incl: new Money(totals.total.incl_vat) };
+    const total = { excl: new Money(total_text.excl_vat), incl: new Money(total_text.incl_vat) };
     const limited = apply_price_limits(this.tariff, total);
     const planned = apply_plan(limited.cost, currency, this.plan);
     return {
