@@ -29,7 +29,7 @@ const price = fc.oneof(
   fc.integer({ min: 0, max: 10_000 }).map((n) => n / 1000),
 );
 const vat = fc.constantFrom(undefined, 0, 21, 20, 7.7, 5.5, 19.25);
-const step_size = fc.constantFrom(1, 1, 60, 300, 500, 900, 1000, 3600);
+const step_size = fc.constantFrom(0, 1, 1, 60, 300, 500, 900, 1000, 3600);
 
 const component = fc.record({
   type: fc.constantFrom('ENERGY', 'TIME', 'PARKING_TIME', 'FLAT'),

@@ -231,6 +231,23 @@ function validate_restrictions(value: unknown, field: string): void {
   }
 }
 
+/**
+ * The descriptive fields of a tariff (type, tariff_alt_text, tariff_alt_url, energy_mix), which
+ * pricing does not read: checked where a tariff enters (normalise_tariff), not when a stored
+ * version is read back, so that a version stored before these checks still prices.
+ */
+function validate_descriptive_fields(value: Json): void {
+  if (value.type !== undefined && (typeof value.type !== 'string' || !tariff_types.includes(value.type)))
+    fail('type', `must be one of ${tariff_types.join(', ')}`);
+  validate_display_texts(value.tariff_alt_text, 'tariff_alt_text');
+  if (
+    value.tariff_alt_url !== undefined &&
+    (typeof value.tariff_alt_url !== 'string' || !/^https?:\/\/\S+$/.test(value.tariff_alt_url))
+  )
+    fail('tariff_alt_url', 'must be an http(s) URL');
+  validate_energy_mix(value.energy_mix, 'energy_mix');
+}
+
 /** Checks an OCPI 2.2.1 Tariff and returns it typed; throws TariffValidationError naming the field. */
 export function validate_tariff(value: unknown): Tariff {
   if (!is_object(value)) fail('(body)', 'must be a JSON object (OCPI 2.2.1 Tariff)');
@@ -258,15 +275,6 @@ export function validate_tariff(value: unknown): Tariff {
   const end_ms = date_time_field(value, 'end_date_time', false);
   if (start_ms !== undefined && end_ms !== undefined && !(end_ms > start_ms))
     fail('end_date_time', 'must be after start_date_time');
-  if (value.type !== undefined && (typeof value.type !== 'string' || !tariff_types.includes(value.type)))
-    fail('type', `must be one of ${tariff_types.join(', ')}`);
-  validate_display_texts(value.tariff_alt_text, 'tariff_alt_text');
-  if (
-    value.tariff_alt_url !== undefined &&
-    (typeof value.tariff_alt_url !== 'string' || !/^https?:\/\/\S+$/.test(value.tariff_alt_url))
-  )
-    fail('tariff_alt_url', 'must be an http(s) URL');
-  validate_energy_mix(value.energy_mix, 'energy_mix');
   number_field(value, 'evrate_idle_grace_minutes', 'evrate_idle_grace_minutes', false, true, 0);
   if (typeof value.evrate_idle_grace_minutes === 'number' && value.evrate_idle_grace_minutes > 1440) {
     fail('evrate_idle_grace_minutes', 'must be at most 1440 (a day)');
@@ -339,8 +347,8 @@ export interface CpoParty {
  * - EnergyMix.environ_impact[].source (2.1.1 EnvironmentalImpact) is 2.2.1's `category`;
  * - PriceComponent without `vat`: no VAT applies (2.2.1: "If omitted, no VAT is applicable");
  * - tariff_alt_text as one DisplayText object instead of a list is taken as a list of one.
- * Everything else must already have its 2.2.1 shape; what does not is refused by validate_tariff
- * with the field named.
+ * Everything else must already have its 2.2.1 shape, the descriptive fields included (type,
+ * tariff_alt_text, tariff_alt_url, energy_mix); what does not is refused with the field named.
  */
 export function normalise_tariff(value: unknown, cpo: CpoParty): Tariff {
   if (!is_object(value)) fail('(body)', 'must be a JSON object (OCPI 2.2.1 or 2.1.1 Tariff)');
@@ -364,5 +372,7 @@ export function normalise_tariff(value: unknown, cpo: CpoParty): Tariff {
       ),
     };
   }
-  return validate_tariff(tariff);
+  const valid = validate_tariff(tariff);
+  validate_descriptive_fields(tariff);
+  return valid;
 }
