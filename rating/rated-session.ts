@@ -62,7 +62,12 @@ export interface RatedLine {
   /** Price per kWh, per hour, or per session (FLAT), excl. VAT. */
   unit_price: string;
   vat_percent: string;
-  /** Unrounded; totals are rounded once, in core/money.ts. */
+  /**
+   * Exact, unrounded. A dimension's excl. VAT total is its lines' sum, per VAT rate, rounded half
+   * up to the minor unit; its incl. VAT total adds its share of the VAT computed once per rate on
+   * the rounded nets (invoice_totals in rating/decimal-engine.ts), so cost_incl_vat (cost_excl_vat
+   * x (1 + vat_percent / 100)) is the exact figure before those roundings.
+   */
   cost_excl_vat: string;
   cost_incl_vat: string;
 }
