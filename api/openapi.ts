@@ -49,7 +49,10 @@ const documented_elsewhere: Record<string, RouteDoc> = {
     summary: 'Store a new version of an OCPI 2.2.1 Tariff',
     tags: ['tariffs'],
     parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-    request_body: { type: 'object', description: 'OCPI 2.2.1 Tariff object' },
+    request_body: {
+      type: 'object',
+      description: 'OCPI 2.2.1 Tariff object, or an OCPI 2.1.1 one (normalised to 2.2.1 with our party)',
+    },
     responses: {
       '200': { description: 'the stored version with its number' },
       '400': { description: 'invalid tariff' },

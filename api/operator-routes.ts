@@ -9,7 +9,7 @@ import {
   password_length_min,
 } from '../core/charge-points.js';
 import type { SessionState } from '../rating/session.js';
-import { TariffValidationError, validate_tariff } from '../rating/tariff.js';
+import { type CpoParty, normalise_tariff, TariffValidationError } from '../rating/tariff.js';
 import type { TariffStore } from '../rating/tariff-store.js';
 import { HttpError, int_param, type Route, send_json } from './http.js';
 
@@ -19,6 +19,8 @@ export interface OperatorDeps {
   charge_points: ChargePointRegistry;
   /** The rating service's open sessions (NATS KV bucket evrate_sessions_open). */
   open_sessions: KV;
+  /** Our CPO party (OCPI_COUNTRY_CODE, OCPI_PARTY_ID): the owner of an OCPI 2.1.1 tariff put here. */
+  cpo: CpoParty;
 }
 
 /** The part of the rating service's open-session record read here. */
@@ -392,9 +394,9 @@ export function operator_routes(deps: OperatorDeps): Route[] {
       async handle({ res, params, json_body }) {
         const tariff_id = params[0]!;
         const parsed = await json_body();
-        let tariff: ReturnType<typeof validate_tariff>;
+        let tariff: ReturnType<typeof normalise_tariff>;
         try {
-          tariff = validate_tariff(parsed);
+          tariff = normalise_tariff(parsed, deps.cpo);
         } catch (error) {
           if (error instanceof TariffValidationError) throw new HttpError(400, error.message, error.field);
           throw error;

@@ -16,7 +16,8 @@ commands:
               --cdr FILE          one OCPI CDR (its charging_periods, start and end)
               --sessions FILE     many CDRs, one JSON object per line (NDJSON); prints NDJSON
               --time-zone ZONE    IANA time zone of the location (e.g. Europe/Berlin); required
-                                  unless each CDR carries cdr_location.time_zone
+                                  unless each CDR's location carries a time_zone or a country
+                                  with one zone (e.g. DEU, NLD, FRA)
   rerate    re-price finished sessions with a tariff version, through the running API; writes a
             new version of each session and prints old total, new total and difference as JSON
               --tariff ID         tariff id (required)
@@ -62,7 +63,10 @@ function rate(argv: string[]): void {
     throw new UsageError('rate: give exactly one of --cdr FILE or --sessions FILE');
   }
   const tariff = read_text(values.tariff, '--tariff');
-  const options = values['time-zone'] === undefined ? {} : { time_zone: values['time-zone'] };
+  // The CPO party that owns an OCPI 2.1.1 tariff without country_code/party_id.
+  const config = load_config();
+  const cpo = { country_code: config.ocpi_country_code, party_id: config.ocpi_party_id };
+  const options = values['time-zone'] === undefined ? { cpo } : { cpo, time_zone: values['time-zone'] };
   const describe = (error: unknown, file: string) =>
     error instanceof RateCdrError
       ? new UsageError(`${error.file === 'tariff' ? values.tariff : file}: ${error.field}: ${error.rule}`)

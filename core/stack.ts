@@ -248,7 +248,13 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           echo_headers: [{ path_prefix: '/ocpi/', names: ['x-request-id', 'x-correlation-id'] }],
         },
         [
-          ...operator_routes({ store, tariffs, charge_points, open_sessions }),
+          ...operator_routes({
+            store,
+            tariffs,
+            charge_points,
+            open_sessions,
+            cpo: { country_code: config.ocpi_country_code, party_id: config.ocpi_party_id },
+          }),
           ...ocpi_routes(ocpi_context, {
             store,
             tariffs,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RateCdrError, rate_cdr } from './cli-rate.js';
+import { RateCdrError, rate_cdr, zone_of_country } from './cli-rate.js';
+import { local_time } from './local-time.js';
 
 const tariff = {
   country_code: 'BE',
@@ -55,7 +56,8 @@ describe('rate_cdr', () => {
   });
 
   it('names the CDR field that breaks a rule', () => {
-    expect(error_of(() => rate_cdr(tariff, cdr)).field).toBe('cdr_location.time_zone');
+    // No --time-zone, no time_zone and no country in the location: the country is what is missing.
+    expect(error_of(() => rate_cdr(tariff, cdr)).field).toBe('cdr_location.country');
     const late = {
       ...cdr,
       charging_periods: [{ start_date_time: '2015-06-30T00:00:00Z', dimensions: [] }],
@@ -97,5 +99,63 @@ describe('rate_cdr', () => {
     expect(priced.total_energy_cost.excl_vat).toBe('2.50');
     expect(priced.total_parking_cost.excl_vat).toBe('1.00');
     expect(priced.total_cost.excl_vat).toBe('3.50');
+  });
+
+  it('takes the zone from the location country when it has one zone, and asks for it otherwise', () => {
+    // BEL is Europe/Brussels: the 2.2.1 example prices as with --time-zone (2 h x 2.00 = 4.00).
+    const belgian = { ...cdr, cdr_location: { ...cdr.cdr_location, country: 'BEL' } };
+    expect(rate_cdr(tariff, belgian).total_cost).toEqual({ excl_vat: '4.00', incl_vat: '4.40' });
+    // USA has many zones: refused, naming the field and the way out.
+    const american = { ...cdr, cdr_location: { ...cdr.cdr_location, country: 'USA' } };
+    const error = error_of(() => rate_cdr(tariff, american));
+    expect([error.file, error.field]).toEqual(['cdr', 'cdr_location.country']);
+    expect(error.rule).toContain('--time-zone');
+    for (const country of ['CAN', 'AUS', 'RUS', 'BRA', 'MEX', 'ESP', 'PRT'])
+      expect(zone_of_country[country], country).toBeUndefined();
+    // An explicit zone wins over the country.
+    expect(rate_cdr(tariff, american, { time_zone: 'America/New_York' }).total_cost.excl_vat).toBe('4.00');
+  });
+
+  it('knows every zone of its country table', () => {
+    expect(zone_of_country.DEU).toBe('Europe/Berlin');
+    expect(zone_of_country.NLD).toBe('Europe/Amsterdam');
+    expect(zone_of_country.GBR).toBe('Europe/London');
+    for (const [country, zone] of Object.entries(zone_of_country)) {
+      expect(country, zone).toMatch(/^[A-Z]{3}$/);
+      expect(() => local_time(0, zone), zone).not.toThrow();
+    }
+  });
+
+  it('reads an OCPI 2.1.1 CDR (location, stop_date_time) with an OCPI 2.1.1 tariff', () => {
+    // 2.1.1: no country_code/party_id on the tariff, no vat on its components; the CDR names its
+    // Location (with country DEU, so Europe/Berlin) and ends at stop_date_time.
+    const tariff_211 = {
+      id: '12',
+      currency: 'EUR',
+      tariff_alt_text: [{ language: 'en', text: '2 euro p/hour' }],
+      elements: [{ price_components: [{ type: 'TIME', price: 2.0, step_size: 300 }] }],
+      last_updated: '2015-06-29T20:39:09Z',
+    };
+    const cdr_211 = {
+      id: '12345',
+      start_date_time: '2015-06-29T21:39:09Z',
+      stop_date_time: '2015-06-29T23:37:32Z',
+      location: { id: 'LOC1', country: 'DEU', city: 'Berlin' },
+      currency: 'EUR',
+      charging_periods: [
+        { start_date_time: '2015-06-29T21:39:09Z', dimensions: [{ type: 'TIME', volume: 1.973 }] },
+      ],
+      total_energy: 15.342,
+    };
+    const priced = rate_cdr(tariff_211, cdr_211, { cpo: { country_code: 'DE', party_id: 'EVR' } });
+    // 1:58:23 billed in 300 s steps: 7103 s -> 7200 s = 2 h x 2.00 = 4.00, no VAT.
+    expect(priced.total_cost).toEqual({ excl_vat: '4.00', incl_vat: '4.00' });
+    expect((priced.tariffs as { country_code: string; party_id: string }[])[0]).toMatchObject({
+      country_code: 'DE',
+      party_id: 'EVR',
+    });
+    // Without a CPO party given or in the CDR, a 2.1.1 tariff is refused naming the field.
+    const error = error_of(() => rate_cdr(tariff_211, cdr_211));
+    expect([error.file, error.field]).toEqual(['tariff', 'country_code']);
   });
 });

@@ -1,7 +1,7 @@
 import { Money } from '../core/money.js';
 import { type MeterSample, type RatedSession, RatingInputError, rate_session } from './engine.js';
 import { local_time } from './local-time.js';
-import { TariffValidationError, validate_tariff } from './tariff.js';
+import { type CpoParty, normalise_tariff, type Tariff, TariffValidationError } from './tariff.js';
 
 /** A rating failure that names the input file ('tariff' or 'cdr'), the field and the rule broken. */
 export class RateCdrError extends Error {
@@ -32,9 +32,77 @@ export type PricedCdr = Record<string, unknown> &
   >;
 
 export interface RateCdrOptions {
-  /** IANA zone of the Location; OCPI 2.2.1 CdrLocation has none, so a CLI passes it explicitly. */
+  /**
+   * IANA zone of the Location. OCPI 2.2.1 CdrLocation has none: without it, the zone of the
+   * location's country when that country has exactly one (zone_of_country).
+   */
   time_zone?: string;
+  /**
+   * The CPO that owns an OCPI 2.1.1 tariff without country_code/party_id (core/config.ts
+   * OCPI_COUNTRY_CODE, OCPI_PARTY_ID). Without it, the CDR's own country_code and party_id.
+   */
+  cpo?: CpoParty;
 }
+
+/**
+ * IANA zone of a country (ISO 3166-1 alpha-3, as OCPI Location.country) that has exactly one zone
+ * in the IANA database for its whole territory, so that the country alone gives local time.
+ * Countries with several zones are deliberately absent (USA, CAN, AUS, RUS, BRA, MEX, ESP with the
+ * Canary Islands, PRT with the Azores and Madeira, CHN with Urumqi, NZL with the Chatham Islands,
+ * KAZ, IDN, UKR, CYP, ...): their location needs an explicit zone. Overseas territories with their
+ * own ISO code (GUF, REU, GRL, FRO, BES, ...) are other countries here.
+ */
+export const zone_of_country: Readonly<Record<string, string>> = {
+  ALB: 'Europe/Tirane',
+  AND: 'Europe/Andorra',
+  ARE: 'Asia/Dubai',
+  AUT: 'Europe/Vienna',
+  BEL: 'Europe/Brussels',
+  BGR: 'Europe/Sofia',
+  BIH: 'Europe/Sarajevo',
+  CHE: 'Europe/Zurich',
+  CZE: 'Europe/Prague',
+  DEU: 'Europe/Berlin',
+  DNK: 'Europe/Copenhagen',
+  EST: 'Europe/Tallinn',
+  FIN: 'Europe/Helsinki',
+  FRA: 'Europe/Paris',
+  GBR: 'Europe/London',
+  GRC: 'Europe/Athens',
+  HKG: 'Asia/Hong_Kong',
+  HRV: 'Europe/Zagreb',
+  HUN: 'Europe/Budapest',
+  IND: 'Asia/Kolkata',
+  IRL: 'Europe/Dublin',
+  ISL: 'Atlantic/Reykjavik',
+  ISR: 'Asia/Jerusalem',
+  ITA: 'Europe/Rome',
+  JPN: 'Asia/Tokyo',
+  KOR: 'Asia/Seoul',
+  LIE: 'Europe/Vaduz',
+  LTU: 'Europe/Vilnius',
+  LUX: 'Europe/Luxembourg',
+  LVA: 'Europe/Riga',
+  MCO: 'Europe/Monaco',
+  MDA: 'Europe/Chisinau',
+  MKD: 'Europe/Skopje',
+  MLT: 'Europe/Malta',
+  MNE: 'Europe/Podgorica',
+  NLD: 'Europe/Amsterdam',
+  NOR: 'Europe/Oslo',
+  POL: 'Europe/Warsaw',
+  ROU: 'Europe/Bucharest',
+  SGP: 'Asia/Singapore',
+  SMR: 'Europe/San_Marino',
+  SRB: 'Europe/Belgrade',
+  SVK: 'Europe/Bratislava',
+  SVN: 'Europe/Ljubljana',
+  SWE: 'Europe/Stockholm',
+  THA: 'Asia/Bangkok',
+  TUR: 'Europe/Istanbul',
+  TWN: 'Asia/Taipei',
+  ZAF: 'Africa/Johannesburg',
+};
 
 type Json = Record<string, unknown>;
 const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
@@ -104,13 +172,40 @@ function period_facts(value: unknown, i: number, start_ms: number, end_ms: numbe
 }
 
 /**
+ * The zone of the CDR's location when no --time-zone is given: its `time_zone` (an OCPI 2.1.1
+ * Location has one), else its country's single zone. The location is `cdr_location` (OCPI 2.2.1
+ * CdrLocation) or `location` (OCPI 2.1.1 CDR).
+ */
+function location_zone(cdr: Json): string {
+  const key = cdr.cdr_location !== undefined ? 'cdr_location' : 'location';
+  const location = cdr[key];
+  if (location === undefined)
+    fail('cdr_location', 'is required to find the time zone (or pass the time zone)');
+  if (!is_object(location)) fail(key, 'must be an object (OCPI CdrLocation or Location)');
+  if (location.time_zone !== undefined) {
+    if (typeof location.time_zone !== 'string') fail(`${key}.time_zone`, 'must be an IANA time zone');
+    return location.time_zone;
+  }
+  const country = location.country;
+  if (typeof country !== 'string' || !/^[A-Z]{3}$/.test(country))
+    fail(`${key}.country`, 'must be ISO 3166-1 alpha-3 to find the time zone (or pass the time zone)');
+  const zone = zone_of_country[country];
+  if (zone === undefined)
+    fail(`${key}.country`, `${country} has no single time zone here: pass the time zone (--time-zone)`);
+  return zone;
+}
+
+/**
  * Builds meter samples from a CDR's charging periods: a period lasts until the next one starts (the
  * last until end_date_time), with the ENERGY volume it declares. A CDR without ENERGY dimensions
  * spreads total_energy evenly over its time.
  */
 function cdr_samples(cdr: Json): MeterSample[] {
   const start_ms = instant_ms(cdr, 'start_date_time', 'start_date_time');
-  const end_ms = instant_ms(cdr, 'end_date_time', 'end_date_time');
+  // OCPI 2.1.1 CDRs end at stop_date_time.
+  const end_key =
+    cdr.end_date_time === undefined && cdr.stop_date_time !== undefined ? 'stop_date_time' : 'end_date_time';
+  const end_ms = instant_ms(cdr, end_key, end_key);
   if (end_ms < start_ms) fail('end_date_time', 'must not be before start_date_time');
   const raw = cdr.charging_periods ?? [];
   if (!Array.isArray(raw)) fail('charging_periods', 'must be an array of ChargingPeriod');
@@ -163,22 +258,30 @@ function cdr_samples(cdr: Json): MeterSample[] {
  * gives the pricing part. Arguments are JSON text or parsed values; errors name file, field, rule.
  */
 export function rate_cdr(tariff_json: unknown, cdr_json: unknown, options: RateCdrOptions = {}): PricedCdr {
-  let tariff: ReturnType<typeof validate_tariff>;
+  const tariff_value = parse('tariff', tariff_json);
+  const cdr = parse('cdr', cdr_json);
+  const party =
+    is_object(cdr) && typeof cdr.country_code === 'string' && typeof cdr.party_id === 'string'
+      ? { country_code: cdr.country_code, party_id: cdr.party_id }
+      : undefined;
+  let tariff: Tariff;
   try {
-    tariff = validate_tariff(parse('tariff', tariff_json));
+    const cpo = options.cpo ?? party;
+    if (cpo === undefined && is_object(tariff_value) && tariff_value.country_code === undefined)
+      throw new TariffValidationError(
+        'country_code',
+        'is required (an OCPI 2.1.1 tariff needs the CPO party)',
+      );
+    tariff = normalise_tariff(tariff_value, cpo ?? { country_code: '', party_id: '' });
   } catch (error) {
     if (error instanceof TariffValidationError) throw new RateCdrError('tariff', error.field, error.rule);
     throw error;
   }
-  const cdr = parse('cdr', cdr_json);
   if (!is_object(cdr)) fail('(file)', 'must be a JSON object (OCPI 2.2.1 CDR)');
   if (cdr.currency !== undefined && cdr.currency !== tariff.currency) {
     fail('currency', `must equal the tariff currency ${tariff.currency}`);
   }
-  const location = cdr.cdr_location;
-  const zone_in_cdr = is_object(location) ? location.time_zone : undefined;
-  const time_zone = options.time_zone ?? zone_in_cdr;
-  if (typeof time_zone !== 'string') fail('cdr_location.time_zone', 'is required (or pass the time zone)');
+  const time_zone = options.time_zone ?? location_zone(cdr);
   try {
     local_time(0, time_zone);
   } catch {

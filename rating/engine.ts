@@ -11,7 +11,14 @@ import {
   weekday_bits,
 } from './compiled-tariff.js';
 import { apply_price_limits, DecimalSessionRater, price_text } from './decimal-engine.js';
-import { ceil_to_step, exact_product, mul_div_half_up, quotient_text } from './exact-integers.js';
+import {
+  ceil_to_step,
+  div_half_up,
+  exact_product,
+  floor_div,
+  mul_div_half_up,
+  quotient_text,
+} from './exact-integers.js';
 import { iso } from './iso-text.js';
 import { block_ms, local_block, next_day_of, type ZoneBlocks, zone_blocks } from './local-time.js';
 import { apply_plan, type Plan } from './plans.js';
@@ -27,6 +34,7 @@ import {
   RatingInputError,
   session_duration_ms_max,
 } from './rated-session.js';
+import { implied_power_w } from './restrictions.js';
 import type { Tariff, TariffDimensionType } from './tariff.js';
 
 export {
@@ -84,6 +92,23 @@ function register_parts(energy_wh: number, into: RegisterParts): boolean {
   into.nano_wh = Number((match[2]! + nano_pad).slice(0, 9));
   return true;
 }
+
+/**
+ * invoice_totals in minor units, per dimension (indexed by dimension_index) and their sum before
+ * limits and plan: numbers when every figure stayed below 2^53, else BigInts.
+ */
+interface MinorTotals {
+  excl: (number | bigint)[];
+  incl: (number | bigint)[];
+  total_excl: number | bigint;
+  total_incl: number | bigint;
+}
+
+/** Products below this are exact in a double. */
+const exact_max = 2 ** 53;
+const groups_in_mask_max = 30;
+
+const dimension_index: Record<TariffDimensionType, number> = { ENERGY: 0, TIME: 1, PARKING_TIME: 2, FLAT: 3 };
 
 /** A run of time with one charging state and the same ENERGY and TIME/PARKING_TIME components. */
 interface Period {
@@ -258,6 +283,8 @@ export class SessionRater {
   private b: MeterSample;
   private a_nwh = 0;
   private b_nwh = 0;
+  /** Power of the interval a..b: measured, else implied by its energy when a restriction needs it. */
+  private interval_power_w: number | undefined;
   /** Cut points of the sample interval being priced (reused). */
   private readonly points: number[] = [];
   /** The clock answers last computed and the instants they hold for, [from, until). */
@@ -269,6 +296,16 @@ export class SessionRater {
   private matches_clock = 0;
   /** Volumes per component for a running cost (reused). */
   private readonly volume_scratch: number[];
+  /** Per (dimension, VAT rate) group: net estimate then minor units, VAT share floor and remainder (reused). */
+  private readonly group_scratch: number[];
+  private readonly floor_scratch: number[];
+  private readonly remainder_scratch: number[];
+  private readonly minor_scratch: MinorTotals = {
+    excl: [0, 0, 0, 0],
+    incl: [0, 0, 0, 0],
+    total_excl: 0,
+    total_incl: 0,
+  };
 
   constructor(
     readonly tariff: Tariff,
@@ -286,6 +323,9 @@ export class SessionRater {
     const components = compiled?.components.length ?? 0;
     this.closed_volume = [];
     this.volume_scratch = [];
+    this.group_scratch = (compiled?.groups ?? []).map(() => 0);
+    this.floor_scratch = (compiled?.groups ?? []).map(() => 0);
+    this.remainder_scratch = (compiled?.groups ?? []).map(() => 0);
     for (let c = 0; c < components; c++) {
       this.closed_volume.push(0);
       this.volume_scratch.push(0);
@@ -431,6 +471,11 @@ export class SessionRater {
     this.a_nwh = a_nwh;
     this.b = b;
     this.b_nwh = b_nwh;
+    // An interval without a measured power is matched by the power its energy implies (restrictions.ts).
+    this.interval_power_w =
+      a.power_w !== undefined || !this.compiled.has_power
+        ? a.power_w
+        : implied_power_w(new Money(b_nwh - a_nwh).div(nwh_per_wh), b.at_ms - a.at_ms);
     if (a.at_ms === b.at_ms) {
       // Energy registered without time passing still belongs to the session.
       if (a_nwh !== b_nwh) this.slice(a.at_ms, a.at_ms, this.clock_at(a.at_ms));
@@ -570,7 +615,8 @@ export class SessionRater {
     if (charging) this.idle_since_ms = undefined;
     else this.idle_since_ms ??= start_ms;
     const in_grace = !charging && start_ms < this.idle_since_ms! + this.idle_grace_ms;
-    const { power_w, current_a } = a;
+    const power_w = this.interval_power_w;
+    const { current_a } = a;
     let energy: CompiledComponent | undefined;
     let time: CompiledComponent | undefined;
     if (tariff.clock_only) {
@@ -718,65 +764,169 @@ export class SessionRater {
       const ms = time_last.dimension === 'TIME' ? time_ms : parking_ms;
       volume[time_last.slot]! += ceil_to_step(ms, time_last.step_units) - ms;
     }
-    if (this.plan === undefined && !this.compiled.has_price_limits) {
-      return this.price_of(volume, undefined);
-    }
-    const limited = apply_price_limits(this.tariff, this.exact_cost(volume, undefined));
-    return price_text(apply_plan(limited.cost, this.tariff.currency, this.plan).cost, this.tariff.currency);
+    const totals = this.totals(volume);
+    const total = this.price_text(totals.total_excl, totals.total_incl);
+    if (this.plan === undefined && !this.compiled.has_price_limits) return total;
+    return this.limited_total(total).total_cost;
   }
 
-  /** The rounded price of volumes per component (of one dimension, or all). */
-  private price_of(volume: number[], dimension: TariffDimensionType | undefined): CdrPrice {
-    const { components } = this.compiled;
-    let excl = 0;
-    let incl = 0;
+  /**
+   * invoice_totals (rating/decimal-engine.ts, where the rule is written) of volumes per component,
+   * in integer minor units: each (dimension, VAT rate) group's net rounded half up, VAT per rate on
+   * the sum of its rounded nets, and each rate's VAT shared out over the dimensions by largest
+   * remainder so that the dimensions add up to the total. In doubles holding exact integers when
+   * every product stays below 2^53 (the usual case), else in BigInt; both give the same integers.
+   */
+  private totals(volume: number[]): MinorTotals {
+    const t = this.totals_number(volume) ?? this.totals_bigint(volume);
+    // Pair assertion: the parts add up to the total, excl. and incl. VAT.
+    const { excl, incl } = t;
+    const parts_excl =
+      typeof t.total_excl === 'number'
+        ? (excl[0] as number) + (excl[1] as number) + (excl[2] as number) + (excl[3] as number)
+        : (excl[0] as bigint) + (excl[1] as bigint) + (excl[2] as bigint) + (excl[3] as bigint);
+    const parts_incl =
+      typeof t.total_incl === 'number'
+        ? (incl[0] as number) + (incl[1] as number) + (incl[2] as number) + (incl[3] as number)
+        : (incl[0] as bigint) + (incl[1] as bigint) + (incl[2] as bigint) + (incl[3] as bigint);
+    if (parts_excl !== t.total_excl || parts_incl !== t.total_incl)
+      throw new Error('dimension totals do not add up to the total cost');
+    return t;
+  }
+
+  private totals_number(volume: number[]): MinorTotals | undefined {
+    const { components, groups, vat_rates, to_minor } = this.compiled;
+    // The cents of a rate are given out with a bit per group.
+    if (groups.length > groups_in_mask_max) return undefined;
+    const net = this.group_scratch;
+    net.fill(0);
     for (let c = 0; c < components.length; c++) {
       const v = volume[c]!;
-      if (v === 0) continue;
-      const component = components[c]!;
-      if (dimension !== undefined && component.dimension !== dimension) continue;
-      excl += v * component.cost_excl;
-      incl += v * component.cost_incl;
+      if (v !== 0) net[components[c]!.group]! += v * components[c]!.cost_excl;
     }
-    const { to_minor, minor_digits } = this.compiled;
-    let excl_minor: number | bigint = minor_units_estimate(
-      excl * this.compiled.cost_excl_reciprocal * to_minor,
-    );
-    let incl_minor: number | bigint = minor_units_estimate(
-      incl * this.compiled.cost_incl_reciprocal * to_minor,
-    );
-    if (excl_minor < 0 || incl_minor < 0) {
-      const exact = this.exact_units(volume, dimension);
-      excl_minor = minor_units_exact(exact.excl, this.compiled.cost_excl_denominator, minor_digits);
-      incl_minor = minor_units_exact(exact.incl, this.compiled.cost_incl_denominator, minor_digits);
+    for (let g = 0; g < groups.length; g++) {
+      const minor = minor_units_estimate(net[g]! * this.compiled.cost_excl_reciprocal * to_minor);
+      if (minor < 0) return undefined;
+      net[g] = minor;
     }
-    return {
-      excl_vat: minor_units_text(excl_minor, minor_digits),
-      incl_vat: minor_units_text(incl_minor, minor_digits),
-    };
+    const t = this.minor_scratch;
+    const excl = t.excl as number[];
+    const incl = t.incl as number[];
+    excl.fill(0);
+    incl.fill(0);
+    let total_excl = 0;
+    let total_incl = 0;
+    const floor = this.floor_scratch;
+    const remainder = this.remainder_scratch;
+    for (let g = 0; g < groups.length; g++) {
+      const d = dimension_index[groups[g]!.dimension];
+      excl[d]! += net[g]!;
+      incl[d]! += net[g]!;
+    }
+    for (let r = 0; r < vat_rates.length; r++) {
+      const { digits_number: digits, divisor_number: divisor } = vat_rates[r]!;
+      let rate_net = 0;
+      let floors = 0;
+      for (let g = 0; g < groups.length; g++) {
+        if (groups[g]!.rate === r) rate_net += net[g]!;
+      }
+      if (!(rate_net * digits < exact_max && divisor < exact_max)) return undefined;
+      for (let g = 0; g < groups.length; g++) {
+        if (groups[g]!.rate !== r) continue;
+        const share = net[g]! * digits;
+        floor[g] = floor_div(share, divisor);
+        remainder[g] = share - floor[g]! * divisor;
+        floors += floor[g]!;
+      }
+      const vat = div_half_up(rate_net * digits, divisor);
+      total_excl += rate_net;
+      total_incl += rate_net + vat;
+      // The cents the rounding leaves: one each to the largest remainders, ties in group order.
+      let picked = 0;
+      for (let left = vat - floors; left > 0; left--) {
+        let best = -1;
+        for (let g = 0; g < groups.length; g++) {
+          if (groups[g]!.rate !== r || (picked & (1 << g)) !== 0 || remainder[g]! <= 0) continue;
+          if (best < 0 || remainder[g]! > remainder[best]!) best = g;
+        }
+        if (best < 0) throw new Error('VAT shares do not add up to the VAT of the rate');
+        picked |= 1 << best;
+        incl[dimension_index[groups[best]!.dimension]]! += 1;
+      }
+      for (let g = 0; g < groups.length; g++) {
+        if (groups[g]!.rate === r) incl[dimension_index[groups[g]!.dimension]]! += floor[g]!;
+      }
+    }
+    t.total_excl = total_excl;
+    t.total_incl = total_incl;
+    return t;
   }
 
-  private exact_units(volume: number[], dimension: TariffDimensionType | undefined) {
-    const { components } = this.compiled;
-    let excl = 0n;
-    let incl = 0n;
-    for (let c = 0; c < components.length; c++) {
-      const v = volume[c]!;
-      const component = components[c]!;
-      if (v === 0 || (dimension !== undefined && component.dimension !== dimension)) continue;
-      excl += BigInt(v) * component.cost_excl_exact;
-      incl += BigInt(v) * component.cost_incl_exact;
+  private totals_bigint(volume: number[]): MinorTotals {
+    const { components, groups, vat_rates, minor_digits } = this.compiled;
+    const net: bigint[] = [];
+    for (let g = 0; g < groups.length; g++) {
+      let exact = 0n;
+      for (let c = 0; c < components.length; c++) {
+        const component = components[c]!;
+        if (component.group === g && volume[c]! !== 0)
+          exact += BigInt(volume[c]!) * component.cost_excl_exact;
+      }
+      net.push(minor_units_exact(exact, this.compiled.cost_excl_denominator, minor_digits));
     }
-    return { excl, incl };
+    const excl = [0n, 0n, 0n, 0n];
+    const incl = [0n, 0n, 0n, 0n];
+    let total_excl = 0n;
+    let total_incl = 0n;
+    for (let g = 0; g < groups.length; g++) {
+      const d = dimension_index[groups[g]!.dimension];
+      excl[d]! += net[g]!;
+      incl[d]! += net[g]!;
+    }
+    for (let r = 0; r < vat_rates.length; r++) {
+      const { digits, divisor } = vat_rates[r]!;
+      let rate_net = 0n;
+      let floors = 0n;
+      const members: { d: number; order: number; remainder: bigint; floor: bigint }[] = [];
+      for (let g = 0; g < groups.length; g++) {
+        if (groups[g]!.rate !== r) continue;
+        rate_net += net[g]!;
+        const share = net[g]! * digits;
+        const floor = share / divisor;
+        floors += floor;
+        members.push({
+          d: dimension_index[groups[g]!.dimension],
+          order: g,
+          remainder: share % divisor,
+          floor,
+        });
+      }
+      const vat = (2n * rate_net * digits + divisor) / (2n * divisor);
+      total_excl += rate_net;
+      total_incl += rate_net + vat;
+      let left = vat - floors;
+      if (left > 0n)
+        members.sort((x, y) =>
+          x.remainder === y.remainder ? x.order - y.order : x.remainder > y.remainder ? -1 : 1,
+        );
+      for (const m of members) {
+        const cents = left > 0n && m.remainder > 0n ? 1n : 0n;
+        left -= cents;
+        incl[m.d]! += m.floor + cents;
+      }
+      if (left !== 0n) throw new Error('VAT shares do not add up to the VAT of the rate');
+    }
+    return { excl, incl, total_excl, total_incl };
   }
 
-  /** The unrounded cost of volumes per component in currency units, as the decimal engine holds it. */
-  private exact_cost(volume: number[], dimension: TariffDimensionType | undefined) {
-    const exact = this.exact_units(volume, dimension);
-    return {
-      excl: new Money(exact.excl.toString()).div(this.compiled.cost_excl_denominator.toString()),
-      incl: new Money(exact.incl.toString()).div(this.compiled.cost_incl_denominator.toString()),
-    };
+  private price_text(excl: number | bigint, incl: number | bigint): CdrPrice {
+    const digits = this.compiled.minor_digits;
+    return { excl_vat: minor_units_text(excl, digits), incl_vat: minor_units_text(incl, digits) };
+  }
+
+  private dimension_text(t: MinorTotals, dimension: TariffDimensionType): CdrPrice {
+    const d = dimension_index[dimension];
+    return this.price_text(t.excl[d]!, t.incl[d]!);
   }
 
   /** One line of the explanation; adds its billed volume to volume_scratch. */
@@ -819,8 +969,10 @@ export class SessionRater {
     const { periods, flat } = this.effective();
     const volume = this.volume_scratch.fill(0);
     const lines = this.rated_lines(periods, flat);
+    const totals = this.totals(volume);
+    const total = this.price_text(totals.total_excl, totals.total_incl);
     const limited =
-      this.plan === undefined && !this.compiled.has_price_limits ? undefined : this.limited_total(volume);
+      this.plan === undefined && !this.compiled.has_price_limits ? undefined : this.limited_total(total);
 
     let energy_nwh_periods = 0;
     let parking_ms = 0;
@@ -841,14 +993,11 @@ export class SessionRater {
       start_date_time: iso(first.at_ms),
       end_date_time: iso(end.at_ms),
       charging_periods: charging_periods_of(periods, tariff.id),
-      total_cost: limited === undefined ? this.price_of(volume, undefined) : limited.total_cost,
-      total_fixed_cost:
-        flat === undefined
-          ? this.price_of(volume, 'FLAT')
-          : { excl_vat: flat.component.flat_excl_text, incl_vat: flat.component.flat_incl_text },
-      total_energy_cost: this.price_of(volume, 'ENERGY'),
-      total_time_cost: this.price_of(volume, 'TIME'),
-      total_parking_cost: this.price_of(volume, 'PARKING_TIME'),
+      total_cost: limited === undefined ? total : limited.total_cost,
+      total_fixed_cost: this.dimension_text(totals, 'FLAT'),
+      total_energy_cost: this.dimension_text(totals, 'ENERGY'),
+      total_time_cost: this.dimension_text(totals, 'TIME'),
+      total_parking_cost: this.dimension_text(totals, 'PARKING_TIME'),
       total_energy: quotient_string(energy_nwh_total, 1, 12),
       total_time: hours_text(end.at_ms - first.at_ms),
       total_parking_time: hours_text(parking_ms),
@@ -915,13 +1064,14 @@ export class SessionRater {
   }
 
   /** The total after the tariff's price limits and the driver's plan, in decimal arithmetic. */
-  private limited_total(volume: number[]): {
+  private limited_total(total_text: CdrPrice): {
     total_cost: CdrPrice;
     applied: RatedSession['price_limit_applied'];
     plan_lines: RatedSession['plan_lines'];
   } {
     const currency = this.tariff.currency;
-    const limited = apply_price_limits(this.tariff, this.exact_cost(volume, undefined));
+    const total = { excl: new Money(total_text.excl_vat), incl: new Money(total_text.incl_vat) };
+    const limited = apply_price_limits(this.tariff, total);
     const planned = apply_plan(limited.cost, currency, this.plan);
     return {
       total_cost: price_text(planned.cost, currency),

@@ -9,7 +9,7 @@ const exact_max = 2 ** 52;
 const divisor_small_max = 2 ** 26;
 
 /** floor(p / d) with its remainder, for non-negative safe integers (the double quotient corrected). */
-function floor_div(p: number, d: number): number {
+export function floor_div(p: number, d: number): number {
   let q = Math.floor(p / d);
   const r = p - q * d;
   if (r < 0) q--;
@@ -18,7 +18,7 @@ function floor_div(p: number, d: number): number {
 }
 
 /** ROUND_HALF_UP of p / d, p and d non-negative safe integers, d > 0. */
-function div_half_up(p: number, d: number): number {
+export function div_half_up(p: number, d: number): number {
   const q = floor_div(p, d);
   return 2 * (p - q * d) >= d ? q + 1 : q;
 }

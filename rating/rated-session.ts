@@ -11,7 +11,13 @@ import type { Tariff, TariffDimensionType } from './tariff.js';
 export interface MeterSample {
   at_ms: number;
   energy_wh: number;
+  /** Measured power, W. Absent: power restrictions use the power the interval's energy implies. */
   power_w?: number;
+  /**
+   * Current, A, as the SUM over the phases (OCPI mod_tariffs TariffRestrictions min_current /
+   * max_current: "Sum of the ... current (in Amperes) over all phases"): three phases at 16 A are 48.
+   * Absent: a current restriction does not match (no voltage is known to derive it from power).
+   */
   current_a?: number;
   /** false: the EV is connected but not charging, which OCPI prices as PARKING_TIME. */
   charging: boolean;
@@ -56,7 +62,12 @@ export interface RatedLine {
   /** Price per kWh, per hour, or per session (FLAT), excl. VAT. */
   unit_price: string;
   vat_percent: string;
-  /** Unrounded; totals are rounded once, in core/money.ts. */
+  /**
+   * Exact, unrounded. A dimension's excl. VAT total is its lines' sum, per VAT rate, rounded half
+   * up to the minor unit; its incl. VAT total adds its share of the VAT computed once per rate on
+   * the rounded nets (invoice_totals in rating/decimal-engine.ts), so cost_incl_vat (cost_excl_vat
+   * x (1 + vat_percent / 100)) is the exact figure before those roundings.
+   */
   cost_excl_vat: string;
   cost_incl_vat: string;
 }

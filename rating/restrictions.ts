@@ -14,6 +14,22 @@ export interface SliceState {
   current_a: number | undefined;
 }
 
+/**
+ * The average power of a sample interval from the energy it registered, W: energy_wh x 3_600_000 /
+ * duration_ms, the exact quotient taken to a double (both engines compute it from the same exact
+ * energy, so they compare the same number). Undefined for an interval of no duration.
+ *
+ * Rule: an interval without a measured power (the first interval, before any power sample, or a
+ * charger that sends none) is matched against min_power/max_power with this average, the power its
+ * energy implies (mod_tariffs 11.4.7 TariffRestrictions min_power/max_power). Current is not
+ * implied: without the voltage (1 or 3 phases, AC or DC) power says nothing exact about amperes, so
+ * a min_current/max_current restriction does not match an interval without a measured current.
+ */
+export function implied_power_w(energy_wh: Decimal, duration_ms: number): number | undefined {
+  if (duration_ms <= 0) return undefined;
+  return energy_wh.mul(3_600_000).div(duration_ms).toNumber();
+}
+
 /** kWh from the tariff JSON as exact Wh: the decimal text of the number, not its binary value. */
 export function kwh_in_wh(kwh: number): Decimal {
   return new Money(String(kwh)).mul(1000);
@@ -59,8 +75,10 @@ export function clock_restrictions_match(r: TariffRestrictions, local: LocalTime
 
 /**
  * All restrictions of an element against a slice. min_* are inclusive and max_* exclusive
- * (mod_tariffs 11.4.7). A power or current restriction does not match a slice without that
- * measurement: the condition cannot be shown to hold. Reservation restrictions never match a
+ * (mod_tariffs 11.4.7). Power is the measured one, else the average the interval's energy implies
+ * (implied_power_w); current is the sum over the phases (mod_tariffs TariffRestrictions: "Sum of
+ * the minimum current (in Amperes) over all phases"), and a current restriction does not match a
+ * slice without a measured current: the condition cannot be shown to hold. Reservation restrictions never match a
  * charging session (no reservation facts are modelled).
  */
 export function restrictions_match(r: TariffRestrictions | undefined, s: SliceState): boolean {

@@ -311,10 +311,12 @@ export function describe_end_to_end(transport: string, env: () => Promise<Record
         return (body as { sessions: (RatedSessionRow & { breakdown: { plan_lines: unknown[] } })[] })
           .sessions[0];
       });
-      // 10 kWh x 0.35 + 1.00 = 4.50, 20% off = 3.60; incl. 19% VAT 5.355 x 0.8 = 4.284 -> 4.28.
-      expect(session).toMatchObject({ id_tag: 'MEMBER-1', total_excl_vat: '3.60', total_incl_vat: '4.28' });
+      // 10 kWh x 0.35 + 1.00 = 4.50; VAT 19% on the rounded net 0.855 -> 0.86: 5.36 (README
+      // "Rating", totals). The plan applies to those totals: 20% off 4.50 = 0.90, its VAT in the
+      // totals' proportion 0.90 x 5.36 / 4.50 = 1.072; 3.60 and 5.36 - 1.072 = 4.288 -> 4.29.
+      expect(session).toMatchObject({ id_tag: 'MEMBER-1', total_excl_vat: '3.60', total_incl_vat: '4.29' });
       expect(session.breakdown.plan_lines).toEqual([
-        { plan_id: 'gold', rule: 'discount_percent', amount_excl_vat: '0.9', amount_incl_vat: '1.071' },
+        { plan_id: 'gold', rule: 'discount_percent', amount_excl_vat: '0.9', amount_incl_vat: '1.072' },
       ]);
     });
 
