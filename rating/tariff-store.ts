@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import { type Nats, open_kv } from '../core/nats.js';
-import { type Tariff, validate_tariff } from './tariff.js';
+import { type Tariff, tariff_in_force, validate_tariff } from './tariff.js';
 
 export interface TariffVersion {
   tariff_id: string;
@@ -16,15 +16,6 @@ function key_of(tariff_id: string): string {
 const versions_cache_max = 10_000;
 /** How many versions back a look-up by instant goes. */
 const versions_scanned_max = 100;
-
-/** OCPI 2.2.1 mod_tariffs Tariff: start_date_time and end_date_time bound when a tariff is valid. */
-export function valid_at(tariff: Tariff, at_ms: number): boolean {
-  const from =
-    tariff.start_date_time === undefined ? Number.NEGATIVE_INFINITY : Date.parse(tariff.start_date_time);
-  const until =
-    tariff.end_date_time === undefined ? Number.POSITIVE_INFINITY : Date.parse(tariff.end_date_time);
-  return from <= at_ms && at_ms < until;
-}
 
 /**
  * Tariffs by id, versioned, in NATS KV so that every process sees the same ones. A version, once
@@ -103,7 +94,7 @@ export class TariffStore {
     let first_valid: TariffVersion | undefined;
     for (let version = newest.version; version >= oldest; version--) {
       const found = version === newest.version ? newest : await this.version(tariff_id, version);
-      if (found === undefined || !valid_at(found.tariff, at_ms)) continue;
+      if (found === undefined || !tariff_in_force(found.tariff, at_ms)) continue;
       if (found.created_at_ms <= at_ms) return found;
       first_valid = found;
     }
