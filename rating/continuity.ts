@@ -82,7 +82,7 @@ function plausible(from: { at_ms: number; raw_wh: number }, to: RegisterPoint, p
 }
 
 function effective(state: ContinuityState, raw_wh: number): number {
-  return new Decimal(raw_wh).plus(state.offset_wh).toNumber();
+  return state.offset_wh === 0 ? raw_wh : new Decimal(raw_wh).plus(state.offset_wh).toNumber();
 }
 
 function shift(state: ContinuityState, by_wh: Decimal.Value): void {

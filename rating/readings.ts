@@ -57,57 +57,93 @@ function scale_of(unit: string, base: string, kilo: string): number | undefined 
   return unit === kilo ? 1000 : unit === base || unit === '' ? 1 : undefined;
 }
 
-function scaled(value: string, scale: number): Decimal | undefined {
-  return number_text.test(value) ? new Decimal(value).mul(scale) : undefined;
+const powers_of_ten: readonly number[] = Array.from({ length: 19 }, (_, i) => Number(`1e-${i}`));
+
+/**
+ * The value of a decimal text times 1 or 1000, as the nearest double of the exact result (what
+ * Decimal(text).mul(scale).toNumber() gives) without decimal arithmetic: kWh text has its point
+ * moved three places. Undefined for anything but a number.
+ */
+function scaled(value: string, scale: number): number | undefined {
+  if (!number_text.test(value)) return undefined;
+  if (scale === 1) return Number(value);
+  if (value.includes('e') || value.includes('E')) return new Decimal(value).mul(scale).toNumber();
+  const negative = value.startsWith('-');
+  const digits = negative ? value.slice(1) : value;
+  const dot = digits.indexOf('.');
+  const whole = dot < 0 ? digits : digits.slice(0, dot);
+  const fraction = dot < 0 ? '' : digits.slice(dot + 1);
+  const moved = `${whole}${fraction.slice(0, 3).padEnd(3, '0')}${fraction.length > 3 ? `.${fraction.slice(3)}` : ''}`;
+  return Number(negative ? `-${moved}` : moved);
 }
 
+/** The last digit's weight of a register's text, Wh: 12.3 kWh gives 100 Wh. */
 function resolution_of(value: string, scale: number): number {
-  const mantissa = value.split(/[eE]/)[0]!;
+  const exponent = value.search(/[eE]/);
+  const mantissa = exponent < 0 ? value : value.slice(0, exponent);
   const dot = mantissa.indexOf('.');
   const decimals = dot < 0 ? 0 : mantissa.length - dot - 1;
-  return new Decimal(10).pow(-decimals).mul(scale).toNumber();
+  const shift = decimals - (scale === 1000 ? 3 : 0);
+  return shift <= 0 ? 10 ** -shift : (powers_of_ten[shift] ?? 10 ** -shift);
 }
 
 /** Total of one measurand at one location: the unphased value, else the sum over the phases. */
 interface Series {
-  total?: Decimal;
-  line?: Decimal;
-  line_neutral?: Decimal;
-  total_resolution_wh?: number;
-  line_resolution_wh?: number;
-  line_neutral_resolution_wh?: number;
+  total?: number;
+  line?: number;
+  line_neutral?: number;
+  total_resolution_wh: number;
+  line_resolution_wh: number;
+  line_neutral_resolution_wh: number;
 }
 
-function add_to(series: Series, phase: string, value: Decimal, resolution_wh: number): void {
+/** Sum of two readings, exact in decimal (phase values add up as their texts do). */
+function plus(a: number | undefined, b: number): number {
+  return a === undefined ? b : new Decimal(a).plus(b).toNumber();
+}
+
+function add_to(series: Series, phase: string, value: number, resolution_wh: number): void {
   if (phase === '') {
     series.total = value;
     series.total_resolution_wh = resolution_wh;
   } else if (phases_line.has(phase)) {
-    series.line = (series.line ?? new Decimal(0)).plus(value);
-    series.line_resolution_wh = Math.max(series.line_resolution_wh ?? 0, resolution_wh);
+    series.line = plus(series.line, value);
+    series.line_resolution_wh = Math.max(series.line_resolution_wh, resolution_wh);
   } else if (phases_line_neutral.has(phase)) {
-    series.line_neutral = (series.line_neutral ?? new Decimal(0)).plus(value);
-    series.line_neutral_resolution_wh = Math.max(series.line_neutral_resolution_wh ?? 0, resolution_wh);
+    series.line_neutral = plus(series.line_neutral, value);
+    series.line_neutral_resolution_wh = Math.max(series.line_neutral_resolution_wh, resolution_wh);
   }
 }
 
-function total_of(series: Series | undefined): { value: Decimal; resolution_wh: number } | undefined {
+function total_of(series: Series | undefined): { value: number; resolution_wh: number } | undefined {
   if (series === undefined) return undefined;
-  if (series.total !== undefined) return { value: series.total, resolution_wh: series.total_resolution_wh! };
-  if (series.line !== undefined) return { value: series.line, resolution_wh: series.line_resolution_wh! };
+  if (series.total !== undefined) return { value: series.total, resolution_wh: series.total_resolution_wh };
+  if (series.line !== undefined) return { value: series.line, resolution_wh: series.line_resolution_wh };
   if (series.line_neutral !== undefined)
-    return { value: series.line_neutral, resolution_wh: series.line_neutral_resolution_wh! };
+    return { value: series.line_neutral, resolution_wh: series.line_neutral_resolution_wh };
   return undefined;
 }
 
-/** Every series a MeterValue carries, by location. */
+function new_series(): Series {
+  return { total_resolution_wh: 0, line_resolution_wh: 0, line_neutral_resolution_wh: 0 };
+}
+
+/** The series of one location in a MeterValue. */
+interface AtLocation {
+  location: string;
+  energy?: Series;
+  power?: Series;
+  current?: Series;
+}
+
+/** Every series a MeterValue carries, by location (usually one). */
 export interface LocatedReadings {
   at_ms: number;
-  by_location: Map<string, { energy?: Series; power?: Series; current?: Series }>;
+  by_location: AtLocation[];
 }
 
 export function located_readings(meter_value: MeterValue): LocatedReadings {
-  const by_location: LocatedReadings['by_location'] = new Map();
+  const by_location: AtLocation[] = [];
   for (const sv of meter_value.sampledValues) {
     if (!is_reading(sv)) continue;
     const measurand = sv.measurand === '' ? energy_register : sv.measurand;
@@ -130,15 +166,15 @@ export function located_readings(meter_value: MeterValue): LocatedReadings {
             : undefined;
     if (scale === undefined) continue;
     const value = scaled(sv.value, scale);
-    if (value === undefined) continue;
-    if (kind === 'energy' && value.isNegative()) continue;
+    if (value === undefined || !Number.isFinite(value)) continue;
+    if (kind === 'energy' && value < 0) continue;
     const location = sv.location === '' ? 'Outlet' : sv.location;
-    let at = by_location.get(location);
+    let at = by_location.find((l) => l.location === location);
     if (at === undefined) {
-      at = {};
-      by_location.set(location, at);
+      at = { location };
+      by_location.push(at);
     }
-    const series = at[kind] ?? {};
+    const series = at[kind] ?? new_series();
     at[kind] = series;
     add_to(series, sv.phase, value, kind === 'energy' ? resolution_of(sv.value, scale) : 0);
   }
@@ -147,13 +183,18 @@ export function located_readings(meter_value: MeterValue): LocatedReadings {
 
 /** The location a session's series comes from: the first in priority order that has a register. */
 export function series_location(readings: LocatedReadings): string | undefined {
-  for (const location of location_priority) {
-    if (total_of(readings.by_location.get(location)?.energy) !== undefined) return location;
+  let best: string | undefined;
+  let best_rank = Number.POSITIVE_INFINITY;
+  for (const at of readings.by_location) {
+    if (total_of(at.energy) === undefined) continue;
+    const rank = location_priority.indexOf(at.location);
+    const r = rank < 0 ? location_priority.length : rank;
+    if (r < best_rank) {
+      best = at.location;
+      best_rank = r;
+    }
   }
-  for (const [location, at] of readings.by_location) {
-    if (total_of(at.energy) !== undefined) return location;
-  }
-  return undefined;
+  return best;
 }
 
 /**
@@ -163,17 +204,17 @@ export function series_location(readings: LocatedReadings): string | undefined {
 export function reading_of(meter_value: MeterValue, location?: string): Reading {
   const readings = located_readings(meter_value);
   const chosen = location ?? series_location(readings) ?? location_priority[0]!;
-  const at = readings.by_location.get(chosen);
+  const at = readings.by_location.find((l) => l.location === chosen);
   const reading: Reading = { at_ms: readings.at_ms, location: '' };
   const energy = total_of(at?.energy);
   if (energy !== undefined) {
     reading.location = chosen;
-    reading.energy_wh = energy.value.toNumber();
+    reading.energy_wh = energy.value;
     reading.energy_resolution_wh = energy.resolution_wh;
   }
   const power = total_of(at?.power);
-  if (power !== undefined) reading.power_w = power.value.toNumber();
+  if (power !== undefined) reading.power_w = power.value;
   const current = total_of(at?.current);
-  if (current !== undefined) reading.current_a = current.value.toNumber();
+  if (current !== undefined) reading.current_a = current.value;
   return reading;
 }

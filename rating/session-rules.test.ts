@@ -414,3 +414,29 @@ describe('charger clock (rule 5)', () => {
     expect(version.rated.total_cost.excl_vat).toBe('1.20');
   });
 });
+
+describe('reading units (rule 3)', () => {
+  it('converts kWh text to the same Wh as exact decimal arithmetic, for any register text', async () => {
+    const { Decimal } = await import('decimal.js');
+    const fc = (await import('fast-check')).default;
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: 10n ** 12n }),
+        fc.integer({ min: 0, max: 9 }),
+        fc.boolean(),
+        (digits, decimals, kwh) => {
+          const text = decimals === 0 ? String(digits) : (Number(digits) / 10 ** decimals).toFixed(decimals);
+          const reading = reading_of(mv(t0, sv(text, { unit: kwh ? 'kWh' : 'Wh' })));
+          expect(reading.energy_wh).toBe(new Decimal(text).mul(kwh ? 1000 : 1).toNumber());
+          expect(reading.energy_resolution_wh).toBe(
+            new Decimal(10)
+              .pow(-decimals)
+              .mul(kwh ? 1000 : 1)
+              .toNumber(),
+          );
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
