@@ -440,7 +440,8 @@ describe('OCPI 2.2.1 modules', () => {
         store: stack.store!,
         partners,
         mapping: { cpo: { country_code: 'NL', party_id: 'EVR' }, location_country: 'NLD' },
-        client: { timeout_ms: 5000, response_bytes_max: 65536 },
+        // The receiver listens on loopback: allowed explicitly.
+        client: { timeout_ms: 5000, response_bytes_max: 65536, allow_private_addresses: true },
         log: create_logger('silent'),
       };
       const now = registered_ms + 3_600_000;
