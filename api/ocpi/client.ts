@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { allow_private_addresses_from_env, destination_refusal } from './destination.js';
 import type { OcpiResponse } from './envelope.js';
 
 /** Why a call to a partner failed: transport, HTTP status, or an OCPI status outside 1xxx. */
@@ -13,9 +14,25 @@ export class OcpiClientError extends Error {
   }
 }
 
+/** A partner URL not called because of where it points (see destination.ts); nothing was sent. */
+export class OcpiDestinationRefusedError extends OcpiClientError {
+  constructor(
+    message: string,
+    readonly url: string,
+  ) {
+    super(message);
+    this.name = 'OcpiDestinationRefusedError';
+  }
+}
+
 export interface OcpiClientOptions {
   timeout_ms: number;
   response_bytes_max: number;
+  /**
+   * Call partner URLs on loopback, private, link-local and unique-local addresses too (config
+   * OCPI_ALLOW_PRIVATE_ADDRESSES). Unset: the environment variable, read at each call.
+   */
+  allow_private_addresses?: boolean;
 }
 
 export const ocpi_client_defaults: OcpiClientOptions = {
@@ -49,6 +66,7 @@ export async function ocpi_call<T>(
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw new OcpiClientError(`${url}: only http and https URLs are called`);
   }
+  await check_partner_url(parsed, options);
   let response: Response;
   try {
     response = await fetch(parsed, {
@@ -97,4 +115,11 @@ async function read_limited(response: Response, bytes_max: number, url: string):
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Throws OcpiDestinationRefusedError, naming the URL, for a URL we must not call. */
+export async function check_partner_url(url: URL, options: OcpiClientOptions): Promise<void> {
+  const allow = options.allow_private_addresses ?? allow_private_addresses_from_env();
+  const refusal = await destination_refusal(url, allow);
+  if (refusal !== undefined) throw new OcpiDestinationRefusedError(refusal, url.href);
 }
