@@ -70,9 +70,6 @@ const rated_session_columns_v34: Record<string, string> = {
 /** The sorting key of ocpp_rejections from v35: what tells two rejected frames apart. */
 export const ocpp_rejection_key = ['charge_point_id', 'at_ms', 'node_id', 'action', 'error_code'] as const;
 
-/** A rejected frame counted once however often it was written (see migration 35). */
-export const distinct_rejection = `(${ocpp_rejection_key.join(', ')})`;
-
 /**
  * cdr_feed_by_update: the CDR feed of migration 32 ordered by the CDR's last_updated instead of
  * rated_at_ms. mod_cdrs GET filters date_from/date_to on last_updated, and a re-rated version

@@ -369,17 +369,20 @@ export async function seed_store(store: Store, data: SeedData): Promise<void> {
       }),
     ),
   );
+  const rejection_rows = data.rejections.map((r) =>
+    JSON.stringify({
+      charge_point_id: r.charge_point_id,
+      node_id: r.node_id,
+      action: r.action,
+      error_code: r.error_code,
+      at: r.at_s,
+      at_ms: r.at_s * 1000,
+    }),
+  );
+  await store.insert_json_rows('ocpp_rejections', rejection_rows);
+  // A redelivered batch writes a third of them again: still one rejection each.
   await store.insert_json_rows(
     'ocpp_rejections',
-    data.rejections.map((r) =>
-      JSON.stringify({
-        charge_point_id: r.charge_point_id,
-        node_id: r.node_id,
-        action: r.action,
-        error_code: r.error_code,
-        at: r.at_s,
-        at_ms: r.at_s * 1000,
-      }),
-    ),
+    rejection_rows.filter((_, i) => i % 3 === 0),
   );
 }
