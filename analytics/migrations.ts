@@ -212,7 +212,7 @@ export const migrations: readonly Migration[] = [
       ...add_columns('rated_sessions', {
         evse_id: 'UInt32 DEFAULT 0',
         station_id: "String DEFAULT ''",
-        // RFID, APP, QR, AD_HOC, ROAMING or UNKNOWN: how the driver paid.
+        // RFID, APP, QR, AD_HOC, ROAMING, FREE or UNKNOWN: how the driver paid (payment-methods.ts).
         payment_method: "String DEFAULT ''",
         // The token issuer as "CC*PID" (OCPI country code and party id); '' for our own tokens.
         party: "String DEFAULT ''",

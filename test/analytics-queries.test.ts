@@ -711,17 +711,38 @@ describe.each(store_transports)('analytics on $name', ({ open }) => {
     const expected = methods
       .map((payment_method) => {
         const list = sessions.filter((s) => s.payment_method === payment_method);
-        return {
-          payment_method,
-          sessions: list.length,
-          sessions_percent: pct(list.length, sessions.length),
-          energy_wh: list.reduce((n, s) => n + s.energy_wh, 0),
-          revenue: figures_of(list).map((f) => ({
+        const revenue_of = (of: SeedSession[]) =>
+          figures_of(of).map((f) => ({
             currency: f.currency,
             sessions: f.sessions,
             revenue_excl_vat: f.revenue_excl_vat,
             revenue_incl_vat: f.revenue_incl_vat,
-          })),
+          }));
+        const labels: Record<string, string> = {
+          RFID: 'RFID card of ours',
+          APP: 'App (remote start)',
+          AD_HOC: 'Ad hoc payment at the charger (QR code, card terminal)',
+          QR: 'QR code',
+          ROAMING: "Roaming partner's token (per eMSP party)",
+        };
+        // The one roaming session (S7, party NL*'X) is also its party's whole share.
+        const parties = [...new Set(list.map((s) => s.party))].map((party) => {
+          const of = list.filter((s) => s.party === party);
+          return {
+            party,
+            sessions: of.length,
+            energy_wh: of.reduce((n, s) => n + s.energy_wh, 0),
+            revenue: revenue_of(of),
+          };
+        });
+        return {
+          payment_method,
+          label: labels[payment_method],
+          sessions: list.length,
+          sessions_percent: pct(list.length, sessions.length),
+          energy_wh: list.reduce((n, s) => n + s.energy_wh, 0),
+          revenue: revenue_of(list),
+          ...(payment_method === 'ROAMING' ? { parties } : {}),
         };
       })
       .sort((a, b) => b.sessions - a.sessions || (a.payment_method < b.payment_method ? -1 : 1));

@@ -158,6 +158,8 @@ const token_type_by_payment_method: Record<string, string> = {
   AD_HOC: 'AD_HOC_USER',
   OTHER: 'OTHER',
   ROAMING: 'RFID',
+  // OCPP 2.0.1 NoAuthorization: no token was presented.
+  FREE: 'OTHER',
 };
 
 const ocpi_token_types = new Set(['AD_HOC_USER', 'APP_USER', 'OTHER', 'RFID']);
