@@ -518,7 +518,9 @@ describe('OCPI 2.2.1 modules', () => {
     const received: { id: string; authorization: string; last_updated: string; total_excl_vat: number }[] =
       [];
     let failing = false;
+    let requests = 0;
     const receiver = http.createServer((req, res) => {
+      requests++;
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -576,6 +578,16 @@ describe('OCPI 2.2.1 modules', () => {
         log: create_logger('silent'),
       };
       const now = registered_ms + 3_600_000;
+
+      // Without OCPI_ALLOW_PRIVATE_ADDRESSES a receiver on loopback is never called.
+      const refusing = await CdrPusher.open(
+        nats,
+        { ...deps, client: { ...deps.client, allow_private_addresses: false } },
+        options,
+      );
+      expect((await refusing.push_pending(now))['emsp-push']).toBe(0);
+      await refusing.close();
+      expect(requests).toBe(0);
 
       failing = true;
       const pusher = await CdrPusher.open(nats, deps, options);

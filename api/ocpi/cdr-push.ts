@@ -7,7 +7,7 @@ import { metrics_registry } from '../../core/metrics.js';
 import { type Nats, open_kv } from '../../core/nats.js';
 import { type CdrMapping, cdr_of_row } from './cdr-object.js';
 import { query_cdr_page } from './cdr-query.js';
-import { type OcpiClientOptions, ocpi_call } from './client.js';
+import { type OcpiClientOptions, OcpiDestinationRefusedError, ocpi_call } from './client.js';
 import { type PartnerRecord, type PartnerRegistry, partner_scope } from './partners.js';
 
 const cdrs_pushed = new Counter({
@@ -228,7 +228,9 @@ export class CdrPusher {
           { partner_id, cdr_id: cdr.id, attempt, err: (error as Error).message },
           'cdr push failed',
         );
-        if (attempt === this.options.attempts_max || this.closed) return false;
+        // A receiver URL we do not call stays refused: no retries until the next pass.
+        const refused = error instanceof OcpiDestinationRefusedError;
+        if (refused || attempt === this.options.attempts_max || this.closed) return false;
         await this.sleep(backoff_ms);
         backoff_ms = Math.min(backoff_ms * 2, this.options.backoff_ms_max);
       }

@@ -92,8 +92,7 @@ async function fetch_partner_endpoints(
     await check_partner_url(new URL(credentials.url), context.client);
   } catch (error) {
     // The URL the partner gave is one we do not call: a bad parameter, and nothing was fetched.
-    if (error instanceof OcpiDestinationRefusedError)
-      throw new OcpiError(400, ocpi_status.invalid_parameters, `url: ${error.message}`, 'url');
+    if (error instanceof OcpiDestinationRefusedError) throw invalid_parameter('url', error.message);
     throw error;
   }
   try {
