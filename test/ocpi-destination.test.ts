@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { checked_lookup } from '../api/ocpi/client.js';
 import { destination_refusal, refused_address_kind } from '../api/ocpi/destination.js';
 
 /** Which addresses a partner URL may point to (api/ocpi/destination.ts). */
@@ -50,5 +51,21 @@ describe('partner URL destinations', () => {
     expect(await destination_refusal(new URL('http://127.0.0.1:9/'), true)).toBeUndefined();
     // A literal public address needs no lookup and passes.
     expect(await destination_refusal(new URL('https://93.184.216.34/ocpi/versions'), false)).toBeUndefined();
+  });
+
+  it('checks the addresses again when the connection looks the name up (a name may change its answer)', async () => {
+    const lookup = (allow: boolean, all: boolean) =>
+      new Promise<{ error: (Error & { refusal?: string }) | null; address: unknown }>((resolve) =>
+        checked_lookup(allow)('localhost', { all }, (error, address) =>
+          resolve({ error: error as (Error & { refusal?: string }) | null, address }),
+        ),
+      );
+    for (const all of [false, true]) {
+      const refused = await lookup(false, all);
+      expect(refused.error?.refusal).toMatch(/^localhost resolves to (127\.0\.0\.1|::1), loopback/);
+      const allowed = await lookup(true, all);
+      expect(allowed.error).toBeNull();
+      expect(JSON.stringify(allowed.address)).toMatch(/127\.0\.0\.1|::1/);
+    }
   });
 });

@@ -11,8 +11,8 @@ import { BlockList, isIP } from 'node:net';
  *
  * Every address the name resolves to is checked, not only the first: a name with one public and
  * one loopback address would otherwise be refused or allowed by chance. The check is made right
- * before each request; a name whose answer changes between the check and the connection (DNS
- * rebinding within the resolver's cache time) is not caught here.
+ * before each request, and again on the addresses the connection itself looks up (client.ts
+ * checked_lookup), so a name whose answer changes in between (DNS rebinding) is refused too.
  */
 const refused_ranges: readonly { net: string; prefix: number; family: 'ipv4' | 'ipv6'; what: string }[] = [
   { net: '0.0.0.0', prefix: 8, family: 'ipv4', what: '"this network" (0.0.0.0/8)' },
