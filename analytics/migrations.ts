@@ -78,7 +78,8 @@ export const ocpp_rejection_key = ['charge_point_id', 'at_ms', 'node_id', 'actio
  * else rated_at_ms (rows from before v34), computed once by the view so that the feed is read in
  * key order. Versions under different keys stay side by side and the older ones are left out by
  * cdr_feed_superseded, as before. Replaces cdr_feed and its view, which are dropped once the new
- * feed is filled: API processes of an older release read cdr_feed and must be restarted.
+ * feed is filled: API processes of an older release read cdr_feed and must be restarted. A
+ * column added to rated_sessions later needs a migration that adds it here and recreates the view.
  */
 export const cdr_feed_columns = `session_id, version, charge_point_id, connector_id, transaction_id, id_tag,
         started_at, stopped_at, started_at_ms, stopped_at_ms, meter_start_wh, meter_stop_wh, energy_wh,

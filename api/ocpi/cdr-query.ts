@@ -29,7 +29,7 @@ function where_clause(db: string, filter: CdrFilter, with_after: boolean): SqlFr
     parties.length === 1 ? sql`party = ${parties[0]!}` : sql`party IN ${parties}`,
     // A provisional version (closed after a silence, no stop yet) is not a final CDR.
     sql`provisional = 0`,
-    // A version of a session that a later version replaced under another key (cdr_feed keeps
+    // A version of a session that a later version replaced under another key (the feed keeps
     // both when the key moved; see migrations 32 and 34). GLOBAL: on a cluster the set is read once,
     // from every shard, by the node that asks.
     new SqlFragment(
