@@ -20,7 +20,7 @@ export interface ClusterDdlOptions {
 /**
  * Sharding keys. Every version of a session must land on one shard, because ReplacingMergeTree
  * (and FINAL) collapse rows only within one table on one node: rated_sessions, their versions,
- * session_facts, cdr_feed and cdr_feed_superseded are sharded by session id, and the view that fills session_facts from
+ * session_facts, cdr_feed_by_update (cdr_feed before v34) and cdr_feed_superseded are sharded by session id, and the view that fills session_facts from
  * rated_sessions then runs where both live. A charge point's raw values and statuses stay together
  * so that its occupancy intervals are computed from one shard's rows.
  */
@@ -33,6 +33,7 @@ const sharding_keys: Record<string, string> = {
   rated_session_versions: 'cityHash64(session_id)',
   session_facts: 'cityHash64(session_id)',
   cdr_feed: 'cityHash64(session_id)',
+  cdr_feed_by_update: 'cityHash64(session_id)',
   cdr_feed_superseded: 'cityHash64(session_id)',
   connector_changes_monthly: 'cityHash64(station_id)',
   tariffs: 'cityHash64(tariff_id)',
@@ -55,14 +56,14 @@ export function cluster_ddl(options: ClusterDdlOptions): string[] {
   const local_tables = new Set<string>();
   // A table that a later migration rebuilds with another sorting key is created with that key
   // from the start: a fresh cluster never holds the old one (an existing one: see CLUSTER.md).
-  const final_keys = new Map<string, string>();
+  const final_keys = new Map<string, { order_by: string; engine: string }>();
   for (const migration of migrations) {
     for (const statement of migration.statements(db)) {
       if (typeof statement !== 'string' && 'rebuild' in statement)
-        final_keys.set(
-          statement.rebuild,
-          `ORDER BY (${statement.order_by.map((c) => ident(c).text).join(', ')})`,
-        );
+        final_keys.set(statement.rebuild, {
+          order_by: `ORDER BY (${statement.order_by.map((c) => ident(c).text).join(', ')})`,
+          engine: statement.engine,
+        });
     }
   }
   for (const migration of migrations) {
@@ -86,14 +87,20 @@ export function cluster_ddl(options: ClusterDdlOptions): string[] {
         const local = `${name}_local`;
         local_tables.add(name!);
         const zk = `'${prefix}/${options.database}/${local}', '{replica}'`;
-        const engine_args = args !== undefined && args.trim() !== '' ? `${zk}, ${args}` : zk;
+        const final_key = final_keys.get(name!);
+        // A rebuild that changes the engine (ocpp_rejections, migration 35) takes no engine
+        // arguments: its table is created with the final engine, plain.
+        const final_engine = final_key === undefined ? engine! : final_key.engine;
+        const final_args = final_key === undefined || final_key.engine === engine ? args : undefined;
+        const engine_args =
+          final_args !== undefined && final_args.trim() !== '' ? `${zk}, ${final_args}` : zk;
         const ttl =
           name === 'meter_values' && days > 0 ? `\n      TTL timestamp + toIntervalDay(${days})` : '';
         const body = columns !== undefined ? `(${columns})` : `AS ${db}.${like}_local`;
-        const final_key = final_keys.get(name!);
-        const storage = final_key === undefined ? rest! : rest!.replace(/ORDER BY \([^)]*\)/, final_key);
+        const storage =
+          final_key === undefined ? rest! : rest!.replace(/ORDER BY \([^)]*\)/, final_key.order_by);
         out.push(
-          `CREATE TABLE IF NOT EXISTS ${db}.${local} ON CLUSTER ${cluster} ${body}\n      ENGINE = Replicated${engine}(${engine_args})${storage.trimEnd()}${ttl}`,
+          `CREATE TABLE IF NOT EXISTS ${db}.${local} ON CLUSTER ${cluster} ${body}\n      ENGINE = Replicated${final_engine}(${engine_args})${storage.trimEnd()}${ttl}`,
         );
         out.push(
           `CREATE TABLE IF NOT EXISTS ${db}.${name} ON CLUSTER ${cluster} AS ${db}.${local}\n      ENGINE = Distributed(${cluster}, ${db}, ${local}, ${sharding_keys[name!] ?? 'rand()'})`,
@@ -114,6 +121,14 @@ export function cluster_ddl(options: ClusterDdlOptions): string[] {
         out.push(
           `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${name} ON CLUSTER ${cluster} TO ${db}.${target}_local AS ${local_select}`,
         );
+        continue;
+      }
+      const drop = /^\s*DROP TABLE IF EXISTS (\w+)\.(\w+)\s*$/.exec(statement);
+      if (drop !== null) {
+        // A table the cluster holds as local tables under a Distributed one goes with both.
+        const name = drop[2]!;
+        const tables = local_tables.has(name) ? [name, `${name}_local`] : [name];
+        for (const table of tables) out.push(`DROP TABLE IF EXISTS ${db}.${table} ON CLUSTER ${cluster}`);
         continue;
       }
       if (/^\s*INSERT INTO /.test(statement)) {

@@ -46,6 +46,108 @@ function add_columns(table: string, columns: Record<string, string>): AddColumn[
   return Object.entries(columns).map(([column, definition]) => ({ table, column, definition }));
 }
 
+/**
+ * Columns of schema v34 in rated_sessions and everything built like it. Written by the rating
+ * service (see RatedSessionRow in sessions.ts); rows from before read the defaults, which the CDR
+ * mapping treats as unknown.
+ */
+const rated_session_columns_v34: Record<string, string> = {
+  // OCPI 2.2.1 TokenType (RFID, APP_USER, AD_HOC_USER, OTHER); '' when not known.
+  token_type: "String DEFAULT ''",
+  // OCPI CdrToken.contract_id (the eMAID of an eMSP's token); '' when not known.
+  contract_id: "String DEFAULT ''",
+  // OCPI 2.2.1 AuthMethod (AUTH_REQUEST, COMMAND, WHITELIST); '' when not known.
+  auth_method: "String DEFAULT ''",
+  // OCPP groupIdToken / OCPI Token.group_id; '' when none.
+  group_id: "String DEFAULT ''",
+  // JSON object of anomaly rule name to count; '{}' when none.
+  anomalies: "String DEFAULT '{}'",
+  // 1: flagged for a person to review (e.g. implausible energy).
+  review: 'UInt8 DEFAULT 0',
+  // Server time at which this version was rated, epoch ms; 0 on rows from before v34.
+  last_updated_ms: 'Int64 DEFAULT 0',
+};
+
+/** The sorting key of ocpp_rejections from v35: what tells two rejected frames apart. */
+export const ocpp_rejection_key = ['charge_point_id', 'at_ms', 'node_id', 'action', 'error_code'] as const;
+
+/**
+ * cdr_feed_by_update: the CDR feed of migration 32 ordered by the CDR's last_updated instead of
+ * rated_at_ms. mod_cdrs GET filters date_from/date_to on last_updated, and a re-rated version
+ * that keeps its stop kept rated_at_ms too, so a partner pulling from its last pull (or the push
+ * cursor) never saw the correction. `cdr_last_updated_ms` is the row's last_updated_ms where set,
+ * else rated_at_ms (rows from before v34), computed once by the view so that the feed is read in
+ * key order. Versions under different keys stay side by side and the older ones are left out by
+ * cdr_feed_superseded, as before. Replaces cdr_feed and its view, which are dropped once the new
+ * feed is filled: API processes of an older release read cdr_feed and must be restarted. A
+ * column added to rated_sessions later needs a migration that adds it here and recreates the view.
+ */
+export const cdr_feed_columns = `session_id, version, charge_point_id, connector_id, transaction_id, id_tag,
+        started_at, stopped_at, started_at_ms, stopped_at_ms, meter_start_wh, meter_stop_wh, energy_wh,
+        stop_reason, tariff_id, tariff_version, currency, total_excl_vat, total_incl_vat, breakdown,
+        rated_at_ms, evse_id, station_id, payment_method, party, time_zone, energy_cost_excl_vat,
+        time_cost_excl_vat, parking_cost_excl_vat, fixed_cost_excl_vat, duration_s, parking_s, provisional,
+        token_type, contract_id, auth_method, group_id, anomalies, review, last_updated_ms`;
+
+function cdr_feed_by_update_statements(db: string): string[] {
+  const select = `SELECT ${cdr_feed_columns},
+        if(last_updated_ms > 0, last_updated_ms, rated_at_ms) AS cdr_last_updated_ms
+      FROM ${db}.rated_sessions`;
+  return [
+    `CREATE TABLE IF NOT EXISTS ${db}.cdr_feed_by_update (
+        session_id String,
+        version UInt32,
+        charge_point_id String,
+        connector_id UInt32,
+        transaction_id String,
+        id_tag String,
+        started_at DateTime('UTC'),
+        stopped_at DateTime('UTC'),
+        started_at_ms Int64,
+        stopped_at_ms Int64,
+        meter_start_wh Int64,
+        meter_stop_wh Int64,
+        energy_wh Int64,
+        stop_reason String,
+        tariff_id String,
+        tariff_version UInt32,
+        currency String,
+        total_excl_vat Decimal(18, 4),
+        total_incl_vat Decimal(18, 4),
+        breakdown String,
+        rated_at_ms Int64,
+        evse_id UInt32,
+        station_id String,
+        payment_method String,
+        party String,
+        time_zone String,
+        energy_cost_excl_vat Decimal(18, 4),
+        time_cost_excl_vat Decimal(18, 4),
+        parking_cost_excl_vat Decimal(18, 4),
+        fixed_cost_excl_vat Decimal(18, 4),
+        duration_s UInt32,
+        parking_s UInt32,
+        provisional UInt8,
+        token_type String,
+        contract_id String,
+        auth_method String,
+        group_id String,
+        anomalies String,
+        review UInt8,
+        last_updated_ms Int64,
+        cdr_last_updated_ms Int64
+      ) ENGINE = ReplacingMergeTree(version)
+      PARTITION BY toYYYYMM(toDateTime(intDiv(cdr_last_updated_ms, 1000), 'UTC'))
+      ORDER BY (party, cdr_last_updated_ms, session_id)`,
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.cdr_feed_by_update_mv TO ${db}.cdr_feed_by_update AS ${select}`,
+    // Sessions stored before the view existed (and those written meanwhile, twice: the copies have
+    // the same key and version and collapse under FINAL, also when the migration is run again).
+    `INSERT INTO ${db}.cdr_feed_by_update (${cdr_feed_columns}, cdr_last_updated_ms) ${select}`,
+    `DROP TABLE IF EXISTS ${db}.cdr_feed_mv`,
+    `DROP TABLE IF EXISTS ${db}.cdr_feed`,
+  ];
+}
+
 export const migrations: readonly Migration[] = [
   {
     version: 1,
@@ -112,7 +214,7 @@ export const migrations: readonly Migration[] = [
       ...add_columns('rated_sessions', {
         evse_id: 'UInt32 DEFAULT 0',
         station_id: "String DEFAULT ''",
-        // RFID, APP, QR, AD_HOC, ROAMING or UNKNOWN: how the driver paid.
+        // RFID, APP, QR, AD_HOC, ROAMING, FREE or UNKNOWN: how the driver paid (payment-methods.ts).
         payment_method: "String DEFAULT ''",
         // The token issuer as "CC*PID" (OCPI country code and party id); '' for our own tokens.
         party: "String DEFAULT ''",
@@ -277,7 +379,31 @@ export const migrations: readonly Migration[] = [
     ],
   },
   {
-    version: 40,
+    version: 34,
+    name: 'rated sessions carry their token, its authorization, anomalies and when each version was rated; the CDR feed ordered by that time',
+    statements: (db) => [
+      ...add_columns('rated_sessions', rated_session_columns_v34),
+      ...add_columns('rated_session_versions', rated_session_columns_v34),
+      ...cdr_feed_by_update_statements(db),
+    ],
+  },
+  {
+    version: 35,
+    name: 'rejected frames keyed by what they are, so that a redelivered batch writes no second copy',
+    statements: () => [
+      // The rating service writes a batch's rejections again when JetStream redelivers the batch;
+      // a ReplacingMergeTree keyed by every field that tells two rejections apart collapses the
+      // copies on merge, and the queries count distinct keys so that unmerged copies never count.
+      {
+        rebuild: 'ocpp_rejections',
+        engine: 'ReplacingMergeTree',
+        partition_by: 'toYYYYMM(at)',
+        order_by: [...ocpp_rejection_key],
+      },
+    ],
+  },
+  {
+    version: 36,
     name: 'session event log: the facts each session was rated from, replayed by re-rating',
     statements: (db) => session_events_statements(db),
   },
@@ -350,7 +476,11 @@ async function rebuild_table(store: Store, db: string, step: RebuildTable): Prom
  */
 export async function migrate(
   store: Store,
-  options: { raw_retention_days?: number } = {},
+  options: {
+    raw_retention_days?: number;
+    /** Applies the versions up to this one only (tests of an upgrade from an older schema). */
+    versions_max?: number;
+  } = {},
 ): Promise<number[]> {
   const db = ident(store.database).text;
   await store.exec(
@@ -365,6 +495,7 @@ export async function migrate(
   const applied: number[] = [];
   for (const migration of migrations) {
     if (done.has(migration.version)) continue;
+    if (options.versions_max !== undefined && migration.version > options.versions_max) break;
     for (const statement of migration.statements(db)) {
       if (typeof statement === 'string') {
         await store.exec(statement);

@@ -2,6 +2,7 @@ import { count_of } from './query-filter.js';
 import { sql } from './sql.js';
 import type { Store } from './store.js';
 import {
+  assert_utilization,
   evse_times_sql,
   type StationUtilization,
   station_figures,
@@ -39,6 +40,16 @@ export async function underutilized_stations(
      WHERE occupied_hundredths / 100 < ${sql`${filter.threshold_percent}`}
      ORDER BY occupied_hundredths, station_id
      LIMIT ${sql`${filter.limit}`}`,
+  );
+  // The utilization rules' invariant, per station over its EVSEs' whole time.
+  assert_utilization(
+    rows.map((r) => ({
+      station_id: r.station_id,
+      evse_id: 0,
+      occupied_ms: count_of(r.occupied_ms) / Math.max(1, count_of(r.evse_count)),
+      charging_ms: count_of(r.charging_ms) / Math.max(1, count_of(r.evse_count)),
+    })),
+    range_ms,
   );
   return rows
     .map((r) =>

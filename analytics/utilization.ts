@@ -20,13 +20,22 @@ import type { Store } from './store.js';
  *   `status_lookback_days` before it (a connector silent for longer counts as not occupied until
  *   its next status). A status row written twice (redelivery) is harmless: the copy makes an
  *   interval of zero length. Read from the rollup of occupancy-rollup.ts. An EVSE serves one vehicle
- *   at a time (OCPP 2.0.1 part 1, 3.1: one connector of an EVSE in use at a time), so its
- *   connectors' occupied times are added up. Connector 0 of OCPP 1.6 (the whole charge point) is
+ *   at a time (OCPP 2.0.1 part 1, 3.1: one connector of an EVSE in use at a time), so it is
+ *   occupied while any of its connectors is. Connector 0 of OCPP 1.6 (the whole charge point) is
  *   not a place a vehicle stands and is left out.
+ * - A rated session's time, from its start to its stop, is occupied time too, whatever the
+ *   statuses say: a 1.6 charger may send StatusNotifications without a timestamp (stamped when
+ *   received) or stamped apart from the session, and an EVSE cannot charge for an hour while
+ *   occupied for none of it. Occupied time is the union of the statuses' occupied intervals and
+ *   the sessions' intervals, so a minute covered by both counts once.
  * - Charging time comes from the rated sessions, because OCPP 2.0.1 reports no Charging status:
  *   a session's charging time is its duration minus its idle (parking) time, counted from its
- *   start (a vehicle charges first and idles after), cut to the range. Sessions are looked for
- *   up to `charging_lookback_days` before `from`.
+ *   start (a vehicle charges first and idles after) and ending at its stop at the latest, cut to
+ *   the range; overlapping sessions of one EVSE count their common time once. Sessions are looked
+ *   for up to `charging_lookback_days` before `from`.
+ * - So charging <= occupied <= range for every EVSE, by construction: each charging interval lies
+ *   inside its session's interval. assert_utilization checks it on every answer; a figure that
+ *   breaks it is a bug, and fails the request rather than being cut to fit.
  * - Percentages are of the range's length times the number of EVSEs; an EVSE counts when it has
  *   a status in the lookback or the range, or a session started in the charging lookback or the
  *   range.
@@ -103,18 +112,30 @@ export function evse_times_sql(store: Store, filter: UtilizationFilter): string 
   // `from` counts only from `from` on and the last one before `from` gives the state in force at
   // `from`. At equal times the not-occupied change sorts first and lasts zero ms.
   const clip = (v: string) => `least(greatest(${v}, ${from}), ${to})`;
-  const in_force = (x: string, next: string) =>
-    `(${x} % 2) * (${clip(`intDiv(${next}, 2)`)} - ${clip(`intDiv(${x}, 2)`)})`;
+  // An interval [s, e) as two events: s * 2 + 1 opens, e * 2 closes. Sorted, a close sorts before
+  // an open at the same instant, so [a, b) and [b, c) join without counting b twice.
+  const events_of = (starts: string, ends: string) =>
+    `arrayConcat(arrayMap(s -> s * 2 + 1, ${starts}), arrayMap(e -> e * 2, ${ends}))`;
+  // The intervals in force between consecutive changes (x, next) that are occupied and not empty
+  // once cut to the range, as events: an occupied change is in force until the next change.
+  const in_force_events = (cond: string, xs: string, nexts: string, more = '') => {
+    const open = `${clip('intDiv(x, 2)')}`;
+    const close = `${clip('intDiv(next, 2)')}`;
+    const keep = `x % 2 = 1 AND ${close} > ${open}${cond}`;
+    return events_of(
+      `arrayMap(x -> ${open}, arrayFilter((x, next${more === '' ? '' : ', i'}) -> ${keep}, ${xs}, ${nexts}${more}))`,
+      `arrayMap(next -> ${close}, arrayFilter((next, x${more === '' ? '' : ', i'}) -> ${keep}, ${nexts}, ${xs}${more}))`,
+    );
+  };
   // A month's changes all lie before the next month's (a row's month is that of its own
-  // timestamp, which is timestamp_ms in whole seconds), so each (connector, month) row is summed
-  // on its own: the changes inside it, then per connector the last change of each month until the
-  // first of the next month with changes (or `to`). FINAL merges only rows of unmerged parts
-  // (18.16 also merges a connector's months into one row, which sums the same); merging every
-  // connector's arrays across months in a GROUP BY cost three times the CPU on chdb.
+  // timestamp, which is timestamp_ms in whole seconds), so each (connector, month) row gives the
+  // intervals inside it on its own, then per connector the last change of each month is in force
+  // until the first of the next month with changes (or `to`). FINAL merges only rows of unmerged
+  // parts (18.16 also merges a connector's months into one row, which gives the same intervals).
   const months_where = (months: SqlFragment[]) =>
     `SELECT station_id, evse_id, connector_id, arraySort(finalizeAggregation(changes)) AS sorted,
       sorted[1] AS first_x, sorted[length(sorted)] AS last_x,
-      arraySum((x, next) -> ${in_force('x', 'next')}, arrayPopBack(sorted), arrayPopFront(sorted)) AS inside_ms
+      ${in_force_events('', 'arrayPopBack(sorted)', 'arrayPopFront(sorted)')} AS inside_events
     FROM ${db}.connector_changes_monthly FINAL
     WHERE ${and([...months, ...dimensions])}`;
   const settings = final_settings(store);
@@ -127,27 +148,50 @@ export function evse_times_sql(store: Store, filter: UtilizationFilter): string 
       : `${months_where([sql`month >= ${first_month}`, sql`month <= ${last_month}`])}${settings}`;
   // Per connector, the months' first and last changes sorted: first, last, first, last...; every
   // last change (even position) is in force until the next element.
-  const occupied = `SELECT station_id, evse_id,
-      inside_ms + arraySum((x, next, i) -> (i % 2 = 0) * ${in_force('x', 'next')},
-        bounds, arrayPushBack(arrayPopFront(bounds), ${to} * 2), arrayEnumerate(bounds)) AS occupied_ms
+  const status_events = `SELECT station_id, evse_id,
+      arrayConcat(inside, ${in_force_events(
+        ' AND i % 2 = 0',
+        'bounds',
+        `arrayPushBack(arrayPopFront(bounds), ${to} * 2)`,
+        ', arrayEnumerate(bounds)',
+      )}) AS occupied_events,
+      emptyArrayInt64() AS charging_events
     FROM (
-      SELECT station_id, evse_id, connector_id, sum(inside_ms) AS inside_ms,
+      SELECT station_id, evse_id, connector_id, groupArrayArray(inside_events) AS inside,
         arraySort(arrayConcat(groupArray(first_x), groupArray(last_x))) AS bounds
       FROM (${months})
       GROUP BY station_id, evse_id, connector_id
     )`;
   const source = facts_from(store, { ...filter, from_ms: f - charging_lookback_days * 86_400_000 });
-  const charging = `SELECT station_id, evse_id,
-      greatest(toInt64(0), least(started_at_ms + greatest(toInt64(0), toInt64(duration_s) - toInt64(parking_s)) * 1000, ${to})
-        - greatest(started_at_ms, ${from})) AS charging_ms
+  // A session is occupied time from its start to its stop, whatever the statuses say (a 1.6
+  // charger may send them without a timestamp, or stamped apart from the session); it charges
+  // from its start for its duration less its idle time, and never past its stop (duration_s is
+  // whole seconds, the stop is in ms).
+  const started = `greatest(started_at_ms, ${from})`;
+  const stopped = `least(stopped_at_ms, ${to})`;
+  const charge_end = `least(least(started_at_ms + greatest(toInt64(0), toInt64(duration_s) - toInt64(parking_s)) * 1000, stopped_at_ms), ${to})`;
+  const session_events = `SELECT station_id, evse_id,
+      if(${stopped} > ${started}, [${started} * 2 + 1, ${stopped} * 2], emptyArrayInt64()) AS occupied_events,
+      if(${charge_end} > ${started}, [${started} * 2 + 1, ${charge_end} * 2], emptyArrayInt64()) AS charging_events
     FROM ${source}`;
-  return `SELECT station_id, evse_id, sum(occupied_ms) AS occupied_ms, sum(charging_ms) AS charging_ms
+  // Time covered by at least one interval: the events sorted, the number of intervals open after
+  // each (a running sum of +1 and -1), and the time to the next event wherever that is above 0.
+  // A connector's statuses and a session over the same minutes count those minutes once.
+  const covered_ms = (events: string) =>
+    `arraySum((depth, x, next) -> (depth > 0) * (intDiv(next, 2) - intDiv(x, 2)),
+      arrayPopBack(arrayCumSum(arrayMap(x -> if(x % 2 = 1, toInt64(1), toInt64(-1)), ${events}))),
+      arrayPopBack(${events}), arrayPopFront(${events}))`;
+  return `SELECT station_id, evse_id, ${covered_ms('occupied')} AS occupied_ms, ${covered_ms('charging')} AS charging_ms
     FROM (
-      SELECT station_id, evse_id, toInt64(occupied_ms) AS occupied_ms, toInt64(0) AS charging_ms FROM (${occupied})
-      UNION ALL
-      SELECT station_id, evse_id, toInt64(0) AS occupied_ms, toInt64(charging_ms) AS charging_ms FROM (${charging})
-    )
-    GROUP BY station_id, evse_id`;
+      SELECT station_id, evse_id, arraySort(groupArrayArray(occupied_events)) AS occupied,
+        arraySort(groupArrayArray(charging_events)) AS charging
+      FROM (
+        SELECT station_id, evse_id, occupied_events, charging_events FROM (${status_events})
+        UNION ALL
+        SELECT station_id, evse_id, occupied_events, charging_events FROM (${session_events})
+      )
+      GROUP BY station_id, evse_id
+    )`;
 }
 
 interface EvseMs {
@@ -175,9 +219,32 @@ async function evse_ms(store: Store, filter: UtilizationFilter): Promise<EvseMs[
   return evses.sort(by_station_then_evse);
 }
 
+/** A utilization figure that breaks charging <= occupied <= range: a bug in the query. */
+export class UtilizationInvariantError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UtilizationInvariantError';
+  }
+}
+
+/** Throws UtilizationInvariantError unless 0 <= charging <= occupied <= range for each EVSE. */
+export function assert_utilization(
+  evses: readonly { station_id: string; evse_id: number; occupied_ms: number; charging_ms: number }[],
+  range_ms: number,
+): void {
+  for (const e of evses) {
+    if (!(e.charging_ms >= 0 && e.charging_ms <= e.occupied_ms && e.occupied_ms <= range_ms)) {
+      throw new UtilizationInvariantError(
+        `station ${e.station_id} EVSE ${e.evse_id}: charging ${e.charging_ms} ms, occupied ${e.occupied_ms} ms, range ${range_ms} ms; charging <= occupied <= range is broken`,
+      );
+    }
+  }
+}
+
 export async function utilization(store: Store, filter: UtilizationFilter): Promise<Utilization> {
   const range_ms = filter.to_ms - filter.from_ms;
   const evses = await evse_ms(store, filter);
+  assert_utilization(evses, range_ms);
   const stations: StationUtilization[] = [];
   for (let i = 0; i < evses.length; ) {
     const station_id = evses[i]!.station_id;

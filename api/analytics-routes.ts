@@ -2,6 +2,7 @@ import { session_distributions } from '../analytics/distributions.js';
 import { payment_methods } from '../analytics/payment-methods.js';
 import { peak_hours } from '../analytics/peak-hours.js';
 import type { AnalyticsFilter, ZonedFilter } from '../analytics/query-filter.js';
+import { rejections } from '../analytics/rejections.js';
 import { revenue } from '../analytics/revenue.js';
 import type { Store } from '../analytics/store.js';
 import { underutilized_stations } from '../analytics/underutilized.js';
@@ -257,6 +258,20 @@ export function analytics_routes(deps: AnalyticsDeps): Route[] {
       async handle({ res, url }) {
         const filter = parse_query(url, session_filters);
         send_json(res, 200, { ...range_of(filter), payment_methods: await payment_methods(store, filter) });
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/v1\/analytics\/rejections$/,
+      auth: 'operator',
+      doc: analytics_doc(
+        '/v1/analytics/rejections',
+        'Frames refused with a CALLERROR, by error code and action, each counted once however often it was written',
+        [...range_parameters, station_parameters[0]],
+      ),
+      async handle({ res, url }) {
+        const filter = parse_query(url, ['from', 'to', 'station']);
+        send_json(res, 200, { ...range_of(filter), ...(await rejections(store, filter)) });
       },
     },
     {

@@ -75,6 +75,8 @@ export interface Config {
   ocpi_cdr_push_interval_ms: number;
   /** CDRs are pushed once their last_updated is this old (late ratings do not pass the cursor). */
   ocpi_cdr_push_settle_s: number;
+  /** Call partner URLs that resolve to loopback, private or link-local addresses (default false). */
+  ocpi_allow_private_addresses: boolean;
 
   default_tariff_id: string;
   default_tariff_currency: string;
@@ -330,6 +332,7 @@ export function load_config(env: Env = process.env): Config {
     ocpi_rate_limit_burst: read_int(env, 'OCPI_RATE_LIMIT_BURST', 40, 1, 1_000_000),
     ocpi_cdr_push_interval_ms: read_int(env, 'OCPI_CDR_PUSH_INTERVAL_MS', 5000, 0, 3_600_000),
     ocpi_cdr_push_settle_s: read_int(env, 'OCPI_CDR_PUSH_SETTLE_S', 60, 0, 86_400),
+    ocpi_allow_private_addresses: read_bool(env, 'OCPI_ALLOW_PRIVATE_ADDRESSES', false),
 
     default_tariff_id,
     default_tariff_currency: currency,

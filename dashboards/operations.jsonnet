@@ -19,6 +19,14 @@ local connection_intervals = e.intervals(
   e.filters.station(),
 );
 
+// Rejected frames, each once: a redelivered batch writes its rejections again, and
+// ocpp_rejections (ReplacingMergeTree, migration 35) folds the copies only when it merges.
+local distinct_rejections = |||
+  (SELECT DISTINCT charge_point_id, at_ms, node_id, action, error_code, at
+    FROM ${database}.ocpp_rejections
+    WHERE $__timeFilter(at) AND %s)
+||| % e.filters.station();
+
 local panels = [
   p.stat('Rating lag', [sql(|||
     SELECT least(toUInt32(now()), %s) - intDiv(max(received_at_ms), 1000) AS lag_s
@@ -50,9 +58,8 @@ local panels = [
 
   p.stat('Rejected frames', [sql(|||
     SELECT count() AS rejected_frames
-    FROM ${database}.ocpp_rejections
-    WHERE $__timeFilter(at) AND %s
-  ||| % e.filters.station())], 'none')
+    FROM %s
+  ||| % distinct_rejections)], 'none')
   + p.withThresholds([[null, 'green'], [1, 'orange'], [100, 'red']]),
 
   p.stat('Meter values written', [sql(|||
@@ -85,21 +92,19 @@ local panels = [
 
   p.timeseries('Rejected frames by error code', [sql(|||
     SELECT %s AS time, error_code, count() AS frames
-    FROM ${database}.ocpp_rejections
-    WHERE $__timeFilter(at) AND %s
+    FROM %s
     GROUP BY time, error_code
     ORDER BY time, error_code
-  ||| % [e.bucket('at'), e.filters.station()], format='time_series')], 'none', bars=true)
+  ||| % [e.bucket('at'), distinct_rejections], format='time_series')], 'none', bars=true)
   + p.withStacking()
   + p.withSize(12, 9),
 
   p.table('Rejected frames by error code and action', [sql(|||
     SELECT error_code, action, count() AS frames, uniqExact(charge_point_id) AS chargers
-    FROM ${database}.ocpp_rejections
-    WHERE $__timeFilter(at) AND %s
+    FROM %s
     GROUP BY error_code, action
     ORDER BY frames DESC, error_code, action
-  ||| % e.filters.station())], 'none')
+  ||| % distinct_rejections)], 'none')
   + p.withSize(12, 9),
 ];
 

@@ -129,15 +129,20 @@ describe('OCPI 2.2.1 credentials and authentication', () => {
   }
 
   beforeAll(async () => {
+    // The partner runs on loopback: allowed explicitly, in the config and in the environment
+    // (which the OCPI client reads when its options do not carry the setting).
+    process.env.OCPI_ALLOW_PRIVATE_ADDRESSES = 'true';
     stack = await start_test_stack({
       OCPI_CDR_PUSH_INTERVAL_MS: '0',
       OCPI_RATE_LIMIT_PER_S: '5',
       OCPI_RATE_LIMIT_BURST: '50',
+      OCPI_ALLOW_PRIVATE_ADDRESSES: 'true',
     });
     emsp = await start_fake_emsp(token_b);
   });
 
   afterAll(async () => {
+    delete process.env.OCPI_ALLOW_PRIVATE_ADDRESSES;
     await emsp?.close();
     await stack?.dispose();
   });
@@ -334,5 +339,55 @@ describe('OCPI 2.2.1 credentials and authentication', () => {
     expect(limited).toBeDefined();
     expect(limited!.body.status_code).toBe(2000);
     expect(Number(limited!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('OCPI 2.2.1 credentials: partner URLs on private addresses', () => {
+  let stack: Awaited<ReturnType<typeof start_test_stack>>;
+  let emsp: FakeEmsp;
+  const token_b = 'emsp-token-b-private-0123';
+
+  beforeAll(async () => {
+    // The default: OCPI_ALLOW_PRIVATE_ADDRESSES unset in the config and the environment.
+    delete process.env.OCPI_ALLOW_PRIVATE_ADDRESSES;
+    stack = await start_test_stack({ OCPI_CDR_PUSH_INTERVAL_MS: '0', OCPI_RATE_LIMIT_BURST: '1000' });
+    emsp = await start_fake_emsp(token_b);
+  });
+
+  afterAll(async () => {
+    await emsp?.close();
+    await stack?.dispose();
+  });
+
+  it('refuses to register a partner whose versions URL is on loopback, and sends it nothing', async () => {
+    const created = await fetch(`${stack.api_url}/v1/partners`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${test_operator_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ partner_id: 'emsp-local', parties: [{ country_code: 'DE', party_id: 'LOC' }] }),
+    });
+    const token_a = ((await created.json()) as { token_a: string }).token_a;
+    const port = new URL(emsp.url).port;
+    // The address itself, and a name that resolves to loopback.
+    for (const url of [emsp.url, `http://localhost:${port}/ocpi/versions`]) {
+      const res = await fetch(`${stack.api_url}/ocpi/2.2.1/credentials`, {
+        method: 'POST',
+        headers: { authorization: `Token ${b64(token_a)}`, 'content-type': 'application/json' },
+        body: JSON.stringify(emsp_credentials(token_b, url, 'DE', 'LOC')),
+      });
+      const body = (await res.json()) as Envelope;
+      // An OCPI-level error: HTTP 200 with status 2001 (status_codes.asciidoc), as for any bad field.
+      expect(res.status).toBe(200);
+      expect(body.status_code).toBe(2001);
+      expect(body.status_message).toContain(`url: ${url}`);
+      expect(body.status_message).toMatch(/loopback/);
+    }
+    // Nothing reached the partner's server, and the partner is still waiting for its handshake.
+    expect(emsp.authorizations).toEqual([]);
+    const partners = await fetch(`${stack.api_url}/v1/partners`, {
+      headers: { authorization: `Bearer ${test_operator_token}` },
+    });
+    const listed = ((await partners.json()) as { partners: { partner_id: string; status: string }[] })
+      .partners;
+    expect(listed.find((p) => p.partner_id === 'emsp-local')?.status).not.toBe('registered');
   });
 });

@@ -219,6 +219,97 @@ describe('OCPI 2.2.1 modules', () => {
     expect((nl.body.data as Cdr[]).every((c) => c.cdr_token.party_id === 'TNM')).toBe(true);
   });
 
+  it('fills cdr_token and auth_method from the rated row, and a second partner sees none of the first one’s CDRs', async () => {
+    const token_fr = 'token-c-of-fr-tok-0123456789';
+    const token_be = 'token-c-of-be-non-0123456789';
+    await register('emsp-fr', token_fr, [role('FR', 'TOK')]);
+    await register('emsp-be', token_be, [role('BE', 'NON')]);
+    const at_ms = base_ms + 200 * 60_000; // 11:20, after every other CDR of this file
+    await stack.store!.insert_json_rows('rated_sessions', [
+      // An app user's token authorized by a remote start (OCPI COMMAND), with its eMAID.
+      rated_session_json(
+        row(300, 'FR*TOK', at_ms, {
+          token_type: 'APP_USER',
+          contract_id: 'FR-TOK-C00000300-A',
+          auth_method: 'COMMAND',
+          group_id: 'FLEET-7',
+          last_updated_ms: at_ms + 30_000,
+        }),
+      ),
+      // Rated before the columns existed: the payment method gives the type, the uid the contract.
+      rated_session_json(row(301, 'FR*TOK', at_ms + 60_000)),
+    ]);
+    const fr = await ocpi('GET', '/ocpi/2.2.1/cdrs', token_fr);
+    const cdrs = fr.body.data as Cdr[];
+    expect(cdrs.map((c) => [c.id, c.cdr_token, c.auth_method, c.last_updated])).toEqual([
+      [
+        'CP6/300',
+        {
+          country_code: 'FR',
+          party_id: 'TOK',
+          uid: 'TAG300',
+          type: 'APP_USER',
+          contract_id: 'FR-TOK-C00000300-A',
+        },
+        'COMMAND',
+        // last_updated_ms, 30 s after the stop.
+        '2026-11-02T11:20:30Z',
+      ],
+      [
+        'CP0/301',
+        { country_code: 'FR', party_id: 'TOK', uid: 'TAG301', type: 'RFID', contract_id: 'TAG301' },
+        'WHITELIST',
+        '2026-11-02T11:21:00Z',
+      ],
+    ]);
+    // No other partner sees them: not the DE partner, not one whose party has no CDRs at all.
+    const de = await ocpi('GET', '/ocpi/2.2.1/cdrs?date_from=2026-11-02T11:00:00Z', token_de);
+    expect(de.body.data).toEqual([]);
+    expect(de.headers.get('x-total-count')).toBe('0');
+    const be = await ocpi('GET', '/ocpi/2.2.1/cdrs', token_be);
+    expect(be.body.status_code).toBe(1000);
+    expect(be.body.data).toEqual([]);
+    expect(be.headers.get('x-total-count')).toBe('0');
+    // And FR sees none of DE's or NL's.
+    expect(cdrs).toHaveLength(2);
+  });
+
+  it('lists a re-rated CDR in a date_from pull taken after its first version was pulled', async () => {
+    const token_it = 'token-c-of-it-rrt-0123456789';
+    await register('emsp-it', token_it, [role('IT', 'RRT')]);
+    const stop_ms = base_ms + 300_000; // 08:05
+    // Version 1 rated at the stop; the partner pulls at 09:00 and remembers that time.
+    await stack.store!.insert_json_rows('rated_sessions', [
+      rated_session_json(row(400, 'IT*RRT', stop_ms, { last_updated_ms: stop_ms })),
+    ]);
+    const first = await ocpi('GET', '/ocpi/2.2.1/cdrs?date_from=2026-11-02T08:00:00Z', token_it);
+    expect((first.body.data as Cdr[]).map((c) => `${c.id} ${c.last_updated}`)).toEqual([
+      'CP1/400 2026-11-02T08:05:00Z',
+    ]);
+    // Re-rated at 09:30 with the same stop (so the same rated_at_ms) and a corrected total.
+    await stack.store!.insert_json_rows('rated_sessions', [
+      rated_session_json(
+        row(400, 'IT*RRT', stop_ms, {
+          version: 2,
+          total_excl_vat: '2.00',
+          total_incl_vat: '2.40',
+          last_updated_ms: base_ms + 5_400_000,
+        }),
+      ),
+    ]);
+    const next = await ocpi('GET', '/ocpi/2.2.1/cdrs?date_from=2026-11-02T09:00:00Z', token_it);
+    expect(
+      (next.body.data as Cdr[]).map((c) => [
+        c.id,
+        c.last_updated,
+        (c.total_cost as { excl_vat: number }).excl_vat,
+      ]),
+    ).toEqual([['CP1/400', '2026-11-02T09:30:00Z', 2]]);
+    // The whole list has the session once, the corrected version.
+    const all = await ocpi('GET', '/ocpi/2.2.1/cdrs', token_it);
+    expect((all.body.data as Cdr[]).map((c) => c.last_updated)).toEqual(['2026-11-02T09:30:00Z']);
+  });
+
   it('pages with Link, X-Total-Count and X-Limit, keeps the date filters in the Link, caps the limit', async () => {
     const seen: string[] = [];
     let url: string | undefined =
@@ -296,9 +387,19 @@ describe('OCPI 2.2.1 modules', () => {
       's.de1',
       JSON.stringify(open('CPX/1', 'DE*ABC', { excl_vat: '1.65', incl_vat: '1.98' })),
     );
+    // The NL session's token as the rating keeps it (the same fields as the rated row).
+    const nl_open = open('CPX/2', 'NL*TNM', { excl_vat: '2.00', incl_vat: '2.40' });
     await bucket.put(
       's.nl1',
-      JSON.stringify(open('CPX/2', 'NL*TNM', { excl_vat: '2.00', incl_vat: '2.40' })),
+      JSON.stringify({
+        ...nl_open,
+        meta: {
+          ...nl_open.meta,
+          token_type: 'APP_USER',
+          contract_id: 'NL-TNM-C00000002-Y',
+          auth_method: 'AUTH_REQUEST',
+        },
+      }),
     );
     await bucket.put('s.de2', JSON.stringify({ ...open('CPX/3', 'DE*ABC', null), closed: 'stopped' }));
     const de = await ocpi('GET', '/ocpi/2.2.1/sessions', token_de);
@@ -310,13 +411,33 @@ describe('OCPI 2.2.1 modules', () => {
         kwh: 5.5,
         currency: 'EUR',
         total_cost: { excl_vat: 1.65, incl_vat: 1.98 },
-        cdr_token: expect.objectContaining({ country_code: 'DE', party_id: 'ABC', uid: 'TAG-CPX/1' }),
+        // No type or contract kept: the payment method's type and the uid, as for older CDRs.
+        cdr_token: {
+          country_code: 'DE',
+          party_id: 'ABC',
+          uid: 'TAG-CPX/1',
+          type: 'RFID',
+          contract_id: 'TAG-CPX/1',
+        },
+        auth_method: 'WHITELIST',
         evse_uid: 'CPX-2',
         last_updated: '2026-11-02T08:10:00Z',
       }),
     ]);
     const nl = await ocpi('GET', '/ocpi/2.2.1/sessions', token_nl);
     expect((nl.body.data as { id: string }[]).map((s) => s.id)).toEqual(['CPX/2']);
+    expect(nl.body.data).toEqual([
+      expect.objectContaining({
+        cdr_token: {
+          country_code: 'NL',
+          party_id: 'TNM',
+          uid: 'TAG-CPX/2',
+          type: 'APP_USER',
+          contract_id: 'NL-TNM-C00000002-Y',
+        },
+        auth_method: 'AUTH_REQUEST',
+      }),
+    ]);
   });
 
   it('takes tokens from a partner for its own party only and feeds the token store', async () => {
@@ -394,9 +515,12 @@ describe('OCPI 2.2.1 modules', () => {
   });
 
   it('pushes new CDRs to the partner’s receiver once each, retries a failing receiver and resumes after a restart', async () => {
-    const received: { id: string; authorization: string }[] = [];
+    const received: { id: string; authorization: string; last_updated: string; total_excl_vat: number }[] =
+      [];
     let failing = false;
+    let requests = 0;
     const receiver = http.createServer((req, res) => {
+      requests++;
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -406,8 +530,17 @@ describe('OCPI 2.2.1 modules', () => {
           res.end(JSON.stringify({ status_code: 3000, timestamp: new Date().toISOString() }));
           return;
         }
-        const cdr = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string };
-        received.push({ id: cdr.id, authorization: req.headers.authorization ?? '' });
+        const cdr = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+          id: string;
+          last_updated: string;
+          total_cost: { excl_vat: number };
+        };
+        received.push({
+          id: cdr.id,
+          authorization: req.headers.authorization ?? '',
+          last_updated: cdr.last_updated,
+          total_excl_vat: cdr.total_cost.excl_vat,
+        });
         res.setHeader('location', `http://emsp.example/cdrs/${cdr.id}`);
         res.end(JSON.stringify({ status_code: 1000, timestamp: new Date().toISOString() }));
       });
@@ -440,10 +573,21 @@ describe('OCPI 2.2.1 modules', () => {
         store: stack.store!,
         partners,
         mapping: { cpo: { country_code: 'NL', party_id: 'EVR' }, location_country: 'NLD' },
-        client: { timeout_ms: 5000, response_bytes_max: 65536 },
+        // The receiver listens on loopback: allowed explicitly.
+        client: { timeout_ms: 5000, response_bytes_max: 65536, allow_private_addresses: true },
         log: create_logger('silent'),
       };
       const now = registered_ms + 3_600_000;
+
+      // Without OCPI_ALLOW_PRIVATE_ADDRESSES a receiver on loopback is never called.
+      const refusing = await CdrPusher.open(
+        nats,
+        { ...deps, client: { ...deps.client, allow_private_addresses: false } },
+        options,
+      );
+      expect((await refusing.push_pending(now))['emsp-push']).toBe(0);
+      await refusing.close();
+      expect(requests).toBe(0);
 
       failing = true;
       const pusher = await CdrPusher.open(nats, deps, options);
@@ -461,8 +605,24 @@ describe('OCPI 2.2.1 modules', () => {
       const restarted = await CdrPusher.open(nats, deps, options);
       expect((await restarted.push_pending(now))['emsp-push']).toBe(1);
       expect((await restarted.push_pending(now))['emsp-push']).toBe(0);
+      // A re-rating of 201 with the same stop, 20 minutes after the last CDR pushed: its
+      // last_updated is the re-rating time, after the cursor, so the correction is pushed.
+      await stack.store!.insert_json_rows('rated_sessions', [
+        rated_session_json(
+          row(201, 'BE*PSH', registered_ms + 60_000, {
+            version: 2,
+            total_excl_vat: '5.00',
+            total_incl_vat: '6.00',
+            last_updated_ms: registered_ms + 1_380_000,
+          }),
+        ),
+      ]);
+      expect((await restarted.push_pending(now))['emsp-push']).toBe(1);
+      expect((await restarted.push_pending(now))['emsp-push']).toBe(0);
       await restarted.close();
-      expect(received.map((r) => r.id)).toEqual(['CP5/201', 'CP6/202', 'CP1/204']);
+      expect(received.map((r) => r.id)).toEqual(['CP5/201', 'CP6/202', 'CP1/204', 'CP5/201']);
+      expect(received[3]!.last_updated).toBe('2026-11-02T10:03:00Z');
+      expect(received[3]!.total_excl_vat).toBe(5);
       expect(new Set(received.map((r) => r.authorization))).toEqual(
         new Set([`Token ${b64('emsp-push-token-b')}`]),
       );

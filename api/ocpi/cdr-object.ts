@@ -28,6 +28,23 @@ export interface CdrRow {
   party: string;
   breakdown: string;
   rated_at_ms: number | string;
+  /** Schema v34 columns ('' on older rows); see analytics/sessions.ts RatedSessionRow. */
+  token_type: string;
+  contract_id: string;
+  auth_method: string;
+  /** last_updated_ms where the rating set it, else rated_at_ms (migration 34). */
+  cdr_last_updated_ms: number | string;
+}
+
+export type OcpiAuthMethod = 'AUTH_REQUEST' | 'COMMAND' | 'WHITELIST';
+
+/** OCPI 2.2.1 mod_cdrs CdrToken. */
+export interface OcpiCdrToken {
+  country_code: string;
+  party_id: string;
+  uid: string;
+  type: string;
+  contract_id: string;
 }
 
 /** OCPI 2.2.1 types Price. */
@@ -44,8 +61,8 @@ export interface OcpiCdr {
   start_date_time: string;
   end_date_time: string;
   session_id: string;
-  cdr_token: { country_code: string; party_id: string; uid: string; type: string; contract_id: string };
-  auth_method: 'AUTH_REQUEST' | 'COMMAND' | 'WHITELIST';
+  cdr_token: OcpiCdrToken;
+  auth_method: OcpiAuthMethod;
   cdr_location: {
     id: string;
     address: string;
@@ -131,14 +148,60 @@ function price(
   };
 }
 
-/** OCPP/our payment method to OCPI TokenType; roaming tokens are cards unless known otherwise. */
+/**
+ * Our payment method to OCPI TokenType, for rows rated before the token type was kept (schema
+ * v34); roaming tokens are cards unless known otherwise.
+ */
 const token_type_by_payment_method: Record<string, string> = {
   RFID: 'RFID',
   APP: 'APP_USER',
   AD_HOC: 'AD_HOC_USER',
   OTHER: 'OTHER',
   ROAMING: 'RFID',
+  // OCPP 2.0.1 NoAuthorization: no token was presented.
+  FREE: 'OTHER',
 };
+
+const ocpi_token_types = new Set(['AD_HOC_USER', 'APP_USER', 'OTHER', 'RFID']);
+const ocpi_auth_methods = new Set<string>(['AUTH_REQUEST', 'COMMAND', 'WHITELIST']);
+
+/** What a CDR or a Session says about the token: the rated row's, or the open session's. */
+export interface TokenFacts {
+  id_tag: string;
+  /** "CC*PID" of a roaming token's eMSP; '' for our own tokens. */
+  party: string;
+  payment_method: string;
+  token_type?: string;
+  contract_id?: string;
+  auth_method?: string;
+}
+
+/**
+ * mod_cdrs CdrToken: the token's issuer (the eMSP of a roaming token, else us), its uid, and its
+ * type and contract id as the rating recorded them; a row from before those were kept falls back
+ * to the payment method's type and the uid as the contract id.
+ */
+export function cdr_token_of(token: TokenFacts, cpo: Party): OcpiCdrToken {
+  const party = token_party(token.party, cpo);
+  const type = token.token_type ?? '';
+  const contract_id = token.contract_id ?? '';
+  return {
+    country_code: party.country_code,
+    party_id: party.party_id,
+    uid: token.id_tag,
+    type: ocpi_token_types.has(type) ? type : (token_type_by_payment_method[token.payment_method] ?? 'OTHER'),
+    contract_id: contract_id !== '' ? contract_id : token.id_tag,
+  };
+}
+
+/**
+ * mod_cdrs AuthMethod as the rating recorded it; before it was kept, tokens were authorized only
+ * from the token store the eMSPs push to (mod_tokens whitelist).
+ */
+export function auth_method_of(token: TokenFacts): OcpiAuthMethod {
+  const method = token.auth_method ?? '';
+  return ocpi_auth_methods.has(method) ? (method as OcpiAuthMethod) : 'WHITELIST';
+}
 
 interface Breakdown {
   charging_periods?: {
@@ -161,8 +224,8 @@ function parse_breakdown(text: string): Breakdown {
   }
 }
 
-function party_of(row: CdrRow, cpo: Party): Party {
-  const match = /^([A-Z]{2})\*([A-Z0-9]{3})$/i.exec(row.party);
+function token_party(party: string, cpo: Party): Party {
+  const match = /^([A-Z]{2})\*([A-Z0-9]{3})$/i.exec(party);
   return match === null ? cpo : { country_code: match[1]!.toUpperCase(), party_id: match[2]!.toUpperCase() };
 }
 
@@ -197,7 +260,6 @@ export function cdr_of_row(row: CdrRow, mapping: CdrMapping): OcpiCdr {
             tariff_id: row.tariff_id,
           },
         ];
-  const token_party = party_of(row, mapping.cpo);
   const connector = Number(row.evse_id) > 0 ? Number(row.evse_id) : Number(row.connector_id);
   const evse = ocpi_id(`${row.charge_point_id}-${connector}`);
   const b = breakdown;
@@ -208,16 +270,8 @@ export function cdr_of_row(row: CdrRow, mapping: CdrMapping): OcpiCdr {
     start_date_time: ocpi_timestamp(started_ms),
     end_date_time: ocpi_timestamp(stopped_ms),
     session_id: ocpi_id(row.session_id),
-    cdr_token: {
-      country_code: token_party.country_code,
-      party_id: token_party.party_id,
-      uid: row.id_tag,
-      type: token_type_by_payment_method[row.payment_method] ?? 'OTHER',
-      // The contract id is not kept with the session; the token uid stands in for it.
-      contract_id: row.id_tag,
-    },
-    // Tokens are authorized from the token store the eMSPs push to (mod_tokens whitelist).
-    auth_method: 'WHITELIST',
+    cdr_token: cdr_token_of(row, mapping.cpo),
+    auth_method: auth_method_of(row),
     cdr_location: {
       id: ocpi_id(row.charge_point_id),
       address: '',
@@ -257,7 +311,8 @@ export function cdr_of_row(row: CdrRow, mapping: CdrMapping): OcpiCdr {
       b.total_parking_cost?.incl_vat,
       'total_parking_cost',
     ),
-    last_updated: ocpi_timestamp(Number(row.rated_at_ms)),
+    // The time this version was rated, so that a re-rated CDR is found again by date_from.
+    last_updated: ocpi_timestamp(Number(row.cdr_last_updated_ms)),
   };
   return cdr;
 }

@@ -7,7 +7,7 @@ import { metrics_registry } from '../../core/metrics.js';
 import { type Nats, open_kv } from '../../core/nats.js';
 import { type CdrMapping, cdr_of_row } from './cdr-object.js';
 import { query_cdr_page } from './cdr-query.js';
-import { type OcpiClientOptions, ocpi_call } from './client.js';
+import { type OcpiClientOptions, OcpiDestinationRefusedError, ocpi_call } from './client.js';
 import { type PartnerRecord, type PartnerRegistry, partner_scope } from './partners.js';
 
 const cdrs_pushed = new Counter({
@@ -27,8 +27,9 @@ export interface CdrPushOptions {
   backoff_ms_initial: number;
   backoff_ms_max: number;
   /**
-   * Only CDRs whose last_updated is at least this old are pushed: last_updated is the stop time
-   * the charger reported, and a session rated a little late must not land behind the cursor.
+   * Only CDRs whose last_updated is at least this old are pushed: last_updated is when the
+   * version was rated (the stop time the charger reported, on rows from before schema v34), and a
+   * version that reaches the store a little after that time must not land behind the cursor.
    */
   settle_ms: number;
 }
@@ -44,8 +45,20 @@ export const cdr_push_defaults: CdrPushOptions = {
 
 /** Where a partner's push stands: the last CDR it acknowledged, in (last_updated, id) order. */
 interface PushCursor {
-  rated_at_ms: number;
+  last_updated_ms: number;
   session_id: string;
+}
+
+/**
+ * A cursor as stored. Before schema v34 it was kept as rated_at_ms, which is the last_updated of
+ * every CDR rated before then, so it reads as the same position.
+ */
+function parse_push_cursor(text: string): PushCursor {
+  const stored = JSON.parse(text) as { last_updated_ms?: number; rated_at_ms?: number; session_id: string };
+  return {
+    last_updated_ms: stored.last_updated_ms ?? stored.rated_at_ms ?? 0,
+    session_id: stored.session_id,
+  };
 }
 
 /**
@@ -174,8 +187,8 @@ export class CdrPusher {
     const entry = await this.deps.cursors.get(key);
     const cursor: PushCursor =
       entry !== null && entry.operation === 'PUT'
-        ? (JSON.parse(entry.string()) as PushCursor)
-        : { rated_at_ms: partner.updated_at_ms, session_id: '' };
+        ? parse_push_cursor(entry.string())
+        : { last_updated_ms: partner.updated_at_ms, session_id: '' };
     const { rows } = await query_cdr_page(
       this.deps.store,
       { parties, after: cursor, updated_to_ms: now_ms - this.options.settle_ms },
@@ -187,7 +200,10 @@ export class CdrPusher {
       if (this.closed) break;
       const cdr = cdr_of_row(row, this.deps.mapping);
       if (!(await this.post_with_retries(partner.partner_id, url, token, cdr))) break;
-      const next: PushCursor = { rated_at_ms: Number(row.rated_at_ms), session_id: row.session_id };
+      const next: PushCursor = {
+        last_updated_ms: Number(row.cdr_last_updated_ms),
+        session_id: row.session_id,
+      };
       await this.deps.cursors.put(key, JSON.stringify(next));
       accepted++;
     }
@@ -212,7 +228,9 @@ export class CdrPusher {
           { partner_id, cdr_id: cdr.id, attempt, err: (error as Error).message },
           'cdr push failed',
         );
-        if (attempt === this.options.attempts_max || this.closed) return false;
+        // A receiver URL we do not call stays refused: no retries until the next pass.
+        const refused = error instanceof OcpiDestinationRefusedError;
+        if (refused || attempt === this.options.attempts_max || this.closed) return false;
         await this.sleep(backoff_ms);
         backoff_ms = Math.min(backoff_ms * 2, this.options.backoff_ms_max);
       }

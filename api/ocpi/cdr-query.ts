@@ -10,8 +10,8 @@ export interface CdrFilter {
   updated_from_ms?: number;
   /** Exclusive. */
   updated_to_ms?: number;
-  /** Keyset: only CDRs after this (rated_at_ms, session_id), for the push cursor. */
-  after?: { rated_at_ms: number; session_id: string };
+  /** Keyset: only CDRs after this (last_updated, session_id), for the push cursor and Link. */
+  after?: { last_updated_ms: number; session_id: string };
 }
 
 const cdr_columns = `session_id, version, charge_point_id, connector_id, evse_id, id_tag, started_at_ms,
@@ -19,7 +19,7 @@ const cdr_columns = `session_id, version, charge_point_id, connector_id, evse_id
   toString(total_incl_vat) AS total_incl_vat, toString(energy_cost_excl_vat) AS energy_cost_excl_vat,
   toString(time_cost_excl_vat) AS time_cost_excl_vat, toString(parking_cost_excl_vat) AS parking_cost_excl_vat,
   toString(fixed_cost_excl_vat) AS fixed_cost_excl_vat, duration_s, parking_s, payment_method, party,
-  breakdown, rated_at_ms`;
+  breakdown, rated_at_ms, token_type, contract_id, auth_method, cdr_last_updated_ms`;
 
 function where_clause(db: string, filter: CdrFilter, with_after: boolean): SqlFragment {
   if (filter.parties.length === 0) throw new RangeError('a CDR query needs at least one party');
@@ -29,27 +29,30 @@ function where_clause(db: string, filter: CdrFilter, with_after: boolean): SqlFr
     parties.length === 1 ? sql`party = ${parties[0]!}` : sql`party IN ${parties}`,
     // A provisional version (closed after a silence, no stop yet) is not a final CDR.
     sql`provisional = 0`,
-    // A version of a session that a later version replaced under another key (cdr_feed keeps
-    // both when the stop moved; see migration 32). GLOBAL: on a cluster the set is read once,
+    // A version of a session that a later version replaced under another key (the feed keeps
+    // both when the key moved; see migrations 32 and 34). GLOBAL: on a cluster the set is read once,
     // from every shard, by the node that asks.
     new SqlFragment(
       `(session_id, version) GLOBAL NOT IN (SELECT session_id, superseded_version FROM ${db}.cdr_feed_superseded)`,
     ),
   ];
-  if (filter.updated_from_ms !== undefined) parts.push(sql`rated_at_ms >= ${filter.updated_from_ms}`);
-  if (filter.updated_to_ms !== undefined) parts.push(sql`rated_at_ms < ${filter.updated_to_ms}`);
+  // mod_cdrs GET: date_from and date_to are on last_updated, the time the version was rated.
+  if (filter.updated_from_ms !== undefined) parts.push(sql`cdr_last_updated_ms >= ${filter.updated_from_ms}`);
+  if (filter.updated_to_ms !== undefined) parts.push(sql`cdr_last_updated_ms < ${filter.updated_to_ms}`);
   if (with_after && filter.after !== undefined) {
+    const at = filter.after.last_updated_ms;
     parts.push(
-      sql`(rated_at_ms > ${filter.after.rated_at_ms} OR (rated_at_ms = ${filter.after.rated_at_ms} AND session_id > ${filter.after.session_id}))`,
+      sql`(cdr_last_updated_ms > ${at} OR (cdr_last_updated_ms = ${at} AND session_id > ${filter.after.session_id}))`,
     );
   }
   return new SqlFragment(parts.map((p) => p.text).join(' AND '));
 }
 
 /**
- * cdr_feed holds every rated session ordered by (party, rated_at_ms, session_id), the order of a
- * page, so a page reads one range of the key from the cursor on. FINAL collapses redelivered
- * copies and versions with the same key; its partitions are months of rated_at_ms, a key column,
+ * cdr_feed_by_update holds every rated session ordered by (party, cdr_last_updated_ms,
+ * session_id), the order of a page, so a page reads one range of the key from the cursor on
+ * (migration 34). FINAL collapses redelivered copies and versions with the same key; its
+ * partitions are months of cdr_last_updated_ms, a key column,
  * so on servers that have the setting (21.1 and later) FINAL is told not to merge across them.
  */
 function settings_for(store: Store): string {
@@ -71,16 +74,16 @@ export async function query_cdr_page(
   with_total: boolean | number,
 ): Promise<{ rows: CdrRow[]; total: number }> {
   const db = ident(store.database).text;
-  const table = `${db}.cdr_feed`;
+  const table = `${db}.cdr_feed_by_update`;
   const where = where_clause(db, filter, true);
-  // For one party, (party, rated_at_ms, session_id) is the same order as (rated_at_ms, session_id)
-  // and is cdr_feed's key: the page is read in key order and the read stops after `limit` rows
+  // For one party, (party, cdr_last_updated_ms, session_id) is the same order as
+  // (cdr_last_updated_ms, session_id) and is the feed's key: the page is read in key order and the read stops after `limit` rows
   // (about 2x faster than sorting the range at a million CDRs). Several parties are interleaved
   // by last_updated, which needs the sort.
   const order_by =
     new Set(filter.parties.map(party_key)).size === 1
-      ? 'party, rated_at_ms, session_id'
-      : 'rated_at_ms, session_id';
+      ? 'party, cdr_last_updated_ms, session_id'
+      : 'cdr_last_updated_ms, session_id';
 
   const [rows, count] = await Promise.all([
     store.query<CdrRow>(

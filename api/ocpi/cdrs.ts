@@ -57,15 +57,20 @@ export const paginated_responses = {
  * which keeps deep pages as cheap as the first (the sort holds one page, not offset + limit
  * rows). Offset keeps its meaning for clients that build their own URLs.
  */
-export function format_cursor(rated_at_ms: number, session_id: string): string {
-  return `${rated_at_ms}.${Buffer.from(session_id, 'utf8').toString('base64url')}`;
+export function format_cursor(last_updated_ms: number, session_id: string): string {
+  return `${last_updated_ms}.${Buffer.from(session_id, 'utf8').toString('base64url')}`;
 }
 
-export function parse_cursor(text: string | null): { rated_at_ms: number; session_id: string } | undefined {
+export function parse_cursor(
+  text: string | null,
+): { last_updated_ms: number; session_id: string } | undefined {
   if (text === null) return undefined;
   const match = /^(\d{1,15})\.([A-Za-z0-9_-]{0,400})$/.exec(text);
   if (match === null) throw invalid_parameter('cursor', 'is not a cursor from a Link header');
-  return { rated_at_ms: Number(match[1]), session_id: Buffer.from(match[2]!, 'base64url').toString('utf8') };
+  return {
+    last_updated_ms: Number(match[1]),
+    session_id: Buffer.from(match[2]!, 'base64url').toString('utf8'),
+  };
 }
 
 /**
@@ -144,7 +149,9 @@ export function cdrs_routes(context: OcpiContext, deps: CdrsDeps): Route[] {
               url.searchParams,
               cdrs.length,
               total,
-              last === undefined ? undefined : format_cursor(Number(last.rated_at_ms), last.session_id),
+              last === undefined
+                ? undefined
+                : format_cursor(Number(last.cdr_last_updated_ms), last.session_id),
             ),
           },
         });

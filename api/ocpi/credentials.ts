@@ -1,6 +1,6 @@
 import type { Route } from '../http.js';
 import { ocpi_caller } from './auth.js';
-import { OcpiClientError, ocpi_call } from './client.js';
+import { check_partner_url, OcpiClientError, OcpiDestinationRefusedError, ocpi_call } from './client.js';
 import { type OcpiContext, ocpi_version, versions_url } from './context.js';
 import { invalid_parameter, OcpiError, ocpi_status, send_ocpi } from './envelope.js';
 import {
@@ -89,6 +89,13 @@ async function fetch_partner_endpoints(
   credentials: CredentialsBody,
 ): Promise<OcpiEndpoint[]> {
   try {
+    await check_partner_url(new URL(credentials.url), context.client);
+  } catch (error) {
+    // The URL the partner gave is one we do not call: a bad parameter, and nothing was fetched.
+    if (error instanceof OcpiDestinationRefusedError) throw invalid_parameter('url', error.message);
+    throw error;
+  }
+  try {
     const versions = await ocpi_call<unknown>(
       'GET',
       credentials.url,
@@ -114,6 +121,8 @@ async function fetch_partner_endpoints(
         'the partner lists no endpoints for OCPI 2.2.1',
       );
     }
+    // Refused now rather than at the first push or pull: an endpoint we would never call.
+    for (const endpoint of endpoints) await check_partner_url(new URL(endpoint.url), context.client);
     return endpoints;
   } catch (error) {
     if (error instanceof OcpiClientError || error instanceof TypeError) {

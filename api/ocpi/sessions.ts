@@ -3,7 +3,16 @@ import { type Nats, open_kv } from '../../core/nats.js';
 import type { TariffStore } from '../../rating/tariff-store.js';
 import type { Route } from '../http.js';
 import { ocpi_caller, require_registered } from './auth.js';
-import { type CdrMapping, decimal_number, type OcpiPrice, ocpi_id } from './cdr-object.js';
+import {
+  auth_method_of,
+  type CdrMapping,
+  cdr_token_of,
+  decimal_number,
+  type OcpiAuthMethod,
+  type OcpiCdrToken,
+  type OcpiPrice,
+  ocpi_id,
+} from './cdr-object.js';
 import { paginated_parameters, paginated_responses } from './cdrs.js';
 import { module_url, type OcpiContext } from './context.js';
 import { ocpi_timestamp, send_ocpi } from './envelope.js';
@@ -19,7 +28,15 @@ export interface OpenSessionRecord {
   started_at_ms: number;
   tariff_id: string;
   tariff_version: number;
-  meta: { party: string; payment_method: string; evse_id: number };
+  /** token_type, contract_id and auth_method as in RatedSessionRow, when the rating keeps them. */
+  meta: {
+    party: string;
+    payment_method: string;
+    evse_id: number;
+    token_type?: string;
+    contract_id?: string;
+    auth_method?: string;
+  };
   closed: 'open' | 'stopped' | 'provisional';
   energy_wh: number;
   running_cost: { excl_vat: string; incl_vat: string } | null;
@@ -33,8 +50,8 @@ export interface OcpiSession {
   id: string;
   start_date_time: string;
   kwh: number;
-  cdr_token: { country_code: string; party_id: string; uid: string; type: string; contract_id: string };
-  auth_method: 'WHITELIST';
+  cdr_token: OcpiCdrToken;
+  auth_method: OcpiAuthMethod;
   location_id: string;
   evse_uid: string;
   connector_id: string;
@@ -51,19 +68,13 @@ export async function open_sessions_bucket(nats: Nats): Promise<KV> {
   return await open_kv(nats, 'evrate_sessions_open');
 }
 
-const token_type_by_payment_method: Record<string, string> = {
-  RFID: 'RFID',
-  APP: 'APP_USER',
-  AD_HOC: 'AD_HOC_USER',
-  ROAMING: 'RFID',
-};
-
 export function session_of_record(
   record: OpenSessionRecord,
   currency: string,
   mapping: CdrMapping,
 ): OcpiSession {
-  const [country_code, party_id] = record.meta.party.split('*') as [string, string];
+  // The CDR's token, built the same way: a CDR and the Session before it name one token.
+  const token = { ...record.meta, id_tag: record.id_tag };
   const connector = record.meta.evse_id > 0 ? record.meta.evse_id : record.connector_id;
   return {
     country_code: mapping.cpo.country_code,
@@ -71,14 +82,8 @@ export function session_of_record(
     id: ocpi_id(record.session_id),
     start_date_time: ocpi_timestamp(record.started_at_ms),
     kwh: record.energy_wh / 1000,
-    cdr_token: {
-      country_code,
-      party_id,
-      uid: record.id_tag,
-      type: token_type_by_payment_method[record.meta.payment_method] ?? 'OTHER',
-      contract_id: record.id_tag,
-    },
-    auth_method: 'WHITELIST',
+    cdr_token: cdr_token_of(token, mapping.cpo),
+    auth_method: auth_method_of(token),
     location_id: ocpi_id(record.charge_point_id),
     evse_uid: ocpi_id(`${record.charge_point_id}-${connector}`),
     connector_id: String(record.connector_id),

@@ -106,9 +106,11 @@ local g = import 'grafana.libsonnet';
   // - occupied: a status meaning a vehicle is at the connector (OCPP 1.6 Preparing, Charging,
   //   SuspendedEV, SuspendedEVSE, Finishing; OCPP 2.0.1 Occupied) until the next status; the
   //   status in force at the range start is the last one in the 35 days before it;
+  //   and a rated session's time from start to stop is occupied too, whatever the statuses say;
+  //   occupied time is the union of both, each second counted once;
   // - charging: from the rated sessions, since OCPP 2.0.1 has no Charging status: a session
-  //   charges from its start for its duration minus its idle time; sessions started up to 7 days
-  //   before the range count;
+  //   charges from its start for its duration minus its idle time, never past its stop; sessions
+  //   started up to 7 days before the range count;
   // - percentages are of the time span times the number of EVSEs, an EVSE counting when it has a
   //   status in the lookback or the range or a session in the charging lookback or the range.
   occupied_statuses:: ['Preparing', 'Charging', 'SuspendedEV', 'SuspendedEVSE', 'Finishing', 'Occupied'],
@@ -121,25 +123,42 @@ local g = import 'grafana.libsonnet';
   local status_where = 'NOT (evse_id = 0 AND connector_id = 0) AND %s' % $.filters.station(),
 
   // Rows (station, evse, kind, t_from, t_to) in seconds, cut to the range: kind 'occupied' and
-  // 'charging' intervals (charging ones may be empty: the session still makes its EVSE count),
-  // 'evse' for every EVSE with a status, and one 'range' row spanning the range so that every
-  // interval bucket is present. A redelivered status row is an exact copy and makes an interval of
-  // zero length, so connector_status is read without FINAL.
+  // 'charging' pieces that never overlap within one EVSE and kind, 'evse' for every EVSE with a
+  // status or a session, and one 'range' row spanning the range so that every interval bucket is
+  // present. Occupied is the union of the statuses' occupied intervals and the sessions' times
+  // (start to stop), charging the union of the sessions' charging intervals (never past the
+  // stop), as in analytics/utilization.ts: each interval becomes events time * 2 + 1 (opens) and
+  // time * 2 (closes), sorted, and a piece runs from each event to the next while a running count
+  // of open intervals is above zero. A redelivered status row is an exact copy and makes an
+  // interval of zero length, so connector_status is read without FINAL.
   utilization_parts::
     |||
-      SELECT station, toUInt32(evse) AS evse, 'occupied' AS kind, toUInt32(t_from) AS t_from, toUInt32(t_to) AS t_to
-      FROM (%(status_intervals)s)
-      WHERE state IN (%(occupied)s)
-      UNION ALL
-      SELECT station, toUInt32(evse) AS evse, 'charging' AS kind, toUInt32(t_from) AS t_from,
-        toUInt32(greatest(t_from, least(start_s + charging_s, %(to_s)s))) AS t_to
+      SELECT station, evse, kind, toUInt32(tupleElement(piece, 1)) AS t_from, toUInt32(tupleElement(piece, 2)) AS t_to
       FROM (
-        SELECT charge_point_id AS station, evse_id AS evse, toUInt32(started_at) AS start_s,
-          greatest(start_s, %(from_s)s) AS t_from,
-          toUInt32(greatest(toInt64(duration_s) - toInt64(parking_s), 0)) AS charging_s
-        FROM ${database}.session_facts FINAL
-        WHERE started_at >= %(charging_since)s AND started_at <= $__toTime AND %(station)s
+        SELECT station, evse, kind, arraySort(groupArrayArray(events)) AS ev
+        FROM (
+          SELECT station, toUInt32(evse) AS evse, 'occupied' AS kind,
+            [toInt64(t_from) * 2 + 1, toInt64(t_to) * 2] AS events
+          FROM (%(status_intervals)s)
+          WHERE state IN (%(occupied)s) AND t_to > t_from
+          UNION ALL
+          SELECT station, evse, 'occupied' AS kind, [toInt64(t_from) * 2 + 1, toInt64(stop_to) * 2] AS events
+          FROM (%(sessions)s)
+          WHERE stop_to > t_from
+          UNION ALL
+          SELECT station, evse, 'charging' AS kind, [toInt64(t_from) * 2 + 1, toInt64(charge_to) * 2] AS events
+          FROM (%(sessions)s)
+          WHERE charge_to > t_from
+        )
+        GROUP BY station, evse, kind
       )
+      ARRAY JOIN arrayFilter(p -> tupleElement(p, 2) > tupleElement(p, 1), arrayMap(
+        (depth, x, next) -> if(depth > 0, (intDiv(x, 2), intDiv(next, 2)), (toInt64(0), toInt64(0))),
+        arrayPopBack(arrayCumSum(arrayMap(x -> if(x %% 2 = 1, toInt64(1), toInt64(-1)), ev))),
+        arrayPopBack(ev), arrayPopFront(ev))) AS piece
+      UNION ALL
+      SELECT DISTINCT station, evse, 'evse' AS kind, %(from_s)s AS t_from, %(from_s)s AS t_to
+      FROM (%(sessions)s)
       UNION ALL
       SELECT DISTINCT charge_point_id AS station, toUInt32(if(evse_id > 0, evse_id, connector_id)) AS evse,
         'evse' AS kind, %(from_s)s AS t_from, %(from_s)s AS t_to
@@ -156,11 +175,24 @@ local g = import 'grafana.libsonnet';
         status_where,
         since=status_since,
       ),
+      // The sessions of the charging lookback and the range, cut to the range, in seconds.
+      sessions: |||
+        SELECT charge_point_id AS station, toUInt32(evse_id) AS evse, toUInt32(started_at) AS start_s,
+          greatest(start_s, %(from_s)s) AS t_from,
+          least(toUInt32(intDiv(stopped_at_ms, 1000)), %(to_s)s) AS stop_to,
+          least(least(start_s + toUInt32(greatest(toInt64(duration_s) - toInt64(parking_s), 0)),
+            toUInt32(intDiv(stopped_at_ms, 1000))), %(to_s)s) AS charge_to
+        FROM ${database}.session_facts FINAL
+        WHERE started_at >= %(charging_since)s AND started_at <= $__toTime AND %(station)s
+      ||| % {
+        from_s: $.from_s,
+        to_s: $.to_s,
+        charging_since: charging_since,
+        station: $.filters.station(),
+      },
       occupied: std.join(', ', ["'%s'" % s for s in $.occupied_statuses]),
-      charging_since: charging_since,
       status_since: status_since,
       status_where: status_where,
-      station: $.filters.station(),
       from_s: $.from_s,
       to_s: $.to_s,
     },

@@ -98,8 +98,9 @@ function intervals<T>(
 /**
  * Occupied and charging time per EVSE by the operator API's rules (analytics/utilization.ts,
  * whose status list and lookbacks are imported so the dashboards cannot drift from the API):
- * occupied from the statuses (the one in force at the range start from the status lookback),
- * charging from the sessions (start plus duration minus idle time), and the EVSEs that count.
+ * occupied from the statuses (the one in force at the range start from the status lookback) and
+ * the sessions' times, merged; charging from the sessions (start plus duration minus idle time,
+ * merged), and the EVSEs that count.
  */
 interface Utilization {
   occupied: Interval[];
@@ -131,21 +132,51 @@ function utilization_of(data: SeedData, ctx: FigureContext): Utilization {
   const sessions = latest_sessions(data).filter(
     (s) => station_ok(ctx, s.station) && s.started_s >= charging_since_s && s.started_s <= ctx.to_s,
   );
+  // A session's time is occupied whatever the statuses say; charging ends at its stop at the latest.
+  const session_times = sessions.map((s) => ({
+    key: [s.station, String(s.evse)],
+    state: 'occupied',
+    from_s: Math.max(s.started_s, ctx.from_s),
+    to_s: Math.min(s.stopped_s, ctx.to_s),
+  }));
   const charging = sessions.map((s) => {
-    const from_s = Math.max(s.started_s, ctx.from_s);
     const charging_s = Math.max(s.stopped_s - s.started_s - s.parking_s, 0);
     return {
       key: [s.station, String(s.evse)],
       state: 'charging',
-      from_s,
-      to_s: Math.max(from_s, Math.min(s.started_s + charging_s, ctx.to_s)),
+      from_s: Math.max(s.started_s, ctx.from_s),
+      to_s: Math.min(s.started_s + charging_s, s.stopped_s, ctx.to_s),
     };
   });
   const evses = new Set([
     ...statuses.map((s) => evse_key(s.charge_point_id, evse_of(s))),
     ...sessions.map((s) => evse_key(s.station, s.evse)),
   ]);
-  return { occupied, charging, evses };
+  return { occupied: union_of([...occupied, ...session_times]), charging: union_of(charging), evses };
+}
+
+/** The intervals of each key merged where they overlap or touch: each second counted once. */
+function union_of(intervals: readonly Interval[]): Interval[] {
+  const by_key = new Map<string, Interval[]>();
+  for (const i of intervals) {
+    if (i.to_s <= i.from_s) continue;
+    const k = JSON.stringify(i.key);
+    by_key.set(k, [...(by_key.get(k) ?? []), i]);
+  }
+  const out: Interval[] = [];
+  for (const list of by_key.values()) {
+    list.sort((a, b) => a.from_s - b.from_s);
+    let current: Interval | undefined;
+    for (const i of list) {
+      if (current !== undefined && i.from_s <= current.to_s) {
+        current.to_s = Math.max(current.to_s, i.to_s);
+      } else {
+        current = { ...i };
+        out.push(current);
+      }
+    }
+  }
+  return out;
 }
 
 const length_s = (list: readonly Interval[]) => sum(list.map((i) => i.to_s - i.from_s));
