@@ -32,6 +32,7 @@ const sharding_keys: Record<string, string> = {
   rated_sessions: 'cityHash64(session_id)',
   rated_session_versions: 'cityHash64(session_id)',
   session_facts: 'cityHash64(session_id)',
+  session_events: 'cityHash64(session_id)',
   cdr_feed: 'cityHash64(session_id)',
   cdr_feed_by_update: 'cityHash64(session_id)',
   cdr_feed_superseded: 'cityHash64(session_id)',

@@ -226,7 +226,11 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
             party_id: config.ocpi_party_id,
           },
         ],
-        client: { timeout_ms: 10_000, response_bytes_max: 4 * 1024 * 1024 },
+        client: {
+          timeout_ms: 10_000,
+          response_bytes_max: 4 * 1024 * 1024,
+          allow_private_addresses: config.ocpi_allow_private_addresses,
+        },
       };
       const cdr_mapping: CdrMapping = {
         cpo: { country_code: config.ocpi_country_code, party_id: config.ocpi_party_id },

@@ -176,7 +176,7 @@ function bound_jump(
     .minus(power_bound_wh(p.at_ms, s.at_ms, power_w_max));
   if (excess_wh.lte(0)) return;
   count('implausible_energy');
-  count('implausible_energy_wh', excess_wh.toNumber());
+  count('implausible_energy_wh', Math.round(excess_wh.toNumber())); // whole Wh
   shift(state, excess_wh.neg());
   state.review = true;
 }

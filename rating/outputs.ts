@@ -158,5 +158,12 @@ export function rated_row(state: SessionState, version: RatedVersion): RatedSess
     duration_s: seconds_text(hours_ms(r.total_time)),
     parking_s: seconds_text(hours_ms(r.total_parking_time)),
     provisional: version.provisional ? 1 : 0,
+    token_type: m.token_type ?? '',
+    contract_id: m.contract_id ?? '',
+    auth_method: m.auth_method ?? '',
+    group_id: m.group_id ?? '',
+    anomalies: JSON.stringify(version.anomalies),
+    review: version.review ? 1 : 0,
+    last_updated_ms: version.last_updated_ms,
   };
 }

@@ -332,6 +332,7 @@ export async function rerate(
 
   const outcomes: RerateOutcome[] = [];
   const written: RatedVersionRow[] = [];
+  const rerated_at_ms = Date.now();
   for (const row of rows) {
     const previous_version = Number(row.version);
     const previous_total = { excl_vat: row.total_excl_vat, incl_vat: row.total_incl_vat };
@@ -352,7 +353,8 @@ export async function rerate(
         'session_id',
       );
     }
-    const new_row = rated_row(state, version);
+    // A re-rating is a correction the partners must find by date_from: its time is the request's.
+    const new_row = rated_row(state, { ...version, last_updated_ms: rerated_at_ms });
     written.push({ row: new_row, reason: 'rerate', previous_total: version.previous_total });
     const currency = tariff.tariff.currency;
     outcomes.push({

@@ -157,6 +157,11 @@ export interface RatedVersion {
   stop_reason: string;
   /** Flagged for review (rule 4): some energy could not be billed as the meter reported it. */
   review: boolean;
+  /**
+   * Server time the version was rated at, from the facts (the stop's receipt, the sweep's clock),
+   * so a redelivered batch rates it at the same instant: the CDR's last_updated.
+   */
+  last_updated_ms: number;
   anomalies: Record<string, number>;
   rated: RatedSession;
 }
@@ -340,7 +345,7 @@ export function apply_session_events(
       state.stop_reason = stop.reason;
       state.version += 1;
       const result = rater.result();
-      rated.push(version_of(state, rater, result, false, stop.reason));
+      rated.push(version_of(state, rater, result, false, stop.reason, event.receivedAtMs));
       state.last_rated_total = result.total_cost;
       changed = true;
     }
@@ -358,6 +363,7 @@ function version_of(
   result: RatedSession,
   provisional: boolean,
   stop_reason: string,
+  last_updated_ms: number,
 ): RatedVersion {
   return {
     version: state.version,
@@ -368,6 +374,7 @@ function version_of(
     meter_stop_wh: state.last_register_wh,
     stop_reason,
     review: state.continuity.review,
+    last_updated_ms,
     anomalies: { ...state.anomalies },
     rated: result,
   };
@@ -389,7 +396,7 @@ export function close_if_silent(
   state.closed = 'provisional';
   state.version += 1;
   const result = rater.result();
-  const version = version_of(state, rater, result, true, 'Provisional');
+  const version = version_of(state, rater, result, true, 'Provisional', now_ms);
   state.last_rated_total = result.total_cost;
   return { state, running_cost: null, rated: [version] };
 }

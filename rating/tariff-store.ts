@@ -80,7 +80,8 @@ export class TariffStore {
    * it, so a session started before a version was published is never priced by it, however late
    * its events are processed (a backlog, an offline queue). A tariff younger than the session (no
    * version published before it, e.g. a charger's offline queue older than the tariff assigned to
-   * it since) applies as first published: its oldest valid version. Undefined when no version is
+   * it since) applies as it is when the session is first rated: its newest valid version (the
+   * choice is recorded with the session, so a re-rating replays it). Undefined when no version is
    * valid at the instant (ended, or not yet begun). Looks back at most `versions_scanned_max`.
    */
   async in_force_at(
@@ -91,14 +92,14 @@ export class TariffStore {
     const newest = head ?? (await this.current(tariff_id));
     if (newest === undefined) return undefined;
     const oldest = Math.max(1, newest.version - versions_scanned_max + 1);
-    let first_valid: TariffVersion | undefined;
+    let newest_valid: TariffVersion | undefined;
     for (let version = newest.version; version >= oldest; version--) {
       const found = version === newest.version ? newest : await this.version(tariff_id, version);
       if (found === undefined || !tariff_in_force(found.tariff, at_ms)) continue;
       if (found.created_at_ms <= at_ms) return found;
-      first_valid = found;
+      newest_valid ??= found;
     }
-    return first_valid;
+    return newest_valid;
   }
 
   async current(tariff_id: string): Promise<TariffVersion | undefined> {

@@ -220,7 +220,7 @@ describe('the tariff version in force at an instant', () => {
       expect((await tariffs.in_force_at('default', before_v2))?.version).toBe(v1.version);
       expect((await tariffs.in_force_at('default', Date.now()))?.version).toBe(v1.version);
       expect((await tariffs.in_force_at('default', Date.UTC(2030, 0, 2)))?.version).toBe(v2.version);
-      // Before the first version was published, the tariff applies as first published.
+      // Before any version was published, the tariff applies as it is now: its newest valid version.
       expect((await tariffs.in_force_at('default', v1.created_at_ms - 60_000))?.version).toBe(v1.version);
       // v3 ended in 2020: not in force now; v1 is.
       await tariffs.put(tariff(0.5, { end_date_time: '2020-01-01T00:00:00Z' }));
