@@ -1,4 +1,3 @@
-import ocpp_rpc from 'ocpp-rpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request_command } from '../core/commands.js';
 import { type TokenRecord, TokenStore } from '../core/tokens.js';
@@ -10,12 +9,9 @@ import {
   type TransactionStoppedEvent,
 } from '../schemas/events.js';
 import { start_test_nats } from './helpers/nats.js';
+import { connect_rpc_charger, type RpcCharger } from './helpers/ocpp-rpc.js';
 import { eventually, start_test_stack } from './helpers/stack.js';
 
-// ocpp-rpc is CommonJS: its classes are read from the default export.
-const { RPCClient } = ocpp_rpc;
-type RPCClient = InstanceType<typeof RPCClient>;
-type ClientOptions = ConstructorParameters<typeof RPCClient>[0];
 type Json = Record<string, unknown>;
 
 /**
@@ -115,7 +111,7 @@ const unknown_fields = {
 describe('started events carry the token decision and the OCPP 2.0.1 charging state', () => {
   let nats: Awaited<ReturnType<typeof start_test_nats>>;
   let stack: Awaited<ReturnType<typeof start_test_stack>>;
-  const clients: RPCClient[] = [];
+  const clients: RpcCharger[] = [];
   /** Every event of the stream so far, in stream order (filled by an ordered consumer). */
   const events: OcppEvent[] = [];
   let messages: { stop(): void } | undefined;
@@ -146,17 +142,9 @@ describe('started events carry the token decision and the OCPP 2.0.1 charging st
     await nats?.dispose();
   });
 
-  async function connect(identity: string, protocol: 'ocpp1.6' | 'ocpp2.0.1'): Promise<RPCClient> {
-    const client = new RPCClient({
-      endpoint: stack.ocpp_url.replace('/{chargePointId}', ''),
-      identity,
-      protocols: [protocol],
-      strictMode: true,
-      reconnect: false,
-      callTimeoutMs: 15_000,
-    } as ClientOptions);
+  async function connect(identity: string, protocol: 'ocpp1.6' | 'ocpp2.0.1'): Promise<RpcCharger> {
+    const client = await connect_rpc_charger(stack.ocpp_url, identity, protocol);
     clients.push(client);
-    await client.connect();
     return client;
   }
 
@@ -174,7 +162,7 @@ describe('started events carry the token decision and the OCPP 2.0.1 charging st
 
   /** Sends a CALL and returns its message id (the event's messageId) and the answer. */
   async function call(
-    client: RPCClient,
+    client: RpcCharger,
     method: string,
     params: Json,
   ): Promise<{ id: string; answer: Json }> {

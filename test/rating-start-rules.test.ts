@@ -1,6 +1,5 @@
 import { rmSync } from 'node:fs';
 import { Decimal } from 'decimal.js';
-import ocpp_rpc from 'ocpp-rpc';
 import { afterEach, describe, expect, it } from 'vitest';
 import { open_http_store } from '../analytics/http-store.js';
 import { migrate } from '../analytics/migrations.js';
@@ -10,14 +9,10 @@ import type { Tariff } from '../rating/tariff.js';
 import { TariffStore } from '../rating/tariff-store.js';
 import { type PrivateClickHouse, start_clickhouse_server } from './helpers/clickhouse-server.js';
 import { start_test_nats } from './helpers/nats.js';
+import { connect_rpc_charger, type RpcCharger } from './helpers/ocpp-rpc.js';
 import { type EvrateProcess, start_evrate } from './helpers/process.js';
 import { temp_dir } from './helpers/rating-run.js';
 import { eventually } from './helpers/stack.js';
-
-// ocpp-rpc is CommonJS: its classes are read from the default export.
-const { RPCClient } = ocpp_rpc;
-type RPCClient = InstanceType<typeof RPCClient>;
-type ClientOptions = ConstructorParameters<typeof RPCClient>[0];
 
 /**
  * What is fixed at a session's start, across processes: the tariff version in force when it
@@ -43,7 +38,7 @@ interface Env {
   store: Store;
   dirs: string[];
   processes: EvrateProcess[];
-  clients: RPCClient[];
+  clients: RpcCharger[];
 }
 
 let env: Env | undefined;
@@ -89,18 +84,11 @@ async function process_of(e: Env, roles: string, extra: Record<string, string> =
   return p;
 }
 
-async function charger(e: Env, ingest: EvrateProcess, identity: string): Promise<RPCClient> {
+async function charger(e: Env, ingest: EvrateProcess, identity: string): Promise<RpcCharger> {
   const url = /OCPP charge points: +(ws:\/\/\S+)/.exec(ingest.output())?.[1];
   expect(url, ingest.output()).toBeDefined();
-  const client = new RPCClient({
-    endpoint: url!.replace('/{chargePointId}', ''),
-    identity,
-    protocols: ['ocpp1.6'],
-    strictMode: true,
-    reconnect: false,
-  } as ClientOptions);
+  const client = await connect_rpc_charger(url!, identity, 'ocpp1.6');
   e.clients.push(client);
-  await client.connect();
   await client.call('BootNotification', { chargePointVendor: 'Test', chargePointModel: 'Rules' });
   return client;
 }

@@ -1,16 +1,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import ocpp_rpc from 'ocpp-rpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CredentialsRole, PartnerRegistry, token_sha256 } from '../api/ocpi/partners.js';
 import { create_logger } from '../core/log.js';
 import { connect_nats, type Nats } from '../core/nats.js';
+import { connect_rpc_charger, type RpcCharger } from './helpers/ocpp-rpc.js';
 import { api_put, eventually, start_test_stack, test_operator_token } from './helpers/stack.js';
 
-// ocpp-rpc is CommonJS: its classes are read from the default export.
-const { RPCClient } = ocpp_rpc;
-type RPCClient = InstanceType<typeof RPCClient>;
-type ClientOptions = ConstructorParameters<typeof RPCClient>[0];
 type Json = Record<string, unknown>;
 
 /**
@@ -45,7 +41,7 @@ describe('a roaming session from charger to partner', () => {
   let nats: Nats;
   let receiver: http.Server;
   const pushed: Json[] = [];
-  const clients: RPCClient[] = [];
+  const clients: RpcCharger[] = [];
   const t_start = Date.now() - 1000;
 
   async function ocpi(method: string, path: string, token: string, body?: unknown) {
@@ -60,16 +56,9 @@ describe('a roaming session from charger to partner', () => {
     return { status: res.status, body: (await res.json()) as Json };
   }
 
-  async function charger(identity: string, protocol: 'ocpp1.6' | 'ocpp2.0.1'): Promise<RPCClient> {
-    const client = new RPCClient({
-      endpoint: stack.ocpp_url.replace('/{chargePointId}', ''),
-      identity,
-      protocols: [protocol],
-      strictMode: true,
-      reconnect: false,
-    } as ClientOptions);
+  async function charger(identity: string, protocol: 'ocpp1.6' | 'ocpp2.0.1'): Promise<RpcCharger> {
+    const client = await connect_rpc_charger(stack.ocpp_url, identity, protocol);
     clients.push(client);
-    await client.connect();
     return client;
   }
 
