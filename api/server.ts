@@ -9,6 +9,8 @@ export interface ApiOptions {
   host: string;
   port: number;
   operator_token: string;
+  /** When set, GET /metrics needs `Authorization: Bearer <metrics_token>` (METRICS_TOKEN). */
+  metrics_token?: string | undefined;
   body_bytes_max: number;
   /** Operator requests per second (bursts of twice that); above it: 429 with Retry-After. */
   operator_requests_per_s_max: number;
@@ -36,6 +38,7 @@ function digest(value: string): Buffer {
 export class ApiServer {
   private readonly server: http.Server;
   private readonly token_digest: Buffer;
+  private readonly metrics_token_digest: Buffer | undefined;
   private readonly operator_rate: TokenBucket;
   port = 0;
 
@@ -45,6 +48,8 @@ export class ApiServer {
     private readonly log: Logger,
   ) {
     this.token_digest = digest(options.operator_token);
+    this.metrics_token_digest =
+      options.metrics_token === undefined ? undefined : digest(options.metrics_token);
     this.operator_rate = new TokenBucket(
       options.operator_requests_per_s_max,
       options.operator_requests_per_s_max * 2,
@@ -99,6 +104,23 @@ export class ApiServer {
     }
   }
 
+  /**
+   * The metrics token, compared as SHA-256 digests with timingSafeEqual: equal lengths whatever
+   * the caller sends, so the time taken says nothing about the token.
+   */
+  private authorize_metrics(req: http.IncomingMessage): void {
+    if (this.metrics_token_digest === undefined) return;
+    const match = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+    if (match === null || !timingSafeEqual(digest(match[1]!), this.metrics_token_digest)) {
+      throw new HttpError(
+        401,
+        'missing or wrong metrics token (Authorization: Bearer <METRICS_TOKEN>)',
+        undefined,
+        { 'www-authenticate': 'Bearer realm="metrics"' },
+      );
+    }
+  }
+
   private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
@@ -114,6 +136,7 @@ export class ApiServer {
       return;
     }
     if (url.pathname === '/metrics' && method === 'GET') {
+      this.authorize_metrics(req);
       const text = await metrics_registry.metrics();
       res.writeHead(200, { 'content-type': metrics_registry.contentType });
       res.end(text);
