@@ -9,6 +9,8 @@ export interface ApiOptions {
   host: string;
   port: number;
   operator_token: string;
+  /** Earlier operator tokens still accepted during a rotation (OPERATOR_TOKEN's comma list). */
+  operator_tokens_previous?: readonly string[];
   /** When set, GET /metrics needs `Authorization: Bearer <metrics_token>` (METRICS_TOKEN). */
   metrics_token?: string | undefined;
   body_bytes_max: number;
@@ -37,7 +39,8 @@ function digest(value: string): Buffer {
  */
 export class ApiServer {
   private readonly server: http.Server;
-  private readonly token_digest: Buffer;
+  /** The current operator token's digest first, then those of the earlier ones still accepted. */
+  private readonly token_digests: readonly Buffer[];
   private readonly metrics_token_digest: Buffer | undefined;
   private readonly operator_rate: TokenBucket;
   port = 0;
@@ -47,7 +50,7 @@ export class ApiServer {
     private readonly routes: readonly Route[],
     private readonly log: Logger,
   ) {
-    this.token_digest = digest(options.operator_token);
+    this.token_digests = [options.operator_token, ...(options.operator_tokens_previous ?? [])].map(digest);
     this.metrics_token_digest =
       options.metrics_token === undefined ? undefined : digest(options.metrics_token);
     this.operator_rate = new TokenBucket(
@@ -99,7 +102,13 @@ export class ApiServer {
   private authorize(req: http.IncomingMessage): void {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer (\S+)$/.exec(header);
-    if (match === null || !timingSafeEqual(digest(match[1]!), this.token_digest)) {
+    // Every accepted token is compared, so the time taken does not tell which one matched.
+    const given = match === null ? undefined : digest(match[1]!);
+    let accepted = false;
+    for (const token_digest of this.token_digests) {
+      if (given !== undefined && timingSafeEqual(given, token_digest)) accepted = true;
+    }
+    if (!accepted) {
       throw new HttpError(401, 'missing or wrong operator token (Authorization: Bearer <token>)');
     }
   }
