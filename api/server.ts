@@ -9,6 +9,10 @@ export interface ApiOptions {
   host: string;
   port: number;
   operator_token: string;
+  /** Earlier operator tokens still accepted during a rotation (OPERATOR_TOKEN's comma list). */
+  operator_tokens_previous?: readonly string[];
+  /** When set, GET /metrics needs `Authorization: Bearer <metrics_token>` (METRICS_TOKEN). */
+  metrics_token?: string | undefined;
   body_bytes_max: number;
   /** Operator requests per second (bursts of twice that); above it: 429 with Retry-After. */
   operator_requests_per_s_max: number;
@@ -35,7 +39,9 @@ function digest(value: string): Buffer {
  */
 export class ApiServer {
   private readonly server: http.Server;
-  private readonly token_digest: Buffer;
+  /** The current operator token's digest first, then those of the earlier ones still accepted. */
+  private readonly token_digests: readonly Buffer[];
+  private readonly metrics_token_digest: Buffer | undefined;
   private readonly operator_rate: TokenBucket;
   port = 0;
 
@@ -44,7 +50,9 @@ export class ApiServer {
     private readonly routes: readonly Route[],
     private readonly log: Logger,
   ) {
-    this.token_digest = digest(options.operator_token);
+    this.token_digests = [options.operator_token, ...(options.operator_tokens_previous ?? [])].map(digest);
+    this.metrics_token_digest =
+      options.metrics_token === undefined ? undefined : digest(options.metrics_token);
     this.operator_rate = new TokenBucket(
       options.operator_requests_per_s_max,
       options.operator_requests_per_s_max * 2,
@@ -94,8 +102,31 @@ export class ApiServer {
   private authorize(req: http.IncomingMessage): void {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer (\S+)$/.exec(header);
-    if (match === null || !timingSafeEqual(digest(match[1]!), this.token_digest)) {
+    // Every accepted token is compared, so the time taken does not tell which one matched.
+    const given = match === null ? undefined : digest(match[1]!);
+    let accepted = false;
+    for (const token_digest of this.token_digests) {
+      if (given !== undefined && timingSafeEqual(given, token_digest)) accepted = true;
+    }
+    if (!accepted) {
       throw new HttpError(401, 'missing or wrong operator token (Authorization: Bearer <token>)');
+    }
+  }
+
+  /**
+   * The metrics token, compared as SHA-256 digests with timingSafeEqual: equal lengths whatever
+   * the caller sends, so the time taken says nothing about the token.
+   */
+  private authorize_metrics(req: http.IncomingMessage): void {
+    if (this.metrics_token_digest === undefined) return;
+    const match = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+    if (match === null || !timingSafeEqual(digest(match[1]!), this.metrics_token_digest)) {
+      throw new HttpError(
+        401,
+        'missing or wrong metrics token (Authorization: Bearer <METRICS_TOKEN>)',
+        undefined,
+        { 'www-authenticate': 'Bearer realm="metrics"' },
+      );
     }
   }
 
@@ -114,6 +145,7 @@ export class ApiServer {
       return;
     }
     if (url.pathname === '/metrics' && method === 'GET') {
+      this.authorize_metrics(req);
       const text = await metrics_registry.metrics();
       res.writeHead(200, { 'content-type': metrics_registry.contentType });
       res.end(text);

@@ -60,6 +60,10 @@ export interface Config {
   operator_token: string;
   /** True when operator_token was generated because OPERATOR_TOKEN was unset. */
   operator_token_generated: boolean;
+  /** The tokens after the first in OPERATOR_TOKEN: still accepted while clients move to the first. */
+  operator_tokens_previous: string[];
+  /** Bearer token /metrics asks for; undefined: /metrics is open (scraped on a private network). */
+  metrics_token: string | undefined;
 
   /** Public base URL of the API for OCPI URLs (versions, Link headers); unset: the local API URL. */
   ocpi_base_url: string | undefined;
@@ -220,9 +224,24 @@ export function load_config(env: Env = process.env): Config {
   if (!(log_levels as readonly string[]).includes(log_level)) {
     throw new ConfigError('LOG_LEVEL', `must be one of ${log_levels.join(', ')}`);
   }
-  const operator_token = read_optional(env, 'OPERATOR_TOKEN');
-  if (operator_token !== undefined && operator_token.length < 16) {
-    throw new ConfigError('OPERATOR_TOKEN', 'must be at least 16 characters');
+  // A comma list during a rotation: the first is current, the others are still accepted.
+  const operator_token_list = read_optional(env, 'OPERATOR_TOKEN')
+    ?.split(',')
+    .map((token) => token.trim());
+  for (const [index, token] of (operator_token_list ?? []).entries()) {
+    if (token.length < 16) {
+      throw new ConfigError(
+        'OPERATOR_TOKEN',
+        operator_token_list!.length === 1
+          ? 'must be at least 16 characters'
+          : `token ${index + 1} of the comma list must be at least 16 characters`,
+      );
+    }
+  }
+  const operator_token = operator_token_list?.[0];
+  const metrics_token = read_optional(env, 'METRICS_TOKEN');
+  if (metrics_token !== undefined && !/^[\x21-\x7e]{16,}$/.test(metrics_token)) {
+    throw new ConfigError('METRICS_TOKEN', 'must be at least 16 printable characters, no spaces');
   }
   const currency = read_string(env, 'DEFAULT_TARIFF_CURRENCY', 'EUR');
   if (!/^[A-Z]{3}$/.test(currency)) {
@@ -311,6 +330,8 @@ export function load_config(env: Env = process.env): Config {
     api_body_bytes_max: read_int(env, 'API_BODY_BYTES_MAX', 1024 * 1024, 1024, 64 * 1024 * 1024),
     operator_token: operator_token ?? randomBytes(24).toString('base64url'),
     operator_token_generated: operator_token === undefined,
+    operator_tokens_previous: operator_token_list?.slice(1) ?? [],
+    metrics_token,
 
     ocpi_base_url: read_url(env, 'OCPI_BASE_URL', ['http:', 'https:'])?.replace(/\/+$/, ''),
     ocpi_business_name: read_pattern(
@@ -366,6 +387,8 @@ export function load_config(env: Env = process.env): Config {
 export function redact_config(config: Config): Record<string, unknown> {
   const redacted: Record<string, unknown> = { ...config, roles: [...config.roles] };
   redacted.operator_token = config.operator_token_generated ? '(generated)' : '(set)';
+  redacted.operator_tokens_previous = config.operator_tokens_previous.map(() => '(set)');
+  redacted.metrics_token = config.metrics_token === undefined ? '(unset)' : '(set)';
   redacted.clickhouse_password = config.clickhouse_password === '' ? '' : '(set)';
   for (const key of ['nats_url', 'clickhouse_url'] as const) {
     const value = config[key];

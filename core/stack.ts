@@ -241,6 +241,8 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           host: config.api_host,
           port: config.api_port,
           operator_token: config.operator_token,
+          operator_tokens_previous: config.operator_tokens_previous,
+          metrics_token: config.metrics_token,
           body_bytes_max: config.api_body_bytes_max,
           operator_requests_per_s_max: config.api_operator_requests_per_s_max,
           authenticate_ocpi: ocpi_authenticator(partners, {

@@ -112,6 +112,12 @@ export interface IngestOptions {
 /** CALLs this server sends to one charger and awaits at once (commands, running costs). */
 const outgoing_calls_max = 8;
 
+/**
+ * Bound on a drain's wait for the CALLs in flight to be answered: longer than the publisher's
+ * publish timeout (10 s, ingest/publisher.ts), so every batch is acknowledged or given up first.
+ */
+const drain_wait_ms_max = 15_000;
+
 interface Connection {
   charge_point_id: string;
   protocol: OcppProtocol;
@@ -157,6 +163,10 @@ export class IngestServer {
   /** The socket of each connected charge point (the newest, when a charger reconnects). */
   private readonly by_charge_point = new Map<string, uWS.WebSocket<Connection>>();
   private outgoing_sequence = 0;
+  /** Set by close(): CALLs that arrive from then on are neither published nor answered. */
+  private draining = false;
+  /** The answers being worked out (respond), awaited by a drain before the sockets close. */
+  private readonly answers_in_flight = new Set<Promise<string | undefined>>();
   /** OCPP 1.6 remote starts sent from this node and accepted, to mark their transactions COMMAND. */
   private readonly remote_starts: RemoteStarts;
   port = 0;
@@ -409,6 +419,12 @@ export class IngestServer {
         );
       return;
     }
+    if (this.draining) {
+      // Shutting down: an event accepted now could be made durable with no socket left to answer
+      // on, and the charger's retry elsewhere would store it twice. Unanswered and unpublished, the
+      // CALL is retried by the charger (OCPP-J 1.6 section 4.1.1) and stored once.
+      return;
+    }
     if (connection.rate.take(Date.now()) > 0) {
       limited_calls.inc({ limit: 'rate' });
       this.send_error(
@@ -431,7 +447,13 @@ export class IngestServer {
     }
     (calls_by_action.get(frame.action) ?? calls_other_action).inc();
     connection.in_flight++;
-    connection.recent.add(fingerprint, this.respond(ws, connection, frame, text.length, started));
+    const answer = this.respond(ws, connection, frame, text.length, started);
+    this.answers_in_flight.add(answer);
+    answer.then(
+      () => this.answers_in_flight.delete(answer),
+      () => this.answers_in_flight.delete(answer),
+    );
+    connection.recent.add(fingerprint, answer);
   }
 
   /**
@@ -585,11 +607,26 @@ export class IngestServer {
     return call_result(frame.id, outcome.payload);
   }
 
-  /** Stops accepting connections and closes the open ones. */
-  close(): void {
+  /**
+   * Drains: stops accepting connections and new CALLs, answers every CALL in flight once its
+   * events are durable (or leaves it unanswered when they cannot be), then closes the sockets.
+   * So every answered event is in JetStream and every unanswered one is retried and stored once.
+   */
+  async close(): Promise<void> {
+    this.draining = true;
     if (this.listen_socket !== undefined) {
       uWS.us_listen_socket_close(this.listen_socket);
       this.listen_socket = undefined;
+    }
+    if (this.answers_in_flight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.answers_in_flight]),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, drain_wait_ms_max);
+        }),
+      ]);
+      clearTimeout(timer);
     }
     for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
   }

@@ -5,6 +5,12 @@ const connect_settle_ms = 50;
 
 /** A minimal OCPP-J charger for tests, on the `ws` package: sends CALLs, awaits their answers. */
 export class TestCharger {
+  /**
+   * Connections dropped right after opening and opened again, over this process: reported on
+   * every occurrence (never silent) so a test run shows them; test/ocpp-connections.test.ts
+   * asserts there are none on a plain open/close loop.
+   */
+  static early_drops = 0;
   private next_id = 1;
   private readonly waiting = new Map<string, (frame: unknown[]) => void>();
   /** CALLs the server sent to this charger, in order of arrival. */
@@ -51,8 +57,9 @@ export class TestCharger {
     if (basic_auth !== undefined) {
       headers.authorization = `Basic ${Buffer.from(`${basic_auth.username}:${basic_auth.password}`).toString('base64')}`;
     }
-    // A connection is now and then dropped (1006 on both ends) within milliseconds of opening,
-    // right after another charger's connection closed; a real charger reconnects, and so do we.
+    // A connection was seen now and then dropped (1006 on both ends) within milliseconds of
+    // opening, right after another charger's connection closed. A real charger reconnects, and so
+    // does this one, but loudly: each drop is counted and printed.
     for (let attempt = 1; ; attempt++) {
       const socket = new WebSocket(url, protocol, {
         headers,
@@ -65,14 +72,19 @@ export class TestCharger {
           reject(new Error(`handshake refused: ${res.statusCode}`)),
         );
       });
-      const dropped = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), connect_settle_ms);
-        socket.once('close', () => {
+      const dropped = await new Promise<number | undefined>((resolve) => {
+        const timer = setTimeout(() => resolve(undefined), connect_settle_ms);
+        socket.once('close', (code) => {
           clearTimeout(timer);
-          resolve(true);
+          resolve(code);
         });
       });
-      if (!dropped) return new TestCharger(socket);
+      if (dropped === undefined) return new TestCharger(socket);
+      TestCharger.early_drops++;
+      console.warn(
+        `TestCharger: connection to ${url} dropped (${dropped}) within ${connect_settle_ms} ms of opening ` +
+          `(attempt ${attempt}; ${TestCharger.early_drops} early drops in this process)`,
+      );
       if (attempt >= 3) throw new Error(`connection to ${url} dropped right after opening, ${attempt} times`);
     }
   }
