@@ -72,7 +72,13 @@ export class RatedFeedConsumer {
         const consumer = await this.nats.js.consumers.get(stream, this.options.durable_name);
         const fetched = await consumer.fetch({ max_messages: this.options.batch_max, expires: 1000 });
         const messages: JsMsg[] = [];
-        for await (const message of fetched) messages.push(message);
+        try {
+          for await (const message of fetched) messages.push(message);
+        } catch (error) {
+          // A fetch that ends early (missed heartbeats while the process was busy) still delivered
+          // what it holds: write those rather than leave them to come back after ack_wait.
+          if (messages.length === 0) throw error;
+        }
         if (messages.length === 0) continue;
         const rows = messages.map((m) => JSON.parse(decoder.decode(m.data)) as RatedSessionRow);
         const outcome = await record_rated_versions(this.ledger, rows);

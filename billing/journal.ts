@@ -48,40 +48,63 @@ export function assert_balanced(entry: JournalEntry): void {
 
 /** Posts the entry in the caller's transaction; returns its id (the existing one if already posted). */
 export async function post_entry(tx: Queryable, entry: JournalEntry): Promise<number> {
+  const [id] = await post_entries(tx, [entry]);
+  return id!;
+}
+
+/**
+ * Posts several entries with one statement for the entries and one for their lines (a billing run
+ * books hundreds of invoices per transaction). Returns their ids in the order given.
+ */
+export async function post_entries(tx: Queryable, entries: readonly JournalEntry[]): Promise<number[]> {
+  if (entries.length === 0) return [];
   // Zero lines (a 0-rate VAT of 0.00) carry nothing and would break the one-side check.
-  const lines = entry.lines.filter((l) => l.debit_minor !== 0 || l.credit_minor !== 0);
-  const posted = { ...entry, lines };
-  assert_balanced(posted);
-  const [inserted] = await tx.query<{ id: number }>(
+  const posted = entries.map((entry) => ({
+    ...entry,
+    lines: entry.lines.filter((l) => l.debit_minor !== 0 || l.credit_minor !== 0),
+  }));
+  for (const entry of posted) assert_balanced(entry);
+  const inserted = await tx.query<{ id: number; kind: string; source_id: string }>(
     `INSERT INTO journal_entries (kind, source_id, currency, posted_at_ms, description)
-     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, source_id) DO NOTHING RETURNING id`,
-    [entry.kind, entry.source_id, entry.currency, entry.posted_at_ms, entry.description],
+     SELECT x.kind, x.source_id, x.currency, x.posted_at_ms, x.description
+     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(j, n),
+       jsonb_to_record(e.j) AS x(kind text, source_id text, currency text, posted_at_ms int8, description text)
+     ORDER BY e.n
+     ON CONFLICT (kind, source_id) DO NOTHING RETURNING id, kind, source_id`,
+    [JSON.stringify(posted.map(({ lines: _, ...e }) => e))],
   );
-  if (inserted === undefined) {
-    const [existing] = await tx.query<{ id: number }>(
+  const key = (kind: string, source_id: string) => `${kind}\u0000${source_id}`;
+  const fresh = new Map(inserted.map((r) => [key(r.kind, r.source_id), r.id]));
+  const lines = posted.flatMap((entry) => {
+    const entry_id = fresh.get(key(entry.kind, entry.source_id));
+    if (entry_id === undefined) return [];
+    return entry.lines.map((l, i) => ({
+      entry_id,
+      line_no: i + 1,
+      ledger_account: l.ledger_account,
+      party: l.party ?? '',
+      debit_minor: l.debit_minor,
+      credit_minor: l.credit_minor,
+    }));
+  });
+  if (lines.length > 0) {
+    await tx.query(
+      `INSERT INTO journal_lines (entry_id, line_no, ledger_account, party, debit_minor, credit_minor)
+       SELECT x.entry_id, x.line_no, x.ledger_account, x.party, x.debit_minor, x.credit_minor
+       FROM jsonb_to_recordset($1::jsonb) AS x(entry_id int8, line_no int, ledger_account text, party text, debit_minor int8, credit_minor int8)`,
+      [JSON.stringify(lines)],
+    );
+  }
+  const missing = posted.filter((e) => !fresh.has(key(e.kind, e.source_id)));
+  const existing = new Map<string, number>();
+  for (const entry of missing) {
+    const [row] = await tx.query<{ id: number }>(
       'SELECT id FROM journal_entries WHERE kind = $1 AND source_id = $2',
       [entry.kind, entry.source_id],
     );
-    return existing!.id;
+    existing.set(key(entry.kind, entry.source_id), row!.id);
   }
-  await tx.query(
-    `INSERT INTO journal_lines (entry_id, line_no, ledger_account, party, debit_minor, credit_minor)
-     SELECT $1, x.line_no, x.ledger_account, x.party, x.debit_minor, x.credit_minor
-     FROM jsonb_to_recordset($2::jsonb) AS x(line_no int, ledger_account text, party text, debit_minor int8, credit_minor int8)`,
-    [
-      inserted.id,
-      JSON.stringify(
-        lines.map((l, i) => ({
-          line_no: i + 1,
-          ledger_account: l.ledger_account,
-          party: l.party ?? '',
-          debit_minor: l.debit_minor,
-          credit_minor: l.credit_minor,
-        })),
-      ),
-    ],
-  );
-  return inserted.id;
+  return posted.map((e) => fresh.get(key(e.kind, e.source_id)) ?? existing.get(key(e.kind, e.source_id))!);
 }
 
 export function revenue_account(vat_percent: string): string {

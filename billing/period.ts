@@ -22,18 +22,42 @@ export function parse_period(value: unknown, field = 'period'): { year: number; 
   return { year: Number(year), month: Number(month) };
 }
 
+/** Formatters per zone (making one costs far more than using it); zones are few. */
+const formatters_max = 1000;
+const offset_formatters = new Map<string, Intl.DateTimeFormat>();
+const day_formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(
+  cache: Map<string, Intl.DateTimeFormat>,
+  time_zone: string,
+  make: () => Intl.DateTimeFormat,
+) {
+  let f = cache.get(time_zone);
+  if (f === undefined) {
+    if (cache.size >= formatters_max) cache.clear();
+    f = make();
+    cache.set(time_zone, f);
+  }
+  return f;
+}
+
 /** Offset of `time_zone` from UTC at instant `at_ms`, in ms. */
 function zone_offset_ms(at_ms: number, time_zone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone: time_zone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(new Date(at_ms));
+  const parts = formatter(
+    offset_formatters,
+    time_zone,
+    () =>
+      new Intl.DateTimeFormat('en-US', {
+        timeZone: time_zone,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        second: '2-digit',
+      }),
+  ).formatToParts(new Date(at_ms));
   const get = (type: string) => Number(parts.find((p) => p.type === type)?.value);
   const local = Date.UTC(
     get('year'),
@@ -71,12 +95,17 @@ export function period_bounds(period: string, time_zone: string): PeriodBounds {
 
 /** The local calendar day of an instant, YYYY-MM-DD. */
 export function local_date(at_ms: number, time_zone: string): string {
-  return new Intl.DateTimeFormat('en-CA', {
-    timeZone: time_zone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-  }).format(new Date(at_ms));
+  return formatter(
+    day_formatters,
+    time_zone,
+    () =>
+      new Intl.DateTimeFormat('en-CA', {
+        timeZone: time_zone,
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+      }),
+  ).format(new Date(at_ms));
 }
 
 /** Whole days from `from` to `to` (YYYY-MM-DD, `to` exclusive). */
