@@ -1,4 +1,5 @@
 import type { Store } from '../analytics/store.js';
+import type { Nats } from '../core/nats.js';
 import { RerateError, type RerateSelection, rerate } from '../rating/rerate.js';
 import type { SessionRules } from '../rating/session.js';
 import type { TariffStore } from '../rating/tariff-store.js';
@@ -8,6 +9,8 @@ export interface RerateDeps {
   store: Store;
   tariffs: TariffStore;
   rules: SessionRules;
+  /** Announces re-rated versions to billing. */
+  nats?: Nats;
 }
 
 type Json = Record<string, unknown>;

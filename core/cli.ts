@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { BillUsageError, bill_command } from '../billing/cli-bill.js';
 import { RateCdrError, rate_cdr } from '../rating/cli-rate.js';
 import { ConfigError, load_config } from './config.js';
 import { create_logger } from './log.js';
@@ -27,6 +28,11 @@ commands:
               --from TIME --to TIME   sessions started in [from, to) (RFC 3339)
               --api URL           the operator API (default: EVRATE_API_URL or http://127.0.0.1:9221)
             the operator token comes from OPERATOR_TOKEN
+  bill      close a billing period: invoice every account (or those named) and print the run as JSON;
+            safe to run again or beside another run (DATABASE_URL, or the embedded ledger in DATA_DIR)
+              --period YYYY-MM    the month, in each legal entity's time zone (required)
+              --account ID        only this account (repeatable)
+              --draft             leave the invoices as drafts
 `;
 
 /** A mistake in what the user gave the CLI: printed as one line, exit code 2. */
@@ -196,6 +202,10 @@ async function main(argv: string[]): Promise<number> {
     await rerate_command(argv.slice(1));
     return 0;
   }
+  if (command === 'bill') {
+    await bill_command(argv.slice(1), load_config());
+    return 0;
+  }
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(usage);
     return command === undefined ? 2 : 0;
@@ -210,7 +220,7 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     if (error instanceof ConfigError) process.stderr.write(`evrate: configuration error: ${error.message}\n`);
-    else if (error instanceof UsageError) {
+    else if (error instanceof UsageError || error instanceof BillUsageError) {
       process.stderr.write(`evrate: ${error.message}\n`);
       process.exit(2);
     } else process.stderr.write(`evrate: ${(error as Error).stack ?? String(error)}\n`);

@@ -7,8 +7,10 @@ import path from 'node:path';
  * Every setting of the process, read from environment variables. Defaults are written here and
  * nowhere else; README.md lists the same table for users.
  */
-export type Role = 'ingest' | 'rating' | 'api';
-const roles_all: readonly Role[] = ['ingest', 'rating', 'api'];
+export type Role = 'ingest' | 'rating' | 'api' | 'billing';
+const roles_all: readonly Role[] = ['ingest', 'rating', 'api', 'billing'];
+/** Billing is opt-in: it opens the ledger (PGlite's first open takes seconds). */
+const roles_default: readonly Role[] = ['ingest', 'rating', 'api'];
 
 export interface Config {
   /** What this process runs; several processes with different roles share NATS and ClickHouse. */
@@ -29,6 +31,11 @@ export interface Config {
   clickhouse_user: string;
   clickhouse_password: string;
   clickhouse_database: string;
+
+  /** PostgreSQL server of the billing ledger; unset: embedded PGlite with its data under data_dir/billing. */
+  database_url: string | undefined;
+  /** Rated versions per billing feed batch (one ledger transaction) at most. */
+  billing_feed_batch_max: number;
 
   ocpp_host: string;
   ocpp_port: number;
@@ -268,7 +275,7 @@ export function load_config(env: Env = process.env): Config {
   }
 
   const roles = new Set<Role>();
-  for (const role of read_string(env, 'ROLES', roles_all.join(',')).split(',')) {
+  for (const role of read_string(env, 'ROLES', roles_default.join(',')).split(',')) {
     const name = role.trim();
     if (!(roles_all as readonly string[]).includes(name)) {
       throw new ConfigError('ROLES', `unknown role "${name}" (use a comma list of ${roles_all.join(', ')})`);
@@ -291,6 +298,9 @@ export function load_config(env: Env = process.env): Config {
     clickhouse_user: read_string(env, 'CLICKHOUSE_USER', 'default'),
     clickhouse_password: read_string(env, 'CLICKHOUSE_PASSWORD', ''),
     clickhouse_database: database,
+
+    database_url: read_url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    billing_feed_batch_max: read_int(env, 'BILLING_FEED_BATCH_MAX', 1000, 1, 10_000),
 
     ocpp_host: read_string(env, 'OCPP_HOST', '0.0.0.0'),
     ocpp_port: read_int(env, 'OCPP_PORT', 9220, 0, 65535),
@@ -390,7 +400,7 @@ export function redact_config(config: Config): Record<string, unknown> {
   redacted.operator_tokens_previous = config.operator_tokens_previous.map(() => '(set)');
   redacted.metrics_token = config.metrics_token === undefined ? '(unset)' : '(set)';
   redacted.clickhouse_password = config.clickhouse_password === '' ? '' : '(set)';
-  for (const key of ['nats_url', 'clickhouse_url'] as const) {
+  for (const key of ['nats_url', 'clickhouse_url', 'database_url'] as const) {
     const value = config[key];
     if (value !== undefined) redacted[key] = value.replace(/\/\/[^@/]*@/g, '//***@');
   }

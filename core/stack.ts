@@ -5,6 +5,7 @@ import { insert_tariff_version } from '../analytics/sessions.js';
 import { Sink } from '../analytics/sink.js';
 import type { Store } from '../analytics/store.js';
 import { analytics_routes } from '../api/analytics-routes.js';
+import { billing_routes } from '../api/billing-routes.js';
 import { command_routes } from '../api/command-routes.js';
 import type { Route } from '../api/http.js';
 import {
@@ -22,6 +23,13 @@ import { operator_routes } from '../api/operator-routes.js';
 import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
 import { token_routes } from '../api/token-routes.js';
+import {
+  type Ledger,
+  migrate_ledger,
+  open_ledger,
+  RatedFeedConsumer,
+  rated_feed_defaults,
+} from '../billing/index.js';
 import { EventPublisher } from '../ingest/publisher.js';
 import { RemoteCommands } from '../ingest/remote.js';
 import { IngestServer } from '../ingest/server.js';
@@ -50,6 +58,10 @@ export interface RunningStack {
   nats_url: string;
   /** Undefined in an ingest-only process, which does not open ClickHouse. */
   store: Store | undefined;
+  /** The billing ledger, when this process runs billing (or the API with DATABASE_URL). */
+  ledger: Ledger | undefined;
+  /** The rated feed consumer, when this process runs billing. */
+  billing_feed: RatedFeedConsumer | undefined;
   shutdown: Shutdown;
   stop(): Promise<void>;
 }
@@ -157,6 +169,31 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
         config.nats_stream,
       );
       shutdown.add('rating', () => rating.close());
+    }
+
+    // PGlite is one connection in one process: an API process opens the ledger only when it is a
+    // server (DATABASE_URL) or when the same process runs billing.
+    let ledger: Ledger | undefined;
+    let billing_feed: RatedFeedConsumer | undefined;
+    if (config.roles.has('billing') || (config.roles.has('api') && config.database_url !== undefined)) {
+      const opened = await open_ledger({
+        database_url: config.database_url,
+        data_dir: path.join(config.data_dir, 'billing'),
+      });
+      ledger = opened;
+      shutdown.add('ledger', () => opened.close());
+      const applied = await migrate_ledger(opened);
+      log.info({ ledger: opened.kind, applied }, 'billing ledger ready');
+    }
+    if (config.roles.has('billing') && ledger !== undefined) {
+      const feed = await RatedFeedConsumer.start(
+        nats,
+        ledger,
+        { ...rated_feed_defaults, batch_max: config.billing_feed_batch_max },
+        log.child({ component: 'billing' }),
+      );
+      billing_feed = feed;
+      shutdown.add('billing-feed', () => feed.close());
     }
 
     let ocpp_port = 0;
@@ -271,7 +308,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           }),
           openapi_route(() => api.route_list),
           ...analytics_routes({ store }),
-          ...rerate_routes({ store, tariffs, rules: rating_rules(config) }),
+          ...rerate_routes({ store, tariffs, rules: rating_rules(config), nats }),
           ...command_routes({
             nats,
             subject_prefix: config.nats_subject_prefix,
@@ -283,6 +320,9 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
             tariffs,
             own_party: { country_code: config.ocpi_country_code, party_id: config.ocpi_party_id },
           }),
+          ...(ledger === undefined
+            ? []
+            : billing_routes({ ledger, plans, log: log.child({ component: 'billing-api' }) })),
         ],
         log.child({ component: 'api' }),
       );
@@ -321,6 +361,8 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
       api_routes,
       nats_url,
       store,
+      ledger,
+      billing_feed,
       shutdown,
       stop: () => shutdown.run('stop'),
     };

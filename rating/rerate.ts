@@ -3,6 +3,8 @@ import { rated_session_json } from '../analytics/sessions.js';
 import { ident, type SqlFragment, sql } from '../analytics/sql.js';
 import type { Store } from '../analytics/store.js';
 import { Money, money_text } from '../core/money.js';
+import type { Nats } from '../core/nats.js';
+import { publish_rated_versions } from '../core/rated-feed.js';
 import type { MeterValue, OcppEvent } from '../schemas/events.js';
 import type { CdrPrice } from './engine.js';
 import { type RatedVersionRow, rated_row, rated_version_json } from './outputs.js';
@@ -298,7 +300,8 @@ function difference(a: CdrPrice, b: CdrPrice, currency: string): CdrPrice {
 }
 
 export async function rerate(
-  deps: { store: Store; tariffs: TariffStore },
+  /** `nats`: where the new versions are announced to billing (core/rated-feed.ts), once stored. */
+  deps: { store: Store; tariffs: TariffStore; nats?: Nats },
   selection: RerateSelection,
   tariff_ref: { tariff_id: string; version?: number },
   rules: SessionRules = default_session_rules,
@@ -378,5 +381,10 @@ export async function rerate(
     written.map((w) => rated_session_json(w.row)),
   );
   await insert_or_quarantine(store, 'rated_session_versions', written.map(rated_version_json));
+  if (deps.nats !== undefined)
+    await publish_rated_versions(
+      deps.nats,
+      written.map((w) => w.row),
+    );
   return outcomes;
 }

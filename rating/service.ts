@@ -9,6 +9,7 @@ import { metrics_registry } from '../core/metrics.js';
 import { Money } from '../core/money.js';
 import { type Nats, open_kv } from '../core/nats.js';
 import { partition_of, partition_subject } from '../core/partitions.js';
+import { publish_rated_versions } from '../core/rated-feed.js';
 import { decode_event_batch, type OcppEvent, type TransactionStartedEvent } from '../schemas/events.js';
 import { session_clock } from './clock.js';
 import { PartitionLeases } from './leases.js';
@@ -912,6 +913,11 @@ export class RatingService {
       ),
       this.sink.write('rated_session_versions', rated.map(rated_version_json)),
     ]);
+    // Announced to billing only once stored: a crash between the two republishes on redelivery.
+    await publish_rated_versions(
+      this.nats,
+      rated.map((r) => r.row),
+    );
   }
 
   /** Session states to KV: open ones in the open bucket, closed ones moved to the done bucket. */

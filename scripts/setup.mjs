@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Installs what `npm start` and `npm test` need when it is missing, then builds dist/.
 //   node scripts/setup.mjs start   npm packages, nats-server (when NATS_URL is unset)
-//   node scripts/setup.mjs test    npm packages, nats-server, clickhouse-server, jsonnet
+//   node scripts/setup.mjs test    npm packages, nats-server, clickhouse-server, jsonnet, postgresql,
+//                                  poppler-utils, libxml2-utils
 // Plain Node with no dependencies: it runs before node_modules exists.
 import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -32,6 +33,11 @@ const debian = [
   { binary: '/usr/bin/jsonnet', package: 'jsonnet', when: ['test'] },
   // The TLS test makes its own certificate.
   { binary: '/usr/bin/openssl', package: 'openssl', when: ['test'] },
+  // Billing tests run the ledger on a private PostgreSQL server too, and check invoice PDFs
+  // (pdftoppm, pdftotext) and UBL e-invoices (xmllint).
+  { binary: '/usr/lib/postgresql/15/bin/initdb', package: 'postgresql', when: ['test'] },
+  { binary: '/usr/bin/pdftoppm', package: 'poppler-utils', when: ['test'] },
+  { binary: '/usr/bin/xmllint', package: 'libxml2-utils', when: ['test'] },
 ];
 
 function debian_packages() {

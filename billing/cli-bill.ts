@@ -1,0 +1,52 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Config } from '../core/config.js';
+import { FieldError } from '../core/field-error.js';
+import { run_billing } from './invoices/run.js';
+import { open_ledger } from './ledger.js';
+import { migrate_ledger } from './migrations.js';
+
+/**
+ * `evrate bill --period YYYY-MM [--account ID]... [--draft]`: a billing run in this process,
+ * against DATABASE_URL or the embedded ledger under DATA_DIR/billing (PGlite is one process at a
+ * time: with the embedded ledger, stop the stack or use POST /v1/billing/runs). Prints the run's
+ * status as JSON. Safe to run again, or beside another run: see invoices/run.ts.
+ */
+export class BillUsageError extends Error {}
+
+export async function bill_command(argv: string[], config: Config): Promise<void> {
+  let values: { period?: string; account?: string[]; draft?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        period: { type: 'string' },
+        account: { type: 'string', multiple: true },
+        draft: { type: 'boolean' },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    throw new BillUsageError(`bill: ${(error as Error).message}`);
+  }
+  if (values.period === undefined) throw new BillUsageError('bill: --period YYYY-MM is required');
+  const ledger = await open_ledger({
+    database_url: config.database_url,
+    data_dir: path.join(config.data_dir, 'billing'),
+  });
+  try {
+    await migrate_ledger(ledger);
+    const status = await run_billing(ledger, {
+      period: values.period,
+      ...(values.account === undefined ? {} : { account_ids: values.account }),
+      issue: values.draft !== true,
+    });
+    process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+  } catch (error) {
+    if (error instanceof FieldError)
+      throw new BillUsageError(`bill: ${error.field === 'period' ? '--period' : error.field}: ${error.rule}`);
+    throw error;
+  } finally {
+    await ledger.close();
+  }
+}
