@@ -389,42 +389,32 @@ export async function put_account(
       'SELECT legal_entity_id FROM accounts WHERE id = $1 FOR UPDATE',
       [account.id],
     );
+    // The same values for a new account and a changed one ($11: now).
+    const params = [
+      account.id,
+      account.kind,
+      account.name,
+      account.legal_entity_id,
+      account.currency,
+      account.billing_period,
+      account.payment_terms_days,
+      account.vat_id,
+      account.email,
+      JSON.stringify(account.address),
+      now_ms,
+    ];
     if (existing === undefined) {
       await tx.query(
         `INSERT INTO accounts (id, kind, name, legal_entity_id, currency, billing_period, payment_terms_days, vat_id,
            email, address, created_at_ms, updated_at_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
-        [
-          account.id,
-          account.kind,
-          account.name,
-          account.legal_entity_id,
-          account.currency,
-          account.billing_period,
-          account.payment_terms_days,
-          account.vat_id,
-          account.email,
-          JSON.stringify(account.address),
-          now_ms,
-        ],
+        params,
       );
     } else {
       await tx.query(
         `UPDATE accounts SET kind = $2, name = $3, legal_entity_id = $4, currency = $5, billing_period = $6,
            payment_terms_days = $7, vat_id = $8, email = $9, address = $10, updated_at_ms = $11 WHERE id = $1`,
-        [
-          account.id,
-          account.kind,
-          account.name,
-          account.legal_entity_id,
-          account.currency,
-          account.billing_period,
-          account.payment_terms_days,
-          account.vat_id,
-          account.email,
-          JSON.stringify(account.address),
-          now_ms,
-        ],
+        params,
       );
       await tx.query('DELETE FROM account_tokens WHERE account_id = $1', [account.id]);
       await tx.query('DELETE FROM cost_centres WHERE account_id = $1', [account.id]);
