@@ -26,7 +26,7 @@ const accounts_n = 120;
 const sessions_per_account = 30;
 
 function bill(env: Record<string, string>, period: string) {
-  const child = spawn(process.execPath, [built_module('core/cli.js'), 'bill', '--period', period], {
+  const child = spawn(process.execPath, [built_module('app/cli.js'), 'bill', '--period', period], {
     cwd: project_root,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -122,7 +122,7 @@ describe('re-rating', () => {
     const cli = await run(
       process.execPath,
       [
-        built_module('core/cli.js'),
+        built_module('app/cli.js'),
         'rerate',
         '--tariff',
         'rr',
@@ -162,7 +162,7 @@ describe('re-rating', () => {
     );
     const cli = run(
       process.execPath,
-      [built_module('core/cli.js'), 'rerate', '--tariff', 'rr', '--api', stack.api_url],
+      [built_module('app/cli.js'), 'rerate', '--tariff', 'rr', '--api', stack.api_url],
       {
         env: { ...process.env, OPERATOR_TOKEN: test_operator_token },
       },

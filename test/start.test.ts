@@ -72,7 +72,7 @@ it('Ctrl-C to the whole process group stops evrate cleanly, its local nats-serve
   // nats-server in a group of its own and stops it after the drain: no error, no 40 s wait for a
   // NATS that died first.
   const group_dir = mkdtempSync(path.join(tmpdir(), 'evrate-ctrl-c-'));
-  const child = spawn(process.execPath, [path.join(project_root, 'dist/core/cli.js'), 'start'], {
+  const child = spawn(process.execPath, [path.join(project_root, 'dist/app/cli.js'), 'start'], {
     cwd: project_root,
     env: {
       ...process.env,

@@ -19,7 +19,7 @@ export async function start_evrate(
   timeout_ms = 90_000,
   node_args: string[] = [],
 ): Promise<EvrateProcess> {
-  const child = spawn(process.execPath, [...node_args, built_module('core/cli.js'), 'start'], {
+  const child = spawn(process.execPath, [...node_args, built_module('app/cli.js'), 'start'], {
     cwd: project_root,
     env: { ...process.env, LOG_LEVEL: 'info', OCPP_PORT: '0', API_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { type RunningStack, start_stack } from '../../app/stack.js';
 import { type Config, load_config } from '../../core/config.js';
 import { create_logger } from '../../core/log.js';
-import { type RunningStack, start_stack } from '../../core/stack.js';
 
 export const test_operator_token = 'test-operator-token-0123456789';
 

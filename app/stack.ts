@@ -30,6 +30,13 @@ import {
   RatedFeedConsumer,
   rated_feed_defaults,
 } from '../billing/index.js';
+import { ChargePointRegistry } from '../core/charge-points.js';
+import { type Config, redact_config } from '../core/config.js';
+import type { Logger } from '../core/log.js';
+import { connect_nats } from '../core/nats.js';
+import { start_nats_server } from '../core/nats-server.js';
+import { Shutdown } from '../core/shutdown.js';
+import { TokenStore } from '../core/tokens.js';
 import { EventPublisher } from '../ingest/publisher.js';
 import { RemoteCommands } from '../ingest/remote.js';
 import { IngestServer } from '../ingest/server.js';
@@ -40,13 +47,6 @@ import { PricingPool } from '../rating/pool.js';
 import { RatingService } from '../rating/service.js';
 import type { SessionRules } from '../rating/session.js';
 import { TariffStore } from '../rating/tariff-store.js';
-import { ChargePointRegistry } from './charge-points.js';
-import { type Config, redact_config } from './config.js';
-import type { Logger } from './log.js';
-import { connect_nats } from './nats.js';
-import { start_nats_server } from './nats-server.js';
-import { Shutdown } from './shutdown.js';
-import { TokenStore } from './tokens.js';
 
 export interface RunningStack {
   /** '' when this process does not run the ingest role. */

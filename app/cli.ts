@@ -2,9 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BillUsageError, bill_command } from '../billing/cli-bill.js';
+import { ConfigError, load_config } from '../core/config.js';
+import { create_logger } from '../core/log.js';
 import { RateCdrError, rate_cdr } from '../rating/cli-rate.js';
-import { ConfigError, load_config } from './config.js';
-import { create_logger } from './log.js';
 import { start_stack } from './stack.js';
 
 const usage = `usage: evrate <command>
