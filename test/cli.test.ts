@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { project_root } from '../core/paths.js';
 
 const run = promisify(execFile);
-const cli = path.join(project_root, 'dist', 'core', 'cli.js');
+const cli = path.join(project_root, 'dist', 'app', 'cli.js');
 const dir = mkdtempSync(path.join(tmpdir(), 'evrate-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
