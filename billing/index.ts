@@ -18,6 +18,7 @@ export { create_credit_note } from './credit-notes/create.js';
 export { journal_csv, journal_export_lines_max, journal_lines } from './documents/journal-export.js';
 export { pdf_document } from './documents/pdf.js';
 export { ubl_document } from './documents/ubl.js';
+export { type BillingEvent, record_billing_event, record_billing_events } from './events.js';
 export { RatedFeedConsumer, type RatedFeedOptions, rated_feed_defaults } from './feed-consumer.js';
 export { issue_draft } from './invoices/issue.js';
 export { type DocumentView, get_document, list_documents } from './invoices/query.js';
@@ -31,6 +32,6 @@ export {
   run_billing,
 } from './invoices/run.js';
 export { type Ledger, open_ledger } from './ledger.js';
-export { migrate_ledger } from './migrations.js';
+export { type LedgerMigration, migrate_ledger } from './migrations.js';
 export { record_payment } from './payments/record.js';
 export { record_rated_versions } from './rated-versions.js';

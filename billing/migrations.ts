@@ -1,4 +1,6 @@
+import { dispute_migrations } from './disputes/migrations.js';
 import type { Ledger } from './ledger.js';
+import { payment_migrations } from './payments/migrations.js';
 
 /**
  * The ledger's schema, versioned. Each migration runs once, in its own transaction, under an
@@ -7,7 +9,14 @@ import type { Ledger } from './ledger.js';
  *
  * Amounts are integer minor units (int8) with their currency beside them; times are epoch ms.
  */
-const migrations: readonly { version: number; name: string; sql: string }[] = [
+export interface LedgerMigration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Billing's own versions: 1 to 99. Payments own 100 to 199, disputes 200 to 299. */
+const billing_migrations: readonly LedgerMigration[] = [
   {
     version: 1,
     name: 'legal entities, accounts, tokens, memberships',
@@ -270,7 +279,35 @@ CREATE TRIGGER journal_entries_immutable BEFORE UPDATE OR DELETE ON journal_entr
   FOR EACH ROW EXECUTE FUNCTION journal_immutable();
 `,
   },
+  {
+    version: 5,
+    name: 'billing event outbox',
+    sql: `
+CREATE TABLE billing_events (
+  id bigserial PRIMARY KEY,
+  kind text NOT NULL,
+  occurred_at_ms int8 NOT NULL,
+  legal_entity_id text NOT NULL DEFAULT '',
+  account_id text NOT NULL DEFAULT '',
+  invoice_id int8,
+  amount_minor int8 NOT NULL DEFAULT 0,
+  currency text NOT NULL DEFAULT '',
+  attributes jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX billing_events_by_kind ON billing_events (kind, id);
+CREATE FUNCTION billing_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'billing events are append-only';
+END $$;
+CREATE TRIGGER billing_events_append_only BEFORE UPDATE OR DELETE ON billing_events
+  FOR EACH ROW EXECUTE FUNCTION billing_events_append_only();
+`,
+  },
 ];
+
+const migrations = [...billing_migrations, ...payment_migrations, ...dispute_migrations].sort(
+  (a, b) => a.version - b.version,
+);
 
 export const ledger_schema_version = migrations[migrations.length - 1]!.version;
 

@@ -10,6 +10,7 @@ import { get_document, list_documents } from '../billing/invoices/query.js';
 import { run_billing } from '../billing/invoices/run.js';
 import type { Ledger } from '../billing/ledger.js';
 import { migrate_ledger } from '../billing/migrations.js';
+import { record_payment } from '../billing/payments/record.js';
 import { record_rated_versions } from '../billing/rated-versions.js';
 import { FieldError } from '../core/field-error.js';
 import { ledger_backends, open_test_ledger, rated_row, test_legal_entity } from './helpers/billing.js';
@@ -302,5 +303,34 @@ describe.each(ledger_backends)('billing ledger on %s', (backend) => {
       'SELECT entry_id FROM journal_lines GROUP BY entry_id HAVING sum(debit_minor) <> sum(credit_minor)',
     );
     expect(unbalanced).toEqual([]);
+  });
+
+  it('writes one outbox event per issued document and payment, in the same transaction, append-only', async () => {
+    const invoices = await list_documents(ledger, {
+      kind: 'invoice',
+      account_id: 'acme',
+      limit: 10,
+      offset: 0,
+    });
+    const december = invoices.find((d) => d.number === 'INV-000002');
+    expect(december).toBeDefined();
+    await record_payment(ledger, { invoice_id: december!.id, amount: '53.85', reference: 'bank-1' }, now_ms);
+    // Replayed with the same reference: booked once, no second event.
+    await record_payment(ledger, { invoice_id: december!.id, amount: '53.85', reference: 'bank-1' }, now_ms);
+    const events = await ledger.query<{ kind: string; amount_minor: number; number: string | null }>(
+      `SELECT kind, amount_minor, attributes->>'number' AS number FROM billing_events
+       WHERE account_id = 'acme' ORDER BY id`,
+    );
+    // The figures of the tests above: 36.46, 6.05, 12.25, 53.85.
+    expect(events).toEqual([
+      { kind: 'invoice_issued', amount_minor: 3646, number: 'INV-000001' },
+      { kind: 'credit_note_issued', amount_minor: 605, number: 'CN-000001' },
+      { kind: 'credit_note_issued', amount_minor: 1225, number: 'CN-000002' },
+      { kind: 'invoice_issued', amount_minor: 5385, number: 'INV-000002' },
+      { kind: 'payment_received', amount_minor: 5385, number: null },
+      { kind: 'invoice_paid', amount_minor: 5385, number: null },
+    ]);
+    await expect(ledger.query('UPDATE billing_events SET amount_minor = 0')).rejects.toThrow(/append-only/);
+    await expect(ledger.query('DELETE FROM billing_events')).rejects.toThrow(/append-only/);
   });
 });

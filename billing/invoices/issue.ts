@@ -1,4 +1,5 @@
 import { document_totals } from '../amounts.js';
+import { record_billing_events } from '../events.js';
 import {
   type JournalEntry,
   type JournalLine,
@@ -278,5 +279,18 @@ export async function issue_drafts(
     });
   }
   await post_entries(tx, entries);
+  await record_billing_events(
+    tx,
+    numbered.map((n) => ({
+      kind: n.doc.kind === 'invoice' ? 'invoice_issued' : 'credit_note_issued',
+      occurred_at_ms: now_ms,
+      legal_entity_id: n.doc.legal_entity_id,
+      account_id: n.doc.account_id,
+      invoice_id: n.doc.id,
+      amount_minor: n.doc.total_minor,
+      currency: n.doc.currency,
+      attributes: { number: n.number_text, issue_date: n.issue_date, due_date: n.due_date },
+    })),
+  );
   return numbered.map((n) => ({ number_text: n.number_text }));
 }

@@ -1,5 +1,6 @@
 import { FieldError } from '../../core/field-error.js';
 import { minor_of, text_of_minor } from '../amounts.js';
+import { record_billing_events } from '../events.js';
 import { post_entry } from '../journal.js';
 import type { Ledger } from '../ledger.js';
 
@@ -75,6 +76,16 @@ export async function record_payment(
       request.invoice_id,
       paid,
       status,
+    ]);
+    const event = {
+      occurred_at_ms: now_ms,
+      account_id: invoice.account_id,
+      invoice_id: request.invoice_id,
+      currency: invoice.currency,
+    };
+    await record_billing_events(tx, [
+      { ...event, kind: 'payment_received', amount_minor, attributes: { reference: request.reference } },
+      ...(status === 'paid' ? [{ ...event, kind: 'invoice_paid', amount_minor: paid }] : []),
     ]);
     return { status, paid: text_of_minor(paid, invoice.currency) };
   });
