@@ -2,7 +2,7 @@
 // Installs what `npm start` and `npm test` need when it is missing, then builds dist/.
 //   node scripts/setup.mjs start   npm packages, nats-server (when NATS_URL is unset)
 //   node scripts/setup.mjs test    npm packages, nats-server, clickhouse-server, jsonnet, postgresql,
-//                                  poppler-utils, libxml2-utils
+//                                  poppler-utils, libxml2-utils, chromium, zookeeper
 // Plain Node with no dependencies: it runs before node_modules exists.
 import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -38,6 +38,10 @@ const debian = [
   { binary: '/usr/lib/postgresql/15/bin/initdb', package: 'postgresql', when: ['test'] },
   { binary: '/usr/bin/pdftoppm', package: 'poppler-utils', when: ['test'] },
   { binary: '/usr/bin/xmllint', package: 'libxml2-utils', when: ['test'] },
+  // Pay-at-charger pages are tested in a real browser (playwright-core drives Debian's Chromium);
+  // the replicated ClickHouse test needs a ZooKeeper.
+  { binary: '/usr/bin/chromium', package: 'chromium', when: ['test'] },
+  { binary: '/usr/share/zookeeper/bin/zkServer.sh', package: 'zookeeper', when: ['test'] },
 ];
 
 function debian_packages() {
