@@ -20,6 +20,7 @@ import {
 } from '../api/ocpi/index.js';
 import { openapi_route } from '../api/openapi.js';
 import { operator_routes } from '../api/operator-routes.js';
+import { open_pay_pages } from '../api/pages/index.js';
 import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
 import { token_routes } from '../api/token-routes.js';
@@ -30,6 +31,7 @@ import {
   RatedFeedConsumer,
   rated_feed_defaults,
 } from '../billing/index.js';
+import type { PaymentProvider } from '../billing/payments/provider.js';
 import { ChargePointRegistry } from '../core/charge-points.js';
 import { type Config, redact_config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
@@ -85,7 +87,11 @@ function local_url(host: string, port: number, scheme: string): string {
  * The composition root: starts every stage in dependency order and registers each for shutdown,
  * which runs in reverse (front doors first, then the pipeline, then the stores and servers).
  */
-export async function start_stack(config: Config, log: Logger): Promise<RunningStack> {
+export async function start_stack(
+  config: Config,
+  log: Logger,
+  extras: { payment_provider?: PaymentProvider } = {},
+): Promise<RunningStack> {
   log.info({ config: redact_config(config) }, 'effective configuration');
   const shutdown = new Shutdown(log);
   try {
@@ -269,6 +275,21 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           allow_private_addresses: config.ocpi_allow_private_addresses,
         },
       };
+      const provider = extras.payment_provider;
+      const pay =
+        ledger === undefined || provider === undefined
+          ? undefined
+          : await open_pay_pages(config, {
+              ledger,
+              provider,
+              nats,
+              store,
+              tariffs,
+              charge_points,
+              tokens,
+              log,
+            });
+      if (pay !== undefined) shutdown.add('pay-at-charger', () => pay.close());
       const cdr_mapping: CdrMapping = {
         cpo: { country_code: config.ocpi_country_code, party_id: config.ocpi_party_id },
         location_country: config.ocpi_location_country,
@@ -323,6 +344,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           ...(ledger === undefined
             ? []
             : billing_routes({ ledger, plans, log: log.child({ component: 'billing-api' }) })),
+          ...(pay?.routes ?? []),
         ],
         log.child({ component: 'api' }),
       );

@@ -1,5 +1,6 @@
 import { dispute_migrations } from './disputes/migrations.js';
 import type { Ledger } from './ledger.js';
+import { pay_at_charger_migrations } from './pay-at-charger/migrations.js';
 import { payment_migrations } from './payments/migrations.js';
 
 /**
@@ -15,7 +16,7 @@ export interface LedgerMigration {
   sql: string;
 }
 
-/** Billing's own versions: 1 to 99. Payments own 100 to 199, disputes 200 to 299. */
+/** Billing's own versions: 1 to 99. Payments own 100 to 199, disputes 200 to 299, pay at the charger 300 to 349. */
 const billing_migrations: readonly LedgerMigration[] = [
   {
     version: 1,
@@ -305,9 +306,12 @@ CREATE TRIGGER billing_events_append_only BEFORE UPDATE OR DELETE ON billing_eve
   },
 ];
 
-const migrations = [...billing_migrations, ...payment_migrations, ...dispute_migrations].sort(
-  (a, b) => a.version - b.version,
-);
+const migrations = [
+  ...billing_migrations,
+  ...payment_migrations,
+  ...dispute_migrations,
+  ...pay_at_charger_migrations,
+].sort((a, b) => a.version - b.version);
 
 export const ledger_schema_version = migrations[migrations.length - 1]!.version;
 

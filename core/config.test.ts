@@ -54,4 +54,26 @@ describe('load_config', () => {
     expect(shown).not.toContain(':pw@');
     expect(shown).not.toContain('"pw"');
   });
+
+  it('reads the pay-at-charger settings and names a bad one', () => {
+    expect(load_config({})).toMatchObject({
+      pay_public_base_url: undefined,
+      pay_provider_js_url: 'https://js.stripe.com/v3/',
+      pay_hold_duration_max_min: 120,
+      pay_no_power_timeout_s: 300,
+      pay_cost_cap_margin_percent: 5,
+      pay_requests_per_s_max: 5,
+    });
+    expect(
+      load_config({ PAY_PUBLIC_BASE_URL: 'https://pay.example/', PAY_PROVIDER_PUBLISHABLE_KEY: 'pk_test_1' }),
+    ).toMatchObject({
+      pay_public_base_url: 'https://pay.example',
+      pay_provider_publishable_key: 'pk_test_1',
+    });
+    expect(() => load_config({ PAY_PUBLIC_BASE_URL: 'ftp://x' })).toThrow(/PAY_PUBLIC_BASE_URL/);
+    expect(() => load_config({ PAY_PROVIDER_PUBLISHABLE_KEY: 'sk_live_1' })).toThrow(
+      /PAY_PROVIDER_PUBLISHABLE_KEY/,
+    );
+    expect(() => load_config({ PAY_COST_CAP_MARGIN_PERCENT: '80' })).toThrow(/PAY_COST_CAP_MARGIN_PERCENT/);
+  });
 });

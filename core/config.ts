@@ -120,6 +120,22 @@ export interface Config {
   sink_flush_bytes_max: number;
   sink_flush_interval_ms: number;
   sink_pending_rows_max: number;
+
+  /** Pay at the charger (api/pages, billing/pay-at-charger). Public base URL of the pages in QR codes; unset: the request's host. */
+  pay_public_base_url: string | undefined;
+  /** The payment provider's browser script (its card element) and the publishable key it takes. */
+  pay_provider_js_url: string;
+  pay_provider_publishable_key: string;
+  /** The hold estimate without a site hold or max_price: the EVSE's power over this many minutes. */
+  pay_hold_duration_max_min: number;
+  /** The power assumed for an EVSE whose profile has no max_power_w, W. */
+  pay_hold_power_default_w: number;
+  /** A paid session whose car has drawn no energy this long after the start is stopped, its hold released. */
+  pay_no_power_timeout_s: number;
+  /** The session is stopped when its running cost reaches the hold less this percentage. */
+  pay_cost_cap_margin_percent: number;
+  /** Requests per second per client address on the public pay pages (bursts of twice that). */
+  pay_requests_per_s_max: number;
 }
 
 export class ConfigError extends Error {
@@ -390,6 +406,22 @@ export function load_config(env: Env = process.env): Config {
     sink_flush_bytes_max: read_int(env, 'SINK_FLUSH_BYTES_MAX', 8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     sink_flush_interval_ms: read_int(env, 'SINK_FLUSH_INTERVAL_MS', 20, 0, 60_000),
     sink_pending_rows_max: read_int(env, 'SINK_PENDING_ROWS_MAX', 200_000, 1, 10_000_000),
+
+    pay_public_base_url: read_url(env, 'PAY_PUBLIC_BASE_URL', ['http:', 'https:'])?.replace(/\/+$/, ''),
+    pay_provider_js_url:
+      read_url(env, 'PAY_PROVIDER_JS_URL', ['http:', 'https:']) ?? 'https://js.stripe.com/v3/',
+    pay_provider_publishable_key: read_pattern(
+      env,
+      'PAY_PROVIDER_PUBLISHABLE_KEY',
+      'pk_test_unset',
+      /^pk_[A-Za-z0-9_]{1,200}$/,
+      'a publishable key pk_...',
+    ),
+    pay_hold_duration_max_min: read_int(env, 'PAY_HOLD_DURATION_MAX_MIN', 120, 1, 24 * 60),
+    pay_hold_power_default_w: read_int(env, 'PAY_HOLD_POWER_DEFAULT_W', 22_000, 1000, 1_000_000),
+    pay_no_power_timeout_s: read_int(env, 'PAY_NO_POWER_TIMEOUT_S', 300, 1, 3600),
+    pay_cost_cap_margin_percent: read_int(env, 'PAY_COST_CAP_MARGIN_PERCENT', 5, 0, 50),
+    pay_requests_per_s_max: read_int(env, 'PAY_REQUESTS_PER_S_MAX', 5, 1, 10_000),
   };
 }
 

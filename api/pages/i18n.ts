@@ -72,7 +72,8 @@ const en = {
   running_cost: 'Cost so far',
   reserved: 'Reserved',
   stop: 'Stop charging',
-  live_note: 'This page updates by itself. You may close it: charging goes on, and this browser can open it again.',
+  live_note:
+    'This page updates by itself. You may close it: charging goes on, and this browser can open it again.',
   released_title: 'No charge',
   released: {
     charger_offline: 'The charger is offline and could not start.',
@@ -84,7 +85,8 @@ const en = {
     cost_cap: 'The session was stopped.',
     no_power_timeout: 'The car did not draw any power.',
   } as Record<string, string>,
-  released_text: (amount: string) => `The reservation of ${amount} on your card was released. Nothing was charged.`,
+  released_text: (amount: string) =>
+    `The reservation of ${amount} on your card was released. Nothing was charged.`,
   failed: 'Something went wrong with this payment.',
   other_browser: 'This charging session belongs to another browser.',
   other_browser_text: 'Only the browser that paid can see or stop it.',
@@ -142,12 +144,15 @@ const de: Words = {
   hold_source_max_price: 'Der Höchstpreis dieses Tarifs.',
   hold_source_estimate: (kw, min) => `Volle Leistung (${kw} kW) für ${min} Minuten.`,
   pay_start: 'Weiter zur Zahlung',
-  not_free: 'Dieser Ladepunkt ist gerade nicht frei. Bitte später erneut versuchen oder einen anderen nutzen.',
-  offline: 'Diese Ladestation ist offline. Ein Ladevorgang kann gerade nicht gestartet werden; es wird nichts berechnet.',
+  not_free:
+    'Dieser Ladepunkt ist gerade nicht frei. Bitte später erneut versuchen oder einen anderen nutzen.',
+  offline:
+    'Diese Ladestation ist offline. Ein Ladevorgang kann gerade nicht gestartet werden; es wird nichts berechnet.',
   title_pay: 'Bezahlen und laden',
   card: 'Karte',
   pay_button: (amount) => `${amount} reservieren und starten`,
-  card_note: 'Ihre Kartendaten gehen direkt an unseren Zahlungsdienstleister und erreichen nie unseren Server.',
+  card_note:
+    'Ihre Kartendaten gehen direkt an unseren Zahlungsdienstleister und erreichen nie unseren Server.',
   needs_js: 'Die Zahlung braucht JavaScript für das sichere Kartenfeld des Zahlungsdienstleisters.',
   declined: 'Ihre Karte wurde abgelehnt',
   declined_text: 'Es wurde nichts reserviert oder berechnet. Sie können eine andere Karte versuchen.',
@@ -174,7 +179,8 @@ const de: Words = {
     cost_cap: 'Der Ladevorgang wurde beendet.',
     no_power_timeout: 'Das Auto hat keinen Strom bezogen.',
   },
-  released_text: (amount) => `Die Reservierung von ${amount} auf Ihrer Karte wurde freigegeben. Es wurde nichts berechnet.`,
+  released_text: (amount) =>
+    `Die Reservierung von ${amount} auf Ihrer Karte wurde freigegeben. Es wurde nichts berechnet.`,
   failed: 'Bei dieser Zahlung ist etwas schiefgegangen.',
   other_browser: 'Dieser Ladevorgang gehört zu einem anderen Browser.',
   other_browser_text: 'Nur der Browser, der bezahlt hat, kann ihn sehen oder beenden.',

@@ -24,8 +24,8 @@ import { client_script } from './client-script.js';
 import { page, send_html } from './html.js';
 import { type Lang, lang_of, words } from './i18n.js';
 import {
-  ended_body,
   type EvseState,
+  ended_body,
   evse_body,
   live_body,
   live_figures,
@@ -99,14 +99,19 @@ function is_tls(req: http.IncomingMessage, public_base_url: string | undefined):
   );
 }
 
-function redirect(res: http.ServerResponse, location: string, headers: Record<string, string | string[]> = {}): void {
+function redirect(
+  res: http.ServerResponse,
+  location: string,
+  headers: Record<string, string | string[]> = {},
+): void {
   res.writeHead(303, { ...headers, location, 'cache-control': 'no-store', 'content-length': '0' });
   res.end();
 }
 
 function evse_id_of(text: string): number {
   const evse_id = Number(text);
-  if (!Number.isInteger(evse_id) || evse_id < 1 || evse_id > 99_999) throw new HttpError(400, 'evse_id must be from 1', 'evse_id');
+  if (!Number.isInteger(evse_id) || evse_id < 1 || evse_id > 99_999)
+    throw new HttpError(400, 'evse_id must be from 1', 'evse_id');
   return evse_id;
 }
 
@@ -139,7 +144,9 @@ export class PayPages {
   private limit(ctx: RouteContext): void {
     const wait_s = this.limiter.take(ctx.req.socket.remoteAddress ?? '');
     if (wait_s > 0) {
-      throw new HttpError(429, words(lang_of(ctx.req, ctx.url)).too_many, undefined, { 'retry-after': String(wait_s) });
+      throw new HttpError(429, words(lang_of(ctx.req, ctx.url)).too_many, undefined, {
+        'retry-after': String(wait_s),
+      });
     }
   }
 
@@ -149,7 +156,15 @@ export class PayPages {
     return `${is_tls(req, undefined) ? 'https' : 'http'}://${host}`;
   }
 
-  private html(ctx: RouteContext, status: number, lang: Lang, title: string, body: string, scripts: string[] = [], headers: Record<string, string> = {}): void {
+  private html(
+    ctx: RouteContext,
+    status: number,
+    lang: Lang,
+    title: string,
+    body: string,
+    scripts: string[] = [],
+    headers: Record<string, string> = {},
+  ): void {
     const w = words(lang);
     const other: Lang = lang === 'de' ? 'en' : 'de';
     const url = `${ctx.url.pathname}?lang=${other}`;
@@ -238,7 +253,10 @@ export class PayPages {
           .replace(/\\\./g, '.'),
         summary,
         tags: ['pay at the charger'],
-        responses: { '200': { description: 'an HTML page' }, '429': { description: 'rate limit; Retry-After' } },
+        responses: {
+          '200': { description: 'an HTML page' },
+          '429': { description: 'rate limit; Retry-After' },
+        },
         ...extra,
       },
     });
@@ -251,27 +269,46 @@ export class PayPages {
         });
         res.end(client_script);
       }),
-      pub('GET', evse.source, "An EVSE's public page: state, tariff in words, the hold; the QR code points here", (ctx) =>
-        this.evse_page(ctx),
+      pub(
+        'GET',
+        evse.source,
+        "An EVSE's public page: state, tariff in words, the hold; the QR code points here",
+        (ctx) => this.evse_page(ctx),
       ),
       pub('GET', `${evse.source}/qr\\.svg`, "The EVSE page's QR code as SVG", (ctx) => this.qr(ctx, 'svg')),
       pub('GET', `${evse.source}/qr\\.png`, "The EVSE page's QR code as PNG", (ctx) => this.qr(ctx, 'png')),
-      pub('POST', `${evse.source}/sessions`, 'Opens a payment for the EVSE (sets the capability cookie)', (ctx) =>
-        this.create(ctx),
+      pub(
+        'POST',
+        `${evse.source}/sessions`,
+        'Opens a payment for the EVSE (sets the capability cookie)',
+        (ctx) => this.create(ctx),
       ),
-      pub('GET', session, "The payer's session page (payment, live figures, outcome)", (ctx) => this.session_page(ctx)),
-      pub('POST', `${session}/confirm`, "After the provider's card confirmation: the provider's answer decides", (ctx) =>
-        this.confirm(ctx),
+      pub('GET', session, "The payer's session page (payment, live figures, outcome)", (ctx) =>
+        this.session_page(ctx),
+      ),
+      pub(
+        'POST',
+        `${session}/confirm`,
+        "After the provider's card confirmation: the provider's answer decides",
+        (ctx) => this.confirm(ctx),
       ),
       pub('POST', `${session}/stop`, 'The payer stops the session', (ctx) => this.stop(ctx)),
-      pub('GET', `${session}/events`, 'Live figures of the session (Server-Sent Events)', (ctx) => this.events(ctx)),
+      pub('GET', `${session}/events`, 'Live figures of the session (Server-Sent Events)', (ctx) =>
+        this.events(ctx),
+      ),
       pub('GET', `${session}/receipt`, 'The receipt page', (ctx) => this.receipt(ctx, 'html')),
       pub('GET', `${session}/receipt\\.pdf`, 'The receipt as PDF', (ctx) => this.receipt(ctx, 'pdf')),
-      pub('GET', `${session}/meter-data`, "The charger's meter values of the session, signed ones verbatim (JSON)", (ctx) =>
-        this.meter_data(ctx),
+      pub(
+        'GET',
+        `${session}/meter-data`,
+        "The charger's meter values of the session, signed ones verbatim (JSON)",
+        (ctx) => this.meter_data(ctx),
       ),
-      pub('POST', `${session}/dispute`, 'The payer disputes the charge (recorded for the disputes desk)', (ctx) =>
-        this.dispute(ctx),
+      pub(
+        'POST',
+        `${session}/dispute`,
+        'The payer disputes the charge (recorded for the disputes desk)',
+        (ctx) => this.dispute(ctx),
       ),
       ...this.operator_routes(),
     ];
@@ -320,7 +357,12 @@ export class PayPages {
       ctx.res.writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=3600' });
       ctx.res.end(svg);
     } else {
-      const png = await QRCode.toBuffer(url, { type: 'png', errorCorrectionLevel: 'M', margin: 2, width: 512 });
+      const png = await QRCode.toBuffer(url, {
+        type: 'png',
+        errorCorrectionLevel: 'M',
+        margin: 2,
+        width: 512,
+      });
       ctx.res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'public, max-age=3600' });
       ctx.res.end(png);
     }
@@ -412,7 +454,12 @@ export class PayPages {
           200,
           lang,
           session.status === 'declined' ? w.declined : w.released_title,
-          ended_body({ session, lang, w, evse_url: with_lang(evse_path(session.charge_point_id, session.evse_id), lang) }),
+          ended_body({
+            session,
+            lang,
+            w,
+            evse_url: with_lang(evse_path(session.charge_point_id, session.evse_id), lang),
+          }),
         );
     }
   }
@@ -426,7 +473,8 @@ export class PayPages {
     if (after.status === 'awaiting_payment') {
       // Declined but retryable (the provider keeps the payment open for another card).
       const payment = await this.deps.pay.payment_of(after);
-      if (payment?.failure_code !== undefined) target += `&declined=${encodeURIComponent(payment.failure_code)}`;
+      if (payment?.failure_code !== undefined)
+        target += `&declined=${encodeURIComponent(payment.failure_code)}`;
     }
     redirect(ctx.res, target);
   }
@@ -444,7 +492,8 @@ export class PayPages {
     const w = words(lang);
     const first = await this.session_of(ctx);
     if (!holds_capability(ctx.req, first)) throw new HttpError(403, w.other_browser);
-    if (this.streams.size >= event_streams_max) throw new HttpError(503, 'too many live streams; reload later');
+    if (this.streams.size >= event_streams_max)
+      throw new HttpError(503, 'too many live streams; reload later');
     const { res } = ctx;
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -516,9 +565,10 @@ export class PayPages {
       ctx.res.end(pdf);
       return;
     }
-    const [dispute] = await this.deps.pay.ledger.query('SELECT 1 FROM pay_dispute_requests WHERE pay_session_id = $1', [
-      session.id,
-    ]);
+    const [dispute] = await this.deps.pay.ledger.query(
+      'SELECT 1 FROM pay_dispute_requests WHERE pay_session_id = $1',
+      [session.id],
+    );
     this.html(
       ctx,
       200,
@@ -572,7 +622,8 @@ export class PayPages {
     if (session === undefined) return;
     const form = new URLSearchParams(await read_body(ctx.req, 16 * 1024));
     const reason = form.get('reason') ?? '';
-    if (!Object.hasOwn(words('en').dispute_reasons, reason)) throw new HttpError(400, 'reason is not one of the choices', 'reason');
+    if (!Object.hasOwn(words('en').dispute_reasons, reason))
+      throw new HttpError(400, 'reason is not one of the choices', 'reason');
     const message = (form.get('message') ?? '').slice(0, dispute_message_max);
     if (session.status !== 'settled') throw new HttpError(409, 'only a settled charge can be disputed', 'id');
     // Recorded for the disputes desk (billing/disputes opens the case from here); once per session.
@@ -593,7 +644,8 @@ export class PayPages {
         auth: 'operator',
         doc: {
           path: '/v1/pay-at-charger/charge-points/{charge_point_id}/evses/{evse_id}/display-qr',
-          summary: "Shows the EVSE page's URL on the charger's display as a QR code (OCPP 2.0.1 SetDisplayMessage)",
+          summary:
+            "Shows the EVSE page's URL on the charger's display as a QR code (OCPP 2.0.1 SetDisplayMessage)",
           tags: ['pay at the charger'],
           responses: {
             '200': { description: "the charger's answer" },
@@ -612,10 +664,15 @@ export class PayPages {
             { command: 'display', message_id: evse_id, format: 'URI', content: url, evse_id },
             this.deps.command_timeout_ms,
           );
-          if (result.status === 'invalid') throw new HttpError(400, `${result.field}: ${result.rule}`, result.field);
-          const status = { answered: 200, rejected: 502, timeout: 504, disconnected: 503, not_connected: 409 }[
-            result.status
-          ];
+          if (result.status === 'invalid')
+            throw new HttpError(400, `${result.field}: ${result.rule}`, result.field);
+          const status = {
+            answered: 200,
+            rejected: 502,
+            timeout: 504,
+            disconnected: 503,
+            not_connected: 409,
+          }[result.status];
           send_json(res, status, { charge_point_id, url, ...result });
         },
       },
@@ -676,9 +733,20 @@ export class PayPages {
           tags: ['pay at the charger'],
           request_body: {
             type: 'object',
-            required: ['id', 'authorization_reference', 'total_costs', 'currency', 'eft_data', 'capture_status_code', 'last_updated'],
+            required: [
+              'id',
+              'authorization_reference',
+              'total_costs',
+              'currency',
+              'eft_data',
+              'capture_status_code',
+              'last_updated',
+            ],
           },
-          responses: { '200': { description: 'recorded (or seen before)' }, '400': { description: 'bad field' } },
+          responses: {
+            '200': { description: 'recorded (or seen before)' },
+            '400': { description: 'bad field' },
+          },
         },
         handle: async ({ res, json_body }) => {
           let confirmation: ReturnType<typeof parse_terminal_confirmation>;

@@ -50,7 +50,9 @@ interface Breakdown {
 export function receipt_of(session: PaySession): Receipt | undefined {
   if (session.status !== 'settled' || session.total_incl_vat_minor === null) return undefined;
   const c = session.currency;
-  const b = (typeof session.breakdown === 'string' ? JSON.parse(session.breakdown) : session.breakdown) as Breakdown;
+  const b = (
+    typeof session.breakdown === 'string' ? JSON.parse(session.breakdown) : session.breakdown
+  ) as Breakdown;
   const money = (text: string | undefined) => text_of_minor(minor_of(text ?? '0', c), c);
   const lines: ReceiptLine[] = [];
   const add = (kind: ReceiptLine['kind'], volume: string, cost: { excl_vat: string } | undefined) => {

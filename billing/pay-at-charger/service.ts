@@ -246,17 +246,41 @@ export class PayAtCharger {
     const payment = await this.deps.provider.retrieve(session.provider_payment_id);
     if (payment.status === 'authorized') {
       const moved = await this.deps.ledger.transaction(async (tx) => {
-        const row = await transition(tx, id, ['awaiting_payment'], 'authorized', { authorized_at_ms: now_ms }, now_ms);
-        if (row !== undefined) await record_billing_events(tx, [this.event(row, 'payment_authorized', row.hold_minor, now_ms)]);
+        const row = await transition(
+          tx,
+          id,
+          ['awaiting_payment'],
+          'authorized',
+          { authorized_at_ms: now_ms },
+          now_ms,
+        );
+        if (row !== undefined)
+          await record_billing_events(tx, [this.event(row, 'payment_authorized', row.hold_minor, now_ms)]);
         return row;
       });
       if (moved !== undefined) return await this.remote_start(moved, now_ms);
     } else if (payment.status === 'failed') {
+      // A declined attempt leaves the provider's payment open for another card; this one is done
+      // (the page starts a new payment), so it is cancelled rather than left to expire.
+      await this.deps.provider
+        .cancel({ idempotency_key: `pay:${id}:cancel`, provider_payment_id: session.provider_payment_id })
+        .catch((error: unknown) =>
+          this.deps.log.warn({ err: error, pay_session_id: id }, 'declined payment not cancelled'),
+        );
       await this.deps.ledger.transaction(async (tx) => {
-        const row = await transition(tx, id, ['awaiting_payment'], 'declined', { reason: payment.failure_code ?? 'declined' }, now_ms);
+        const row = await transition(
+          tx,
+          id,
+          ['awaiting_payment'],
+          'declined',
+          { reason: payment.failure_code ?? 'declined' },
+          now_ms,
+        );
         if (row !== undefined)
           await record_billing_events(tx, [
-            this.event(row, 'payment_failed', 0, now_ms, { failure_code: payment.failure_code ?? 'declined' }),
+            this.event(row, 'payment_failed', 0, now_ms, {
+              failure_code: payment.failure_code ?? 'declined',
+            }),
           ]);
       });
     }
@@ -293,7 +317,10 @@ export class PayAtCharger {
           command: 'start',
           id_tag: session.id_tag,
           connector_id: session.evse_id,
-          remote_start_id: Number.parseInt(createHash('sha256').update(session.id).digest('hex').slice(0, 7), 16),
+          remote_start_id: Number.parseInt(
+            createHash('sha256').update(session.id).digest('hex').slice(0, 7),
+            16,
+          ),
         },
         this.options.command_timeout_ms,
       );
@@ -321,7 +348,14 @@ export class PayAtCharger {
       return (await pay_session(this.deps.ledger, id))!;
     }
     if (session.status !== 'charging' || session.transaction_id === null) return session;
-    const moved = await transition(this.deps.ledger, id, ['charging'], 'stopping', { stop_requested_by: by }, now_ms);
+    const moved = await transition(
+      this.deps.ledger,
+      id,
+      ['charging'],
+      'stopping',
+      { stop_requested_by: by },
+      now_ms,
+    );
     if (moved === undefined) return (await pay_session(this.deps.ledger, id))!;
     const result = await request_command(
       this.deps.nats,
@@ -335,7 +369,14 @@ export class PayAtCharger {
     });
     if (result?.status !== 'answered') {
       // Still charging: back to `charging`, and the next poll (cost cap) or the driver tries again.
-      await transition(this.deps.ledger, id, ['stopping'], 'charging', { stop_requested_by: null }, Date.now());
+      await transition(
+        this.deps.ledger,
+        id,
+        ['stopping'],
+        'charging',
+        { stop_requested_by: null },
+        Date.now(),
+      );
     }
     return (await pay_session(this.deps.ledger, id))!;
   }
@@ -349,7 +390,14 @@ export class PayAtCharger {
       });
     }
     await this.deps.ledger.transaction(async (tx) => {
-      const row = await transition(tx, session.id, ['authorized', 'starting', 'charging', 'stopping'], 'released', { reason, captured_minor: 0 }, now_ms);
+      const row = await transition(
+        tx,
+        session.id,
+        ['authorized', 'starting', 'charging', 'stopping'],
+        'released',
+        { reason, captured_minor: 0 },
+        now_ms,
+      );
       if (row !== undefined)
         await record_billing_events(tx, [this.event(row, 'payment_cancelled', 0, now_ms, { reason })]);
     });
@@ -402,7 +450,8 @@ export class PayAtCharger {
     const since_ms = session.authorized_at_ms ?? session.created_at_ms;
     if (session.status === 'starting') {
       const session_id = await this.evse_session(session.charge_point_id, session.evse_id);
-      const open = session_id === undefined ? undefined : await this.open_session(session.charge_point_id, session_id);
+      const open =
+        session_id === undefined ? undefined : await this.open_session(session.charge_point_id, session_id);
       if (open !== undefined && open.id_tag === session.id_tag) {
         const transaction_id = session_id!.slice(session.charge_point_id.length + 1);
         await transition(
@@ -416,13 +465,15 @@ export class PayAtCharger {
         return;
       }
       // The charger accepted but no session came (the driver never plugged in).
-      if (now_ms - since_ms >= this.options.no_power_timeout_ms) await this.release(session, 'no_session', now_ms);
+      if (now_ms - since_ms >= this.options.no_power_timeout_ms)
+        await this.release(session, 'no_session', now_ms);
       return;
     }
     if (session.status !== 'charging' || session.session_id === null) return;
     const open = await this.open_session(session.charge_point_id, session.session_id);
     if (open === undefined) return; // closed: the rated feed settles it
-    const running_minor = open.running_cost === null ? 0 : minor_of(open.running_cost.incl_vat, session.currency);
+    const running_minor =
+      open.running_cost === null ? 0 : minor_of(open.running_cost.incl_vat, session.currency);
     if (running_minor !== session.running_incl_vat_minor || open.energy_wh !== session.energy_wh) {
       await this.deps.ledger.query(
         `UPDATE pay_sessions SET energy_wh = $2, running_incl_vat_minor = $3, updated_at_ms = $4
@@ -435,8 +486,8 @@ export class PayAtCharger {
       await this.stop(session.id, 'cost_cap', now_ms);
       return;
     }
-    const started_ms = session.started_at_ms ?? since_ms;
-    if (open.energy_wh <= 0 && now_ms - started_ms >= this.options.no_power_timeout_ms) {
+    // Counted from the hold, on our clock (the charger's timestamps may be off).
+    if (open.energy_wh <= 0 && now_ms - since_ms >= this.options.no_power_timeout_ms) {
       await this.stop(session.id, 'no_power', now_ms);
     }
   }
@@ -497,7 +548,10 @@ export class PayAtCharger {
     if (session === undefined) return;
     if (session.status === 'settled' || session.status === 'released') {
       if (session.rated_version !== null && row.version > session.rated_version)
-        this.deps.log.warn({ pay_session_id: session.id, version: row.version }, 'paid session re-rated after settlement');
+        this.deps.log.warn(
+          { pay_session_id: session.id, version: row.version },
+          'paid session re-rated after settlement',
+        );
       return;
     }
     const total_incl = minor_of(row.total_incl_vat, row.currency);
@@ -535,10 +589,19 @@ export class PayAtCharger {
       amount_minor: capture_minor,
     });
     if (payment.amount_captured_minor !== capture_minor) {
-      throw new Error(`pay session ${noted.id}: captured ${payment.amount_captured_minor}, asked ${capture_minor}`);
+      throw new Error(
+        `pay session ${noted.id}: captured ${payment.amount_captured_minor}, asked ${capture_minor}`,
+      );
     }
     await this.deps.ledger.transaction(async (tx) => {
-      const settled = await transition(tx, noted.id, ['stopping'], 'settled', { captured_minor: capture_minor, settled_at_ms: now_ms }, now_ms);
+      const settled = await transition(
+        tx,
+        noted.id,
+        ['stopping'],
+        'settled',
+        { captured_minor: capture_minor, settled_at_ms: now_ms },
+        now_ms,
+      );
       if (settled === undefined) return;
       await book_capture(tx, settled, capture_minor, now_ms);
       await record_billing_events(tx, [
@@ -561,7 +624,12 @@ export class PayAtCharger {
  * rate (credit). The receipt is the document; there is no receivable. An overrun past the hold
  * (the cost cap stops before it, a late meter value may still cross it) is a write-off line.
  */
-async function book_capture(tx: Queryable, session: PaySession, captured_minor: number, now_ms: number): Promise<void> {
+async function book_capture(
+  tx: Queryable,
+  session: PaySession,
+  captured_minor: number,
+  now_ms: number,
+): Promise<void> {
   const incl = session.total_incl_vat_minor!;
   const excl = session.total_excl_vat_minor!;
   const rate = vat_key(session.vat_percent ?? '0');

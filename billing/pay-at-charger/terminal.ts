@@ -32,15 +32,18 @@ function text(o: Record<string, unknown>, field: string, max: number): string {
 
 function decimal(v: unknown, field: string): string {
   const t = typeof v === 'number' ? String(v) : v;
-  if (typeof t !== 'string' || !/^\d{1,12}(\.\d{1,6})?$/.test(t)) throw new FieldError(field, 'must be a non-negative decimal');
+  if (typeof t !== 'string' || !/^\d{1,12}(\.\d{1,6})?$/.test(t))
+    throw new FieldError(field, 'must be a non-negative decimal');
   return t;
 }
 
 export function parse_terminal_confirmation(value: unknown): TerminalConfirmation {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new FieldError('(body)', 'must be a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new FieldError('(body)', 'must be a JSON object');
   const o = value as Record<string, unknown>;
   const costs = o.total_costs as Record<string, unknown> | undefined;
-  if (typeof costs !== 'object' || costs === null) throw new FieldError('total_costs', 'must be a Price object');
+  if (typeof costs !== 'object' || costs === null)
+    throw new FieldError('total_costs', 'must be a Price object');
   const currency = text(o, 'currency', 3);
   if (!/^[A-Z]{3}$/.test(currency)) throw new FieldError('currency', 'must be an ISO 4217 code');
   const code = o.capture_status_code;
@@ -49,7 +52,8 @@ export function parse_terminal_confirmation(value: unknown): TerminalConfirmatio
   if (!Array.isArray(o.eft_data) || !o.eft_data.every((e) => typeof e === 'string' && e.length <= 255))
     throw new FieldError('eft_data', 'must be a list of strings');
   const last_updated = text(o, 'last_updated', 40);
-  if (Number.isNaN(Date.parse(last_updated))) throw new FieldError('last_updated', 'must be an RFC 3339 date-time');
+  if (Number.isNaN(Date.parse(last_updated)))
+    throw new FieldError('last_updated', 'must be an RFC 3339 date-time');
   const excl = decimal(costs.excl_vat, 'total_costs.excl_vat');
   const incl = costs.incl_vat === undefined ? excl : decimal(costs.incl_vat, 'total_costs.incl_vat');
   if (new Money(incl).lt(excl)) throw new FieldError('total_costs.incl_vat', 'must not be below excl_vat');
@@ -82,8 +86,18 @@ export async function record_terminal_confirmation(
       `INSERT INTO pay_terminal_confirmations (id, authorization_reference, currency, total_excl_vat_minor,
          total_incl_vat_minor, eft_data, capture_status_code, capture_status_message, last_updated, received_at_ms)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING id`,
-      [c.id, c.authorization_reference, c.currency, excl_minor, incl_minor, JSON.stringify(c.eft_data),
-        c.capture_status_code, c.capture_status_message ?? null, c.last_updated, now_ms],
+      [
+        c.id,
+        c.authorization_reference,
+        c.currency,
+        excl_minor,
+        incl_minor,
+        JSON.stringify(c.eft_data),
+        c.capture_status_code,
+        c.capture_status_message ?? null,
+        c.last_updated,
+        now_ms,
+      ],
     );
     // The session the terminal's reference started, as the rated feed recorded it (may be absent yet).
     const [session] = await tx.query<{ session_id: string; vat_percent: string }>(
@@ -100,13 +114,21 @@ export async function record_terminal_confirmation(
     };
     if (c.capture_status_code === 'FAILED') {
       await record_billing_events(tx, [
-        { kind: 'payment_failed', occurred_at_ms: now_ms, amount_minor: 0, currency: c.currency, attributes: { ...attributes, failure_code: 'terminal_capture_failed' } },
+        {
+          kind: 'payment_failed',
+          occurred_at_ms: now_ms,
+          amount_minor: 0,
+          currency: c.currency,
+          attributes: { ...attributes, failure_code: 'terminal_capture_failed' },
+        },
       ]);
       return { recorded: true, session_id: session?.session_id ?? null };
     }
     const rate = vat_key(
       session?.vat_percent ??
-        (excl_minor === 0 ? '0' : new Money(incl_minor).div(excl_minor).sub(1).mul(100).toDecimalPlaces(2).toString()),
+        (excl_minor === 0
+          ? '0'
+          : new Money(incl_minor).div(excl_minor).sub(1).mul(100).toDecimalPlaces(2).toString()),
     );
     await post_entry(tx, {
       kind: 'payment_received',
@@ -121,7 +143,13 @@ export async function record_terminal_confirmation(
       ],
     });
     await record_billing_events(tx, [
-      { kind: 'payment_received', occurred_at_ms: now_ms, amount_minor: incl_minor, currency: c.currency, attributes },
+      {
+        kind: 'payment_received',
+        occurred_at_ms: now_ms,
+        amount_minor: incl_minor,
+        currency: c.currency,
+        attributes,
+      },
     ]);
     return { recorded: true, session_id: session?.session_id ?? null };
   });
