@@ -620,4 +620,20 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
     );
     expect(events).toEqual([{ kind: 'payment_received', amount_minor: 1190 }]);
   });
+
+  it('rate-limits the public pages per client address (HTTP 429 with Retry-After)', async () => {
+    // PAY_REQUESTS_PER_S_MAX=200 here: a burst of 400 passes, the rest of 700 at once does not.
+    const answers = await Promise.all(
+      Array.from({ length: 700 }, () =>
+        fetch(`${stack.api_url}/pay/CP-PAY-OFF/1/qr.svg`).then(async (r) => {
+          await r.arrayBuffer();
+          return { status: r.status, retry_after: r.headers.get('retry-after') };
+        }),
+      ),
+    );
+    const limited = answers.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(answers.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(400);
+    expect(Number(limited[0]!.retry_after)).toBeGreaterThanOrEqual(1);
+  });
 });
