@@ -548,6 +548,11 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
       maxRedirects: 0,
     });
     expect(refused.status()).toBe(303);
+    const bad = await fetch(`${stack.api_url}/pay/CP-PAY-OFF/first`);
+    expect({ status: bad.status, body: await bad.json() }).toMatchObject({
+      status: 400,
+      body: { field: 'evse_id' },
+    });
 
     await page.goto(`${stack.api_url}/pay/CP-PAY-201/1?lang=de`);
     expect(await page.getAttribute('html', 'lang')).toBe('de');
