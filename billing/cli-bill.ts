@@ -7,15 +7,16 @@ import { open_ledger } from './ledger.js';
 import { migrate_ledger } from './migrations.js';
 
 /**
- * `evrate bill --period YYYY-MM [--account ID]... [--draft]`: a billing run in this process,
+ * `evrate bill --period YYYY-MM [--account ID]... [--draft] [--lease-ms N]`: a billing run in this process,
  * against DATABASE_URL or the embedded ledger under DATA_DIR/billing (PGlite is one process at a
  * time: with the embedded ledger, stop the stack or use POST /v1/billing/runs). Prints the run's
- * status as JSON. Safe to run again, or beside another run: see invoices/run.ts.
+ * status as JSON. Safe to run again, or beside another run: see invoices/run.ts. `--lease-ms`: how
+ * long after its last renewal a run of a killed process shows as stale and may be taken over.
  */
 export class BillUsageError extends Error {}
 
 export async function bill_command(argv: string[], config: Config): Promise<void> {
-  let values: { period?: string; account?: string[]; draft?: boolean };
+  let values: { period?: string; account?: string[]; draft?: boolean; 'lease-ms'?: string };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -23,6 +24,7 @@ export async function bill_command(argv: string[], config: Config): Promise<void
         period: { type: 'string' },
         account: { type: 'string', multiple: true },
         draft: { type: 'boolean' },
+        'lease-ms': { type: 'string' },
       },
       strict: true,
     }));
@@ -30,21 +32,30 @@ export async function bill_command(argv: string[], config: Config): Promise<void
     throw new BillUsageError(`bill: ${(error as Error).message}`);
   }
   if (values.period === undefined) throw new BillUsageError('bill: --period YYYY-MM is required');
+  const lease_text = values['lease-ms'];
+  if (lease_text !== undefined && !/^\d{1,8}$/.test(lease_text))
+    throw new BillUsageError('bill: --lease-ms must be a whole number of milliseconds');
   const ledger = await open_ledger({
     database_url: config.database_url,
     data_dir: path.join(config.data_dir, 'billing'),
   });
   try {
     await migrate_ledger(ledger);
-    const status = await run_billing(ledger, {
-      period: values.period,
-      ...(values.account === undefined ? {} : { account_ids: values.account }),
-      issue: values.draft !== true,
-    });
+    const status = await run_billing(
+      ledger,
+      {
+        period: values.period,
+        ...(values.account === undefined ? {} : { account_ids: values.account }),
+        issue: values.draft !== true,
+      },
+      lease_text === undefined ? {} : { lease_ms: Number(lease_text) },
+    );
     process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
   } catch (error) {
     if (error instanceof FieldError)
-      throw new BillUsageError(`bill: ${error.field === 'period' ? '--period' : error.field}: ${error.rule}`);
+      throw new BillUsageError(
+        `bill: ${error.field === 'period' ? '--period' : error.field === 'lease_ms' ? '--lease-ms' : error.field}: ${error.rule}`,
+      );
     throw error;
   } finally {
     await ledger.close();
