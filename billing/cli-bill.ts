@@ -7,16 +7,32 @@ import { open_ledger } from './ledger.js';
 import { migrate_ledger } from './migrations.js';
 
 /**
- * `evrate bill --period YYYY-MM [--account ID]... [--draft] [--lease-ms N]`: a billing run in this process,
+ * `evrate bill --period YYYY-MM [--account ID]... [--draft] [--lease-ms N] [--progress]`: a billing run in this process,
  * against DATABASE_URL or the embedded ledger under DATA_DIR/billing (PGlite is one process at a
  * time: with the embedded ledger, stop the stack or use POST /v1/billing/runs). Prints the run's
  * status as JSON. Safe to run again, or beside another run: see invoices/run.ts. `--lease-ms`: how
- * long after its last renewal a run of a killed process shows as stale and may be taken over.
+ * long after its last renewal a run of a killed process shows as stale and may be taken over;
+ * `--progress`: a line on stderr after each committed chunk of accounts.
  */
 export class BillUsageError extends Error {}
 
+/** After each committed chunk: `billing: <accounts> accounts done` on stderr (closed now or before). */
+function progress_line(): (account_ids: string[]) => Promise<void> {
+  let accounts = 0;
+  return async (account_ids) => {
+    accounts += account_ids.length;
+    process.stderr.write(`billing: ${accounts} accounts done\n`);
+  };
+}
+
 export async function bill_command(argv: string[], config: Config): Promise<void> {
-  let values: { period?: string; account?: string[]; draft?: boolean; 'lease-ms'?: string };
+  let values: {
+    period?: string;
+    account?: string[];
+    draft?: boolean;
+    'lease-ms'?: string;
+    progress?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -25,6 +41,7 @@ export async function bill_command(argv: string[], config: Config): Promise<void
         account: { type: 'string', multiple: true },
         draft: { type: 'boolean' },
         'lease-ms': { type: 'string' },
+        progress: { type: 'boolean' },
       },
       strict: true,
     }));
@@ -48,7 +65,10 @@ export async function bill_command(argv: string[], config: Config): Promise<void
         ...(values.account === undefined ? {} : { account_ids: values.account }),
         issue: values.draft !== true,
       },
-      lease_text === undefined ? {} : { lease_ms: Number(lease_text) },
+      {
+        ...(lease_text === undefined ? {} : { lease_ms: Number(lease_text) }),
+        ...(values.progress === true ? { on_chunk: progress_line() } : {}),
+      },
     );
     process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
   } catch (error) {
