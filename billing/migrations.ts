@@ -1,3 +1,4 @@
+import { collection_migrations } from './collection/migrations.js';
 import { dispute_migrations } from './disputes/migrations.js';
 import type { Ledger } from './ledger.js';
 import { payment_migrations } from './payments/migrations.js';
@@ -305,9 +306,12 @@ CREATE TRIGGER billing_events_append_only BEFORE UPDATE OR DELETE ON billing_eve
   },
 ];
 
-const migrations = [...billing_migrations, ...payment_migrations, ...dispute_migrations].sort(
-  (a, b) => a.version - b.version,
-);
+const migrations = [
+  ...billing_migrations,
+  ...payment_migrations,
+  ...collection_migrations,
+  ...dispute_migrations,
+].sort((a, b) => a.version - b.version);
 
 export const ledger_schema_version = migrations[migrations.length - 1]!.version;
 
