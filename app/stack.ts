@@ -6,6 +6,7 @@ import { Sink } from '../analytics/sink.js';
 import type { Store } from '../analytics/store.js';
 import { analytics_routes } from '../api/analytics-routes.js';
 import { billing_routes } from '../api/billing-routes.js';
+import { collection_routes } from '../api/collection-routes.js';
 import { command_routes } from '../api/command-routes.js';
 import type { Route } from '../api/http.js';
 import {
@@ -23,6 +24,7 @@ import { operator_routes } from '../api/operator-routes.js';
 import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
 import { token_routes } from '../api/token-routes.js';
+import { start_collection_schedule } from '../billing/collection/index.js';
 import {
   type Ledger,
   migrate_ledger,
@@ -194,6 +196,8 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
       );
       billing_feed = feed;
       shutdown.add('billing-feed', () => feed.close());
+      const collection = start_collection_schedule(ledger, tokens, config, log);
+      shutdown.add('collection-schedule', () => collection.close());
     }
 
     let ocpp_port = 0;
@@ -323,6 +327,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           ...(ledger === undefined
             ? []
             : billing_routes({ ledger, plans, log: log.child({ component: 'billing-api' }) })),
+          ...(ledger === undefined ? [] : collection_routes({ ledger, tokens, config })),
         ],
         log.child({ component: 'api' }),
       );

@@ -160,8 +160,11 @@ function parse_camt054(root: XmlElement, message_type: string): BankFile {
   for (const notification of all(notification_root, 'Ntfctn')) {
     for (const entry of all(notification, 'Ntry')) {
       const { minor: entry_minor, currency } = amount_of(required(entry, 'Amt', 'Ntry'), 'Ntry/Amt');
-      const direction = required(entry, 'CdtDbtInd', 'Ntry').text;
-      if (direction !== 'CRDT' && direction !== 'DBIT') fail(entry, 'Ntry/CdtDbtInd', 'must be CRDT or DBIT');
+      const direction_element = required(entry, 'CdtDbtInd', 'Ntry');
+      const direction = direction_element.text;
+      if (direction !== 'CRDT' && direction !== 'DBIT') {
+        fail(direction_element, 'Ntry/CdtDbtInd', 'must be CRDT or DBIT');
+      }
       const booking = child(entry, 'BookgDt');
       const booking_day = child(booking, 'Dt') ?? child(booking, 'DtTm');
       if (booking_day === undefined) fail(entry, 'Ntry/BookgDt/Dt', 'is required');

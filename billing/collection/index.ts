@@ -47,4 +47,5 @@ export {
   CollectionSchedule,
   collection_policy,
   run_collection_pass,
+  start_collection_schedule,
 } from './schedule.js';

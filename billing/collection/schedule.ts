@@ -106,3 +106,21 @@ export class CollectionSchedule {
     await this.running;
   }
 }
+
+/** The billing process's schedule, started (a no-op when COLLECTION_SCHEDULE_INTERVAL_S is 0). */
+export function start_collection_schedule(
+  ledger: Ledger,
+  tokens: TokenAccess,
+  config: Config,
+  log: Logger,
+): CollectionSchedule {
+  const schedule = new CollectionSchedule(
+    ledger,
+    tokens,
+    collection_policy(config),
+    config.collection_schedule_interval_s * 1000,
+    log.child({ component: 'collection' }),
+  );
+  schedule.start();
+  return schedule;
+}
