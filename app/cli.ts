@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BillUsageError, bill_command } from '../billing/cli-bill.js';
+import { collection_command, collection_commands, collection_usage } from '../billing/collection/cli.js';
 import { ConfigError, load_config } from '../core/config.js';
 import { create_logger } from '../core/log.js';
 import { RateCdrError, rate_cdr } from '../rating/cli-rate.js';
@@ -33,7 +34,7 @@ commands:
               --period YYYY-MM    the month, in each legal entity's time zone (required)
               --account ID        only this account (repeatable)
               --draft             leave the invoices as drafts
-`;
+${collection_usage}`;
 
 /** A mistake in what the user gave the CLI: printed as one line, exit code 2. */
 class UsageError extends Error {}
@@ -204,6 +205,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'bill') {
     await bill_command(argv.slice(1), load_config());
+    return 0;
+  }
+  if ((collection_commands as readonly string[]).includes(command ?? '')) {
+    await collection_command(command!, argv.slice(1), load_config());
     return 0;
   }
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {

@@ -6,6 +6,7 @@ import { Sink } from '../analytics/sink.js';
 import type { Store } from '../analytics/store.js';
 import { analytics_routes } from '../api/analytics-routes.js';
 import { billing_routes } from '../api/billing-routes.js';
+import { collection_routes } from '../api/collection-routes.js';
 import { command_routes } from '../api/command-routes.js';
 import type { Route } from '../api/http.js';
 import {
@@ -24,6 +25,7 @@ import { open_pay_pages } from '../api/pages/index.js';
 import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
 import { token_routes } from '../api/token-routes.js';
+import { start_collection_schedule } from '../billing/collection/index.js';
 import {
   type Ledger,
   migrate_ledger,
@@ -200,6 +202,8 @@ export async function start_stack(
       );
       billing_feed = feed;
       shutdown.add('billing-feed', () => feed.close());
+      const collection = start_collection_schedule(ledger, tokens, config, log);
+      shutdown.add('collection-schedule', () => collection.close());
     }
 
     let ocpp_port = 0;
@@ -345,6 +349,7 @@ export async function start_stack(
             ? []
             : billing_routes({ ledger, plans, log: log.child({ component: 'billing-api' }) })),
           ...(pay?.routes ?? []),
+          ...(ledger === undefined ? [] : collection_routes({ ledger, tokens, config })),
         ],
         log.child({ component: 'api' }),
       );

@@ -18,7 +18,7 @@ export interface JournalLine {
 }
 
 export interface JournalEntry {
-  kind: 'invoice_issued' | 'credit_note_issued' | 'payment_received';
+  kind: 'invoice_issued' | 'credit_note_issued' | 'payment_received' | 'payment_reversed' | 'payment_fee';
   source_id: string;
   currency: string;
   posted_at_ms: number;

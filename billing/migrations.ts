@@ -1,3 +1,4 @@
+import { collection_migrations } from './collection/migrations.js';
 import { dispute_migrations } from './disputes/migrations.js';
 import type { Ledger } from './ledger.js';
 import { pay_at_charger_migrations } from './pay-at-charger/migrations.js';
@@ -332,6 +333,7 @@ ALTER TABLE billing_runs ADD COLUMN resumed_by_run_id int8 REFERENCES billing_ru
 const migrations = [
   ...billing_migrations,
   ...payment_migrations,
+  ...collection_migrations,
   ...dispute_migrations,
   ...pay_at_charger_migrations,
 ].sort((a, b) => a.version - b.version);

@@ -76,4 +76,29 @@ describe('load_config', () => {
     );
     expect(() => load_config({ PAY_COST_CAP_MARGIN_PERCENT: '80' })).toThrow(/PAY_COST_CAP_MARGIN_PERCENT/);
   });
+
+  it('reads the dunning days and collection retries, in order', () => {
+    expect(load_config({})).toMatchObject({
+      dunning_reminder_days: 7,
+      dunning_second_reminder_days: 14,
+      dunning_suspend_days: 30,
+      collection_retry_days: 5,
+      collection_retries_max: 2,
+      collection_schedule_interval_s: 3600,
+    });
+    expect(
+      load_config({
+        DUNNING_REMINDER_DAYS: '3',
+        DUNNING_SECOND_REMINDER_DAYS: '10',
+        DUNNING_SUSPEND_DAYS: '20',
+      }),
+    ).toMatchObject({ dunning_reminder_days: 3, dunning_second_reminder_days: 10, dunning_suspend_days: 20 });
+    expect(() => load_config({ DUNNING_REMINDER_DAYS: '20' })).toThrow(
+      /DUNNING_SECOND_REMINDER_DAYS: must not be less than DUNNING_REMINDER_DAYS/,
+    );
+    expect(() => load_config({ DUNNING_SUSPEND_DAYS: '10' })).toThrow(/DUNNING_SUSPEND_DAYS/);
+    expect(() => load_config({ COLLECTION_RETRY_DAYS: '0' })).toThrow(
+      /COLLECTION_RETRY_DAYS: must be between/,
+    );
+  });
 });

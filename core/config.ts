@@ -36,6 +36,15 @@ export interface Config {
   database_url: string | undefined;
   /** Rated versions per billing feed batch (one ledger transaction) at most. */
   billing_feed_batch_max: number;
+  /** Dunning: days after an invoice's due date for each state (billing/collection/dunning.ts). */
+  dunning_reminder_days: number;
+  dunning_second_reminder_days: number;
+  dunning_suspend_days: number;
+  /** A returned SEPA debit is collected again this many days after the return, at most this often. */
+  collection_retry_days: number;
+  collection_retries_max: number;
+  /** Pause between dunning and retry passes of the billing process; 0 turns the schedule off. */
+  collection_schedule_interval_s: number;
 
   ocpp_host: string;
   ocpp_port: number;
@@ -290,6 +299,16 @@ export function load_config(env: Env = process.env): Config {
     );
   }
 
+  const dunning_reminder_days = read_int(env, 'DUNNING_REMINDER_DAYS', 7, 0, 365);
+  const dunning_second_reminder_days = read_int(env, 'DUNNING_SECOND_REMINDER_DAYS', 14, 0, 365);
+  const dunning_suspend_days = read_int(env, 'DUNNING_SUSPEND_DAYS', 30, 0, 365);
+  if (dunning_second_reminder_days < dunning_reminder_days) {
+    throw new ConfigError('DUNNING_SECOND_REMINDER_DAYS', 'must not be less than DUNNING_REMINDER_DAYS');
+  }
+  if (dunning_suspend_days < dunning_second_reminder_days) {
+    throw new ConfigError('DUNNING_SUSPEND_DAYS', 'must not be less than DUNNING_SECOND_REMINDER_DAYS');
+  }
+
   const roles = new Set<Role>();
   for (const role of read_string(env, 'ROLES', roles_default.join(',')).split(',')) {
     const name = role.trim();
@@ -317,6 +336,12 @@ export function load_config(env: Env = process.env): Config {
 
     database_url: read_url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     billing_feed_batch_max: read_int(env, 'BILLING_FEED_BATCH_MAX', 1000, 1, 10_000),
+    dunning_reminder_days,
+    dunning_second_reminder_days,
+    dunning_suspend_days,
+    collection_retry_days: read_int(env, 'COLLECTION_RETRY_DAYS', 5, 1, 60),
+    collection_retries_max: read_int(env, 'COLLECTION_RETRIES_MAX', 2, 0, 10),
+    collection_schedule_interval_s: read_int(env, 'COLLECTION_SCHEDULE_INTERVAL_S', 3600, 0, 86_400),
 
     ocpp_host: read_string(env, 'OCPP_HOST', '0.0.0.0'),
     ocpp_port: read_int(env, 'OCPP_PORT', 9220, 0, 65535),

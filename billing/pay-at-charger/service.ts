@@ -16,7 +16,7 @@ import { type BillingEvent, record_billing_events } from '../events.js';
 import { post_entry, revenue_account, vat_payable_account } from '../journal.js';
 import type { Ledger, Queryable } from '../ledger.js';
 import type { PaymentProvider, ProviderPayment } from '../payments/provider.js';
-import { session_vat_percent } from '../rated-versions.js';
+import { session_vat_parts } from '../rated-versions.js';
 import { type Hold, hold_of } from './hold.js';
 import {
   active_on_evse,
@@ -569,7 +569,9 @@ export class PayAtCharger {
         energy_wh: row.energy_wh,
         total_excl_vat_minor: total_excl,
         total_incl_vat_minor: total_incl,
-        vat_percent: session_vat_percent(row),
+        // The receipt names the rate of the session's largest part (its VAT figure is the rated one).
+        vat_percent: session_vat_parts(row, total_excl).reduce((a, b) => (b.net_minor > a.net_minor ? b : a))
+          .vat_percent,
         rated_version: row.version,
         breakdown: row.breakdown,
         started_at_ms: row.started_at_ms,
