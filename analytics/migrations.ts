@@ -1,3 +1,4 @@
+import { dispute_statements } from './disputes.js';
 import { occupancy_rollup_statements } from './occupancy-rollup.js';
 import { apply_raw_retention, raw_retention_days_from_env } from './retention.js';
 import { session_events_statements } from './session-events.js';
@@ -406,6 +407,11 @@ export const migrations: readonly Migration[] = [
     version: 36,
     name: 'session event log: the facts each session was rated from, replayed by re-rating',
     statements: (db) => session_events_statements(db),
+  },
+  {
+    version: 45,
+    name: 'dispute cases for analytics: by reason, station, outcome, amounts, time to resolve',
+    statements: (db) => dispute_statements(db),
   },
 ];
 
