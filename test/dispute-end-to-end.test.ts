@@ -443,8 +443,27 @@ describe('a billing dispute, end to end', () => {
       invoice_lines: Json[];
     };
     expect(payments.documents.map((d) => [d.kind, d.total_minor])).toEqual([['invoice', 893]]);
-    const messages = JSON.parse(bundle.parts['ocpp_messages.json']!) as Json[];
-    expect(messages.map((m) => m.kind)).toEqual(expect.arrayContaining(['start', 'meterValues', 'stopped']));
+    const messages = JSON.parse(bundle.parts['ocpp_messages.json']!) as {
+      frames: { action: string; frame: string }[];
+      facts: Json[];
+    };
+    expect(messages.facts.map((m) => m.kind)).toEqual(
+      expect.arrayContaining(['start', 'meterValues', 'stopped']),
+    );
+    // The four TransactionEvent frames as the charger sent them, the altered reading's included.
+    expect(messages.frames.map((f) => f.action)).toEqual([
+      'TransactionEvent',
+      'TransactionEvent',
+      'TransactionEvent',
+      'TransactionEvent',
+    ]);
+    const sent = JSON.parse(messages.frames[2]!.frame) as [number, string, string, Json];
+    expect(sent[2]).toBe('TransactionEvent');
+    const signed = (
+      sent[3].meterValue as { sampledValue: { signedMeterValue: { signedMeterData: string } }[] }[]
+    )[0]!.sampledValue[0]!.signedMeterValue;
+    expect(Buffer.from(signed.signedMeterData, 'base64').toString()).toContain('"RV":20.00');
+    expect(JSON.parse(values[2]!.signed_data).signedMeterData).toBe(signed.signedMeterData);
     const statuses = JSON.parse(bundle.parts['status_timeline.json']!) as Json[];
     expect(statuses.map((s) => s.status)).toContain('Occupied');
 

@@ -27,7 +27,7 @@ import { load_session_facts, type SessionFacts } from './session-facts.js';
  * (the version applied, its text, and the versions created during the session), pricing.json (every
  * rated version: breakdown lines, re-ratings with the total each replaced), payments.json (the
  * invoice lines, documents and payment events of the ledger), ocpp_messages.json (the session's
- * transaction facts as rating applied them, with their OCPP message ids), bundle.pdf.
+ * OCPP frames as received, and the facts rating applied), bundle.pdf.
  */
 export interface ManifestEntry {
   name: string;
@@ -264,15 +264,18 @@ export async function generate_bundle(
       documents: records.documents,
       events: records.events,
     }),
-    'ocpp_messages.json': json(
-      (facts?.events ?? []).map((e) => ({
+    'ocpp_messages.json': json({
+      // The CALL frames as the charger sent them (kept within ANALYTICS_RAW_RETENTION_DAYS).
+      frames: facts?.frames ?? [],
+      // What rating applied, decoded, in its order.
+      facts: (facts?.events ?? []).map((e) => ({
         seq: e.seq,
         idx: e.idx,
         received_at_ms: e.received_at_ms,
         kind: e.kind,
         fact: breakdown_of(e.fact),
       })),
-    ),
+    }),
   };
   return await deps.ledger.transaction(async (tx) => {
     await tx.query('SELECT id FROM dispute_cases WHERE id = $1 FOR UPDATE', [case_id]);

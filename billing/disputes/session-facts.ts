@@ -1,3 +1,4 @@
+import { frames_of_transaction, type StoredFrame } from '../../analytics/ocpp-frames.js';
 import { ident, sql } from '../../analytics/sql.js';
 import type { Store } from '../../analytics/store.js';
 import type { StoredMeterValue } from './signed-values.js';
@@ -57,6 +58,8 @@ export interface SessionFacts {
     started_at_ms: number;
     stopped_at_ms: number;
   }[];
+  /** The transaction's OCPP frames as received (analytics/ocpp-frames.ts), within retention. */
+  frames: StoredFrame[];
 }
 
 /** Bounds on what one session's evidence may hold (a session has a few thousand readings). */
@@ -155,5 +158,12 @@ export async function load_session_facts(
            ORDER BY started_at_ms LIMIT 100`,
         )
   ).map(numbers);
-  return { latest, versions, meter_values, statuses, events, tariff_versions, overlapping };
+  const frames = await frames_of_transaction(
+    store,
+    latest.charge_point_id,
+    latest.transaction_id,
+    [],
+    session_rows_max,
+  );
+  return { latest, versions, meter_values, statuses, events, tariff_versions, overlapping, frames };
 }
