@@ -8,6 +8,7 @@ import { analytics_routes } from '../api/analytics-routes.js';
 import { billing_routes } from '../api/billing-routes.js';
 import { collection_routes } from '../api/collection-routes.js';
 import { command_routes } from '../api/command-routes.js';
+import { dispute_routes } from '../api/dispute-routes.js';
 import type { Route } from '../api/http.js';
 import {
   type CdrMapping,
@@ -26,6 +27,7 @@ import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
 import { token_routes } from '../api/token-routes.js';
 import { start_collection_schedule } from '../billing/collection/index.js';
+import { parse_deadline_rules } from '../billing/disputes/index.js';
 import {
   type Ledger,
   migrate_ledger,
@@ -350,6 +352,18 @@ export async function start_stack(
             : billing_routes({ ledger, plans, log: log.child({ component: 'billing-api' }) })),
           ...(pay?.routes ?? []),
           ...(ledger === undefined ? [] : collection_routes({ ledger, tokens, config })),
+          ...(ledger === undefined
+            ? []
+            : dispute_routes({
+                ledger,
+                store,
+                tariffs,
+                max_power_w_of: async (id) => (await charge_points.cached_profile(id))?.max_power_w,
+                power_w_max: config.rating_power_max_w,
+                rules: parse_deadline_rules(config.dispute_deadline_working_days),
+                default_time_zone: config.default_time_zone,
+                on_error: (error, what) => log.warn({ err: error }, `${what} failed`),
+              })),
         ],
         log.child({ component: 'api' }),
       );

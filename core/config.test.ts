@@ -43,6 +43,21 @@ describe('load_config', () => {
     });
   });
 
+  it('reads the working days a dispute case may stay in each state', () => {
+    expect(load_config({}).dispute_deadline_working_days).toBe(
+      'open=1,investigating=5,proposed_resolution=10,escalated=30',
+    );
+    expect(
+      load_config({ DISPUTE_DEADLINE_WORKING_DAYS: 'investigating=3' }).dispute_deadline_working_days,
+    ).toBe('investigating=3');
+    expect(() => load_config({ DISPUTE_DEADLINE_WORKING_DAYS: 'resolved=2' })).toThrow(
+      /DISPUTE_DEADLINE_WORKING_DAYS/,
+    );
+    expect(() => load_config({ DISPUTE_DEADLINE_WORKING_DAYS: 'open=x' })).toThrow(
+      /DISPUTE_DEADLINE_WORKING_DAYS/,
+    );
+  });
+
   it('never logs secrets', () => {
     const config = load_config({
       OPERATOR_TOKEN: 'secret-secret-secret',

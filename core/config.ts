@@ -125,6 +125,8 @@ export interface Config {
   default_time_zone: string;
   /** Days of raw meter values kept; 0 keeps them forever. */
   analytics_raw_retention_days: number;
+  /** Working days a dispute case may stay in each state, `state=days,...` (billing/disputes/workflow.ts). */
+  dispute_deadline_working_days: string;
   sink_flush_rows_max: number;
   sink_flush_bytes_max: number;
   sink_flush_interval_ms: number;
@@ -427,6 +429,13 @@ export function load_config(env: Env = process.env): Config {
     rating_lease_ttl_ms: read_int(env, 'RATING_LEASE_TTL_MS', 10_000, 1000, 600_000),
     default_time_zone: read_time_zone(env, 'DEFAULT_TIME_ZONE', 'UTC'),
     analytics_raw_retention_days: read_int(env, 'ANALYTICS_RAW_RETENTION_DAYS', 0, 0, 36_500),
+    dispute_deadline_working_days: read_pattern(
+      env,
+      'DISPUTE_DEADLINE_WORKING_DAYS',
+      'open=1,investigating=5,proposed_resolution=10,escalated=30',
+      /^(open|investigating|proposed_resolution|escalated)=\d{1,3}(,(open|investigating|proposed_resolution|escalated)=\d{1,3})*$/,
+      'a list of state=working days, states open, investigating, proposed_resolution, escalated',
+    ),
     sink_flush_rows_max: read_int(env, 'SINK_FLUSH_ROWS_MAX', 10_000, 1, 1_000_000),
     sink_flush_bytes_max: read_int(env, 'SINK_FLUSH_BYTES_MAX', 8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     sink_flush_interval_ms: read_int(env, 'SINK_FLUSH_INTERVAL_MS', 20, 0, 60_000),
