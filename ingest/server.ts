@@ -271,6 +271,15 @@ export class IngestServer {
       res.writeStatus('400 Bad Request').end('charge point id must be 1 to 48 printable characters\n');
       return;
     }
+    // RFC 6455 section 4.2.1 item 4: the handshake's Connection header includes "Upgrade". Refused
+    // here, synchronously: uWS marks a request whose Connection value is 5 characters long (
+    // "close") to be closed once answered, and after the asynchronous upgrade below its cork()
+    // applies that mark to the new WebSocket, dropping it (1006) right after `open`.
+    if (!/(^|,)\s*upgrade\s*(,|$)/i.test(req.getHeader('connection'))) {
+      handshakes_refused.inc({ reason: 'bad_handshake' });
+      res.writeStatus('400 Bad Request').end('a WebSocket handshake says Connection: Upgrade\n');
+      return;
+    }
     const offered = req
       .getHeader('sec-websocket-protocol')
       .split(',')
