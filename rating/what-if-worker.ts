@@ -23,9 +23,40 @@ export interface WhatIfSession {
   before_incl_vat: string;
   provisional: boolean;
   version: number;
-  /** The session event log rows in (seq, idx) order, or the facts rebuilt for an older session. */
-  logged?: LoggedFactRow[];
+  /** The session's event log as read (any order, duplicates possible), or its facts rebuilt for an older session. */
+  log?: LoggedColumns;
   facts?: SessionFacts;
+}
+
+/** A session's event log rows as parallel arrays (one query row per session). */
+export interface LoggedColumns {
+  seq: (number | string)[];
+  idx: (number | string)[];
+  received_at_ms: (number | string)[];
+  kind: string[];
+  fact: string[];
+}
+
+/** The log in (seq, idx) order, one row per key, as the reducer applied it. */
+export function logged_rows(log: LoggedColumns): LoggedFactRow[] {
+  const order = log.seq.map((_, i) => i);
+  const seq = log.seq.map(Number);
+  const idx = log.idx.map(Number);
+  order.sort((a, b) => seq[a]! - seq[b]! || idx[a]! - idx[b]!);
+  const rows: LoggedFactRow[] = [];
+  let last = -1;
+  for (const i of order) {
+    if (last >= 0 && seq[i] === seq[last] && idx[i] === idx[last]) continue;
+    rows.push({
+      seq: seq[i]!,
+      idx: idx[i]!,
+      received_at_ms: log.received_at_ms[i]!,
+      kind: log.kind[i]!,
+      fact: log.fact[i]!,
+    });
+    last = i;
+  }
+  return rows;
 }
 
 export interface WhatIfTask {
@@ -94,7 +125,7 @@ const decimal4 = /^(-?)(\d+)(?:\.(\d{1,4}))?$/;
 export function units4(text: string): bigint {
   const m = decimal4.exec(text);
   if (m === null) throw new RangeError(`not a money amount with at most 4 decimals: ${text}`);
-  const units = BigInt(m[2]!) * 10_000n + BigInt(((m[3] ?? '') + '0000').slice(0, 4));
+  const units = BigInt(m[2]!) * 10_000n + BigInt(`${m[3] ?? ''}0000`.slice(0, 4));
   return m[1] === '-' ? -units : units;
 }
 
@@ -169,7 +200,9 @@ export function run_what_if_task(task: WhatIfTask): CandidatePartial[] {
   for (const session of task.sessions) {
     let facts: SessionFacts | undefined;
     try {
-      facts = session.facts ?? facts_of_logged_rows(session.logged ?? []);
+      facts =
+        session.facts ??
+        (session.log === undefined ? undefined : facts_of_logged_rows(logged_rows(session.log)));
     } catch (error) {
       facts = undefined;
       for (const p of partials) fail(p, session.session_id, (error as Error).message);

@@ -6,7 +6,7 @@ import type { Store } from '../analytics/store.js';
 import { FieldError } from '../core/field-error.js';
 import { Money } from '../core/money.js';
 import { built_module } from '../core/paths.js';
-import { type LoggedFactRow, type StoredRow, stored_facts } from './rerate.js';
+import { type StoredRow, stored_facts } from './rerate.js';
 import type { SessionRules } from './session.js';
 import { type CpoParty, normalise_tariff, type Tariff, TariffValidationError } from './tariff.js';
 import {
@@ -16,6 +16,7 @@ import {
   type FigureSums,
   failures_kept_max,
   keep_largest,
+  type LoggedColumns,
   parse_figure_key,
   run_what_if_task,
   type WhatIfChange,
@@ -232,7 +233,7 @@ interface Chunk {
   sessions: WhatIfSession[];
 }
 
-async function read_chunk(
+export async function read_what_if_chunk(
   store: Store,
   selection: WhatIfSelection,
   stations: readonly string[],
@@ -245,22 +246,19 @@ async function read_chunk(
      FROM (SELECT * FROM ${db}.session_facts FINAL WHERE ${inner}${final_settings(store)})
      WHERE ${outer} ORDER BY session_id`,
   );
+  // One row per session, its log as parallel arrays; ordered and de-duplicated (a redelivered
+  // batch writes its rows again) on the worker thread: sorting here costs more than the pricing.
   const logged = await store.query_arrays<
-    [string, number | string, number | string, number | string, string, string]
+    [string, (number | string)[], (number | string)[], (number | string)[], string[], string[]]
   >(
-    `SELECT session_id, seq, idx, received_at_ms, kind, fact FROM ${db}.session_events
+    `SELECT session_id, groupArray(seq), groupArray(idx), groupArray(received_at_ms), groupArray(kind), groupArray(fact)
+     FROM ${db}.session_events
      WHERE session_id IN (SELECT session_id FROM ${db}.session_facts WHERE ${inner})
-     ORDER BY session_id, seq, idx LIMIT 1 BY session_id, seq, idx`,
+     GROUP BY session_id`,
   );
-  const facts = new Map<string, LoggedFactRow[]>();
-  for (const [session_id, seq, idx, received_at_ms, kind, fact] of logged) {
-    let list = facts.get(session_id);
-    if (list === undefined) {
-      list = [];
-      facts.set(session_id, list);
-    }
-    list.push({ seq, idx, received_at_ms, kind, fact });
-  }
+  const facts = new Map<string, LoggedColumns>();
+  for (const [session_id, seq, idx, received_at_ms, kind, fact] of logged)
+    facts.set(session_id, { seq, idx, received_at_ms, kind, fact });
   const sessions: WhatIfSession[] = [];
   for (const r of rows) {
     const session: WhatIfSession = {
@@ -276,7 +274,7 @@ async function read_chunk(
       version: Number(r[9]),
     };
     const log = facts.get(session.session_id);
-    if (log !== undefined && log[0]?.kind === 'start') session.logged = log;
+    if (log?.kind.includes('start')) session.log = log;
     else session.facts = await older_session_facts(store, session.session_id);
     sessions.push(session);
   }
@@ -376,11 +374,11 @@ export async function price_what_if(
   let done = 0;
   on_progress({ sessions_total: total, sessions_done: 0 });
   let next: Promise<Chunk> | undefined =
-    chunks[0] === undefined ? undefined : read_chunk(store, request.selection, chunks[0]);
+    chunks[0] === undefined ? undefined : read_what_if_chunk(store, request.selection, chunks[0]);
   for (let i = 0; next !== undefined; i++) {
     const chunk = await next;
     const following = chunks[i + 1];
-    next = following === undefined ? undefined : read_chunk(store, request.selection, following);
+    next = following === undefined ? undefined : read_what_if_chunk(store, request.selection, following);
     const parts = await deps.pool.run({
       candidates: request.tariffs,
       rules: deps.rules,
