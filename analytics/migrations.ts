@@ -6,6 +6,7 @@ import { session_events_statements } from './session-events.js';
 import { session_facts_statements } from './session-facts.js';
 import { ident, sql } from './sql.js';
 import type { Store } from './store.js';
+import { what_if_statements } from './what-if-tables.js';
 
 /**
  * Versioned schema. Every statement is idempotent (IF NOT EXISTS) and runs on ClickHouse 18.16
@@ -408,6 +409,11 @@ export const migrations: readonly Migration[] = [
     version: 36,
     name: 'session event log: the facts each session was rated from, replayed by re-rating',
     statements: (db) => session_events_statements(db),
+  },
+  {
+    version: 37,
+    name: 'pricing what-if scenarios: candidate tariffs replayed on past sessions, figures and largest changes',
+    statements: (db) => what_if_statements(db),
   },
   {
     version: 45,

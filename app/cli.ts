@@ -6,6 +6,7 @@ import { collection_command, collection_commands, collection_usage } from '../bi
 import { ConfigError, load_config } from '../core/config.js';
 import { create_logger } from '../core/log.js';
 import { RateCdrError, rate_cdr } from '../rating/cli-rate.js';
+import { WhatIfUsageError, what_if_command, what_if_usage } from './cli-what-if.js';
 import { start_stack } from './stack.js';
 
 const usage = `usage: evrate <command>
@@ -34,7 +35,8 @@ commands:
               --period YYYY-MM    the month, in each legal entity's time zone (required)
               --account ID        only this account (repeatable)
               --draft             leave the invoices as drafts
-${collection_usage}`;
+${collection_usage}
+${what_if_usage}`;
 
 /** A mistake in what the user gave the CLI: printed as one line, exit code 2. */
 class UsageError extends Error {}
@@ -203,6 +205,10 @@ async function main(argv: string[]): Promise<number> {
     await rerate_command(argv.slice(1));
     return 0;
   }
+  if (command === 'what-if') {
+    await what_if_command(argv.slice(1));
+    return 0;
+  }
   if (command === 'bill') {
     await bill_command(argv.slice(1), load_config());
     return 0;
@@ -225,7 +231,11 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     if (error instanceof ConfigError) process.stderr.write(`evrate: configuration error: ${error.message}\n`);
-    else if (error instanceof UsageError || error instanceof BillUsageError) {
+    else if (
+      error instanceof UsageError ||
+      error instanceof BillUsageError ||
+      error instanceof WhatIfUsageError
+    ) {
       process.stderr.write(`evrate: ${error.message}\n`);
       process.exit(2);
     } else process.stderr.write(`evrate: ${(error as Error).stack ?? String(error)}\n`);

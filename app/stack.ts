@@ -23,6 +23,7 @@ import {
 import { openapi_route } from '../api/openapi.js';
 import { operator_routes } from '../api/operator-routes.js';
 import { open_pay_pages } from '../api/pages/index.js';
+import { pricing_routes } from '../api/pricing-routes.js';
 import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
 import { token_routes } from '../api/token-routes.js';
@@ -53,6 +54,7 @@ import { PricingPool } from '../rating/pool.js';
 import { RatingService } from '../rating/service.js';
 import type { SessionRules } from '../rating/session.js';
 import { TariffStore } from '../rating/tariff-store.js';
+import { WhatIfPool } from '../rating/what-if.js';
 
 export interface RunningStack {
   /** '' when this process does not run the ingest role. */
@@ -300,6 +302,14 @@ export async function start_stack(
         cpo: { country_code: config.ocpi_country_code, party_id: config.ocpi_party_id },
         location_country: config.ocpi_location_country,
       };
+      const what_if_pool = new WhatIfPool(config.rating_workers);
+      shutdown.add('what-if', () => what_if_pool.close());
+      const pricing = pricing_routes({
+        store,
+        pool: what_if_pool,
+        rules: rating_rules(config),
+        cpo: { country_code: config.ocpi_country_code, party_id: config.ocpi_party_id },
+      });
       const api: ApiServer = new ApiServer(
         {
           host: config.api_host,
@@ -336,6 +346,7 @@ export async function start_stack(
           openapi_route(() => api.route_list),
           ...analytics_routes({ store }),
           ...rerate_routes({ store, tariffs, rules: rating_rules(config), nats }),
+          ...pricing.routes,
           ...command_routes({
             nats,
             subject_prefix: config.nats_subject_prefix,
