@@ -627,18 +627,24 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
   });
 
   it('rate-limits the public pages per client address (HTTP 429 with Retry-After)', async () => {
-    // PAY_REQUESTS_PER_S_MAX=200 here: a burst of 400 passes, the rest of 700 at once does not.
-    const answers = await Promise.all(
-      Array.from({ length: 700 }, () =>
-        fetch(`${stack.api_url}/pay/CP-PAY-OFF/1/qr.svg`).then(async (r) => {
-          await r.arrayBuffer();
-          return { status: r.status, retry_after: r.headers.get('retry-after') };
-        }),
-      ),
-    );
-    const limited = answers.filter((r) => r.status === 429);
+    // PAY_REQUESTS_PER_S_MAX=200 here: a burst of 400 passes, the rest of 700 at once does not. On a
+    // busy machine a burst can take long enough for the bucket to refill, so bursts are repeated
+    // (at most 10) until one is limited; the first one always gets its 400.
+    const burst = () =>
+      Promise.all(
+        Array.from({ length: 700 }, () =>
+          fetch(`${stack.api_url}/pay/CP-PAY-OFF/1/qr.svg`).then(async (r) => {
+            await r.arrayBuffer();
+            return { status: r.status, retry_after: r.headers.get('retry-after') };
+          }),
+        ),
+      );
+    const first = await burst();
+    expect(first.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(400);
+    let limited = first.filter((r) => r.status === 429);
+    for (let i = 1; i < 10 && limited.length === 0; i++)
+      limited = (await burst()).filter((r) => r.status === 429);
     expect(limited.length).toBeGreaterThan(0);
-    expect(answers.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(400);
     expect(Number(limited[0]!.retry_after)).toBeGreaterThanOrEqual(1);
   });
 });
