@@ -20,6 +20,7 @@ import {
 } from '../api/ocpi/index.js';
 import { openapi_route } from '../api/openapi.js';
 import { operator_routes } from '../api/operator-routes.js';
+import { payment_routes } from '../api/payment-routes.js';
 import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
 import { token_routes } from '../api/token-routes.js';
@@ -30,6 +31,8 @@ import {
   RatedFeedConsumer,
   rated_feed_defaults,
 } from '../billing/index.js';
+import { payment_provider_of } from '../billing/payments/setup.js';
+import { start_payment_sweeps } from '../billing/payments/sweep.js';
 import { ChargePointRegistry } from '../core/charge-points.js';
 import { type Config, redact_config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
@@ -194,6 +197,15 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
       );
       billing_feed = feed;
       shutdown.add('billing-feed', () => feed.close());
+      const provider = payment_provider_of(config);
+      if (provider !== undefined && config.payments_sweep_interval_ms > 0) {
+        const sweeps = start_payment_sweeps(
+          { ledger, provider },
+          config.payments_sweep_interval_ms,
+          log.child({ component: 'payments' }),
+        );
+        shutdown.add('payment-sweeps', () => sweeps.stop());
+      }
     }
 
     let ocpp_port = 0;
@@ -323,6 +335,13 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           ...(ledger === undefined
             ? []
             : billing_routes({ ledger, plans, log: log.child({ component: 'billing-api' }) })),
+          ...(ledger === undefined
+            ? []
+            : payment_routes({
+                ledger,
+                provider: payment_provider_of(config),
+                log: log.child({ component: 'payments-api' }),
+              })),
         ],
         log.child({ component: 'api' }),
       );

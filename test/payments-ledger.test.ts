@@ -241,7 +241,7 @@ describe.each(ledger_backends)('card payments in the ledger on %s', (backend) =>
 
   it('keeps a credit note as account credit by the account choice and uses it before the next charge', async () => {
     await save_payment_method(ctx, { account_id: 'cas', payment_method_id: 'pm_card_visa', actor: 'test' });
-    await set_credit_note_choice(ctx, 'cas', 'account_credit');
+    await set_credit_note_choice(ledger, 'cas', 'account_credit');
     const october = await issue_invoice(ledger, {
       account_id: 'cas',
       period: '2026-10',

@@ -66,14 +66,16 @@ export async function save_payment_method(
     throw new FieldError('payment_method_id', `provider ${ctx.provider.name} does not save payment methods`);
   }
   let customer = await get_payment_customer(ctx.ledger, account.id);
-  if (customer === undefined) {
+  if (customer === undefined || customer.provider !== ctx.provider.name) {
     const made = await ctx.provider.create_customer({
-      idempotency_key: `account:${account.id}:customer`,
+      idempotency_key: `account:${account.id}:customer:${ctx.provider.name}`,
       account_id: account.id,
+      email: account.email === '' ? undefined : account.email,
     });
     await ctx.ledger.query(
       `INSERT INTO payment_customers (account_id, provider, provider_customer_id, updated_at_ms) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (account_id) DO NOTHING`,
+       ON CONFLICT (account_id) DO UPDATE SET provider = EXCLUDED.provider, provider_customer_id = EXCLUDED.provider_customer_id,
+         payment_method_id = NULL, card_brand = NULL, card_last4 = NULL, updated_at_ms = EXCLUDED.updated_at_ms`,
       [account.id, ctx.provider.name, made.provider_customer_id, now_of(ctx)],
     );
     customer = (await get_payment_customer(ctx.ledger, account.id))!;
@@ -92,30 +94,24 @@ export async function save_payment_method(
 
 /** The account's choice for credit notes on paid invoices: refund to the card, or keep as credit. */
 export async function set_credit_note_choice(
-  ctx: PaymentsContext,
+  ledger: Queryable,
   account_id: string,
   choice: unknown,
+  now_ms = Date.now(),
 ): Promise<PaymentCustomer | undefined> {
   if (choice !== 'refund' && choice !== 'account_credit') {
     throw new FieldError('credit_notes', "must be 'refund' or 'account_credit'");
   }
-  const [account] = await ctx.ledger.query('SELECT 1 FROM accounts WHERE id = $1', [account_id]);
+  const [account] = await ledger.query('SELECT 1 FROM accounts WHERE id = $1', [account_id]);
   if (account === undefined) throw new FieldError('account_id', 'is not a known account');
-  const customer = await get_payment_customer(ctx.ledger, account_id);
-  if (customer === undefined) {
-    // No card yet: the choice is kept on a row without a provider customer id.
-    await ctx.ledger.query(
-      `INSERT INTO payment_customers (account_id, provider, provider_customer_id, credit_notes, updated_at_ms)
-       VALUES ($1, $2, $3, $4, $5)`,
-      [account_id, ctx.provider.name, `none:${account_id}`, choice, now_of(ctx)],
-    );
-  } else {
-    await ctx.ledger.query(
-      'UPDATE payment_customers SET credit_notes = $2, updated_at_ms = $3 WHERE account_id = $1',
-      [account_id, choice, now_of(ctx)],
-    );
-  }
-  return await get_payment_customer(ctx.ledger, account_id);
+  // Without a card yet, the choice is kept on a row with no provider customer.
+  await ledger.query(
+    `INSERT INTO payment_customers (account_id, provider, provider_customer_id, credit_notes, updated_at_ms)
+     VALUES ($1, 'none', $2, $3, $4)
+     ON CONFLICT (account_id) DO UPDATE SET credit_notes = EXCLUDED.credit_notes, updated_at_ms = EXCLUDED.updated_at_ms`,
+    [account_id, `none:${account_id}`, choice, now_ms],
+  );
+  return await get_payment_customer(ledger, account_id);
 }
 
 export async function account_credit_minor(

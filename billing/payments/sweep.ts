@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '../../core/log.js';
 import { collect_invoice, invoices_to_collect } from './collect.js';
 import { invoices_with_excess, settle_invoice_excess } from './credit-notes.js';
 import { type PaymentsContext, resume_pending_operations } from './operations.js';
