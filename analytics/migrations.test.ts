@@ -70,7 +70,7 @@ describe.each(store_transports)('migrations on $name', ({ open }) => {
     await insert('ocpp_rejections', rejection);
     await insert('ocpp_rejections', rejection);
 
-    expect(await migrate(upgrade)).toEqual([34, 35, 36]);
+    expect(await migrate(upgrade)).toEqual(migrations.map((m) => m.version).filter((v) => v >= 34));
     const [row] = await env.store.query<Record<string, unknown>>(
       `SELECT token_type, contract_id, auth_method, group_id, anomalies, review, last_updated_ms
        FROM upgrade.rated_sessions WHERE session_id = 'S-V33'`,

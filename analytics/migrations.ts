@@ -1,9 +1,12 @@
+import { dispute_statements } from './disputes.js';
 import { occupancy_rollup_statements } from './occupancy-rollup.js';
+import { ocpp_frame_statements } from './ocpp-frames.js';
 import { apply_raw_retention, raw_retention_days_from_env } from './retention.js';
 import { session_events_statements } from './session-events.js';
 import { session_facts_statements } from './session-facts.js';
 import { ident, sql } from './sql.js';
 import type { Store } from './store.js';
+import { what_if_statements } from './what-if-tables.js';
 
 /**
  * Versioned schema. Every statement is idempotent (IF NOT EXISTS) and runs on ClickHouse 18.16
@@ -407,6 +410,21 @@ export const migrations: readonly Migration[] = [
     name: 'session event log: the facts each session was rated from, replayed by re-rating',
     statements: (db) => session_events_statements(db),
   },
+  {
+    version: 37,
+    name: 'pricing what-if scenarios: candidate tariffs replayed on past sessions, figures and largest changes',
+    statements: (db) => what_if_statements(db),
+  },
+  {
+    version: 45,
+    name: 'dispute cases for analytics: by reason, station, outcome, amounts, time to resolve',
+    statements: (db) => dispute_statements(db),
+  },
+  {
+    version: 46,
+    name: 'transaction messages as received (raw OCPP frames), bounded by the raw retention',
+    statements: (db) => ocpp_frame_statements(db),
+  },
 ];
 
 async function column_exists(store: Store, table: string, column: string): Promise<boolean> {
@@ -513,6 +531,8 @@ export async function migrate(
     );
     applied.push(migration.version);
   }
-  await apply_raw_retention(store, options.raw_retention_days ?? raw_retention_days_from_env());
+  const days = options.raw_retention_days ?? raw_retention_days_from_env();
+  await apply_raw_retention(store, days);
+  if (await table_of(store, 'ocpp_frames')) await apply_raw_retention(store, days, Date.now(), 'ocpp_frames');
   return applied;
 }

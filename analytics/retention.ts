@@ -37,25 +37,28 @@ export async function apply_raw_retention(
   store: Store,
   days: number,
   now_ms: number = Date.now(),
+  /** meter_values, or another raw table with a `timestamp` column (ocpp_frames). */
+  table: 'meter_values' | 'ocpp_frames' = 'meter_values',
 ): Promise<RetentionOutcome> {
   const db = ident(store.database);
+  const t = ident(table).text;
   if (has_table_ttl(store.server_version)) {
     const ttl = `timestamp + toIntervalDay(${sql`${days}`})`;
-    const [table] = await store.query<{ create_table_query: string; engine: string }>(
-      sql`SELECT create_table_query, engine FROM system.tables WHERE database = ${store.database} AND name = 'meter_values'`
+    const [found] = await store.query<{ create_table_query: string; engine: string }>(
+      sql`SELECT create_table_query, engine FROM system.tables WHERE database = ${store.database} AND name = ${table}`
         .text,
     );
     // On a cluster meter_values is a Distributed table over meter_values_local, whose TTL is set
     // by the cluster DDL (cluster.ts); a Distributed table has none.
-    if (table?.engine === 'Distributed') return { method: 'none', dropped_partitions: [] };
-    const current = /\bTTL\s+(.+?)(\s+SETTINGS\b|$)/s.exec(table?.create_table_query ?? '')?.[1]?.trim();
+    if (found?.engine === 'Distributed') return { method: 'none', dropped_partitions: [] };
+    const current = /\bTTL\s+(.+?)(\s+SETTINGS\b|$)/s.exec(found?.create_table_query ?? '')?.[1]?.trim();
     if (days === 0) {
       // Rewriting every part to change a TTL is costly on a big table: touch it only on a change.
-      if (current !== undefined) await store.exec(`ALTER TABLE ${db}.meter_values REMOVE TTL`);
+      if (current !== undefined) await store.exec(`ALTER TABLE ${db}.${t} REMOVE TTL`);
       return { method: 'none', dropped_partitions: [] };
     }
     if (current?.replace(/\s+/g, '') !== ttl.replace(/\s+/g, '')) {
-      await store.exec(`ALTER TABLE ${db}.meter_values MODIFY TTL ${ttl}`);
+      await store.exec(`ALTER TABLE ${db}.${t} MODIFY TTL ${ttl}`);
     }
     return { method: 'ttl', dropped_partitions: [] };
   }
@@ -66,14 +69,14 @@ export async function apply_raw_retention(
   const cutoff_month = cutoff.getUTCFullYear() * 100 + cutoff.getUTCMonth() + 1;
   const partitions = await store.query<{ partition: string }>(
     sql`SELECT DISTINCT partition FROM system.parts
-        WHERE database = ${store.database} AND table = 'meter_values' AND active`.text,
+        WHERE database = ${store.database} AND table = ${table} AND active`.text,
   );
   const expired = partitions
     .map((p) => p.partition)
     .filter((p) => /^\d{6}$/.test(p) && Number(p) < cutoff_month)
     .sort();
   for (const partition of expired) {
-    await store.exec(`ALTER TABLE ${db}.meter_values DROP PARTITION ${sql`${Number(partition)}`}`);
+    await store.exec(`ALTER TABLE ${db}.${t} DROP PARTITION ${sql`${Number(partition)}`}`);
   }
   return { method: 'drop_partitions', dropped_partitions: expired };
 }

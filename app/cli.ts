@@ -2,10 +2,12 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BillUsageError, bill_command } from '../billing/cli-bill.js';
+import { collection_command, collection_commands, collection_usage } from '../billing/collection/cli.js';
 import { payments_command } from '../billing/payments/cli-payments.js';
 import { ConfigError, load_config } from '../core/config.js';
 import { create_logger } from '../core/log.js';
 import { RateCdrError, rate_cdr } from '../rating/cli-rate.js';
+import { WhatIfUsageError, what_if_command, what_if_usage } from './cli-what-if.js';
 import { start_stack } from './stack.js';
 
 const usage = `usage: evrate <command>
@@ -40,7 +42,8 @@ commands:
               capture --payment ID [--amount-minor N]     capture a hold
               refund --payment ID [--amount-minor N] --reason TEXT
               collect --invoice ID                        account credit, then the saved card
-`;
+${collection_usage}
+${what_if_usage}`;
 
 /** A mistake in what the user gave the CLI: printed as one line, exit code 2. */
 class UsageError extends Error {}
@@ -209,12 +212,20 @@ async function main(argv: string[]): Promise<number> {
     await rerate_command(argv.slice(1));
     return 0;
   }
+  if (command === 'what-if') {
+    await what_if_command(argv.slice(1));
+    return 0;
+  }
   if (command === 'bill') {
     await bill_command(argv.slice(1), load_config());
     return 0;
   }
   if (command === 'payments') {
     await payments_command(argv.slice(1), load_config());
+    return 0;
+  }
+  if ((collection_commands as readonly string[]).includes(command ?? '')) {
+    await collection_command(command!, argv.slice(1), load_config());
     return 0;
   }
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
@@ -231,7 +242,11 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     if (error instanceof ConfigError) process.stderr.write(`evrate: configuration error: ${error.message}\n`);
-    else if (error instanceof UsageError || error instanceof BillUsageError) {
+    else if (
+      error instanceof UsageError ||
+      error instanceof BillUsageError ||
+      error instanceof WhatIfUsageError
+    ) {
       process.stderr.write(`evrate: ${error.message}\n`);
       process.exit(2);
     } else process.stderr.write(`evrate: ${(error as Error).stack ?? String(error)}\n`);

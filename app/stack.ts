@@ -6,7 +6,9 @@ import { Sink } from '../analytics/sink.js';
 import type { Store } from '../analytics/store.js';
 import { analytics_routes } from '../api/analytics-routes.js';
 import { billing_routes } from '../api/billing-routes.js';
+import { collection_routes } from '../api/collection-routes.js';
 import { command_routes } from '../api/command-routes.js';
+import { dispute_routes } from '../api/dispute-routes.js';
 import type { Route } from '../api/http.js';
 import {
   type CdrMapping,
@@ -20,10 +22,14 @@ import {
 } from '../api/ocpi/index.js';
 import { openapi_route } from '../api/openapi.js';
 import { operator_routes } from '../api/operator-routes.js';
+import { open_pay_pages } from '../api/pages/index.js';
 import { payment_routes } from '../api/payment-routes.js';
+import { pricing_routes } from '../api/pricing-routes.js';
 import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
 import { token_routes } from '../api/token-routes.js';
+import { start_collection_schedule } from '../billing/collection/index.js';
+import { parse_deadline_rules } from '../billing/disputes/index.js';
 import {
   type Ledger,
   migrate_ledger,
@@ -31,6 +37,7 @@ import {
   RatedFeedConsumer,
   rated_feed_defaults,
 } from '../billing/index.js';
+import type { PaymentProvider } from '../billing/payments/provider.js';
 import { payment_provider_of } from '../billing/payments/setup.js';
 import { start_payment_sweeps } from '../billing/payments/sweep.js';
 import { ChargePointRegistry } from '../core/charge-points.js';
@@ -50,6 +57,7 @@ import { PricingPool } from '../rating/pool.js';
 import { RatingService } from '../rating/service.js';
 import type { SessionRules } from '../rating/session.js';
 import { TariffStore } from '../rating/tariff-store.js';
+import { WhatIfPool } from '../rating/what-if.js';
 
 export interface RunningStack {
   /** '' when this process does not run the ingest role. */
@@ -88,7 +96,11 @@ function local_url(host: string, port: number, scheme: string): string {
  * The composition root: starts every stage in dependency order and registers each for shutdown,
  * which runs in reverse (front doors first, then the pipeline, then the stores and servers).
  */
-export async function start_stack(config: Config, log: Logger): Promise<RunningStack> {
+export async function start_stack(
+  config: Config,
+  log: Logger,
+  extras: { payment_provider?: PaymentProvider } = {},
+): Promise<RunningStack> {
   log.info({ config: redact_config(config) }, 'effective configuration');
   const shutdown = new Shutdown(log);
   try {
@@ -206,6 +218,8 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
         );
         shutdown.add('payment-sweeps', () => sweeps.stop());
       }
+      const collection = start_collection_schedule(ledger, tokens, config, log);
+      shutdown.add('collection-schedule', () => collection.close());
     }
 
     let ocpp_port = 0;
@@ -281,10 +295,33 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           allow_private_addresses: config.ocpi_allow_private_addresses,
         },
       };
+      const provider = extras.payment_provider ?? payment_provider_of(config);
+      const pay =
+        ledger === undefined || provider === undefined
+          ? undefined
+          : await open_pay_pages(config, {
+              ledger,
+              provider,
+              nats,
+              store,
+              tariffs,
+              charge_points,
+              tokens,
+              log,
+            });
+      if (pay !== undefined) shutdown.add('pay-at-charger', () => pay.close());
       const cdr_mapping: CdrMapping = {
         cpo: { country_code: config.ocpi_country_code, party_id: config.ocpi_party_id },
         location_country: config.ocpi_location_country,
       };
+      const what_if_pool = new WhatIfPool(config.rating_workers);
+      shutdown.add('what-if', () => what_if_pool.close());
+      const pricing = pricing_routes({
+        store,
+        pool: what_if_pool,
+        rules: rating_rules(config),
+        cpo: { country_code: config.ocpi_country_code, party_id: config.ocpi_party_id },
+      });
       const api: ApiServer = new ApiServer(
         {
           host: config.api_host,
@@ -321,6 +358,7 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
           openapi_route(() => api.route_list),
           ...analytics_routes({ store }),
           ...rerate_routes({ store, tariffs, rules: rating_rules(config), nats }),
+          ...pricing.routes,
           ...command_routes({
             nats,
             subject_prefix: config.nats_subject_prefix,
@@ -341,6 +379,20 @@ export async function start_stack(config: Config, log: Logger): Promise<RunningS
                 ledger,
                 provider: payment_provider_of(config),
                 log: log.child({ component: 'payments-api' }),
+              })),
+          ...(pay?.routes ?? []),
+          ...(ledger === undefined ? [] : collection_routes({ ledger, tokens, config })),
+          ...(ledger === undefined
+            ? []
+            : dispute_routes({
+                ledger,
+                store,
+                tariffs,
+                max_power_w_of: async (id) => (await charge_points.cached_profile(id))?.max_power_w,
+                power_w_max: config.rating_power_max_w,
+                rules: parse_deadline_rules(config.dispute_deadline_working_days),
+                default_time_zone: config.default_time_zone,
+                on_error: (error, what) => log.warn({ err: error }, `${what} failed`),
               })),
         ],
         log.child({ component: 'api' }),

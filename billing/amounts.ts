@@ -78,3 +78,36 @@ export function prorated_fee_minor(
   const fee = new Money(monthly_fee_minor).mul(days_active).div(days_in_period).div(scale);
   return minor_of(fee.toString(), currency);
 }
+
+/**
+ * `total_minor` split over parts in proportion to `weights_minor` (largest remainder: each part
+ * gets the floor of its exact share, the minor units left go one each to the largest remainders,
+ * ties to the earlier part), so the parts always add up to the total exactly. Weights are
+ * non-negative; with all weights 0 the whole total goes to the first part.
+ */
+export function split_minor(total_minor: number, weights_minor: readonly number[]): number[] {
+  if (!Number.isSafeInteger(total_minor)) throw new RangeError(`${total_minor} is not minor units`);
+  if (weights_minor.length === 0) throw new RangeError('nothing to split over');
+  if (weights_minor.some((w) => !Number.isSafeInteger(w) || w < 0))
+    throw new RangeError('weights must be non-negative minor units');
+  const sign = total_minor < 0 ? -1n : 1n;
+  const total = BigInt(Math.abs(total_minor));
+  const weights = weights_minor.map((w) => BigInt(w));
+  const weight_sum = weights.reduce((a, b) => a + b, 0n);
+  if (weight_sum === 0n) return weights_minor.map((_, i) => (i === 0 ? total_minor : 0));
+  const shares = weights.map((w, order) => ({
+    order,
+    floor: (total * w) / weight_sum,
+    remainder: (total * w) % weight_sum,
+  }));
+  let left = total - shares.reduce((sum, s) => sum + s.floor, 0n);
+  const by_remainder = [...shares].sort((a, b) =>
+    a.remainder === b.remainder ? a.order - b.order : a.remainder > b.remainder ? -1 : 1,
+  );
+  for (const share of by_remainder) {
+    if (left === 0n) break;
+    share.floor += 1n;
+    left -= 1n;
+  }
+  return shares.map((s) => Number(sign * s.floor));
+}

@@ -24,6 +24,9 @@ export interface JournalEntry {
     | 'invoice_issued'
     | 'credit_note_issued'
     | 'payment_received'
+    // billing/collection: returned debits and bank charges
+    | 'payment_reversed'
+    | 'payment_fee'
     // billing/payments: gateway payments, refunds, chargebacks and account credit
     | 'payment_captured'
     | 'payment_refunded'

@@ -1,5 +1,7 @@
+import { collection_migrations } from './collection/migrations.js';
 import { dispute_migrations } from './disputes/migrations.js';
 import type { Ledger } from './ledger.js';
+import { pay_at_charger_migrations } from './pay-at-charger/migrations.js';
 import { payment_migrations } from './payments/migrations.js';
 
 /**
@@ -15,7 +17,7 @@ export interface LedgerMigration {
   sql: string;
 }
 
-/** Billing's own versions: 1 to 99. Payments own 100 to 199, disputes 200 to 299. */
+/** Billing's own versions: 1 to 99. Payments own 100 to 199, disputes 200 to 299, pay at the charger 300 to 349. */
 const billing_migrations: readonly LedgerMigration[] = [
   {
     version: 1,
@@ -303,11 +305,38 @@ CREATE TRIGGER billing_events_append_only BEFORE UPDATE OR DELETE ON billing_eve
   FOR EACH ROW EXECUTE FUNCTION billing_events_append_only();
 `,
   },
+  {
+    version: 6,
+    name: 'VAT parts of sessions, per-session invoices, billing run leases',
+    sql: `
+-- A session is one invoice line per VAT rate (rated-versions.ts session_vat_parts).
+ALTER TABLE session_versions ADD COLUMN vat_parts jsonb;
+DROP INDEX invoice_lines_session;
+DROP INDEX invoice_lines_credit;
+CREATE UNIQUE INDEX invoice_lines_session ON invoice_lines (session_id, session_version, vat_percent) WHERE kind = 'session';
+CREATE UNIQUE INDEX invoice_lines_credit ON invoice_lines (session_id, session_version, vat_percent)
+  WHERE kind = 'credit' AND session_id IS NOT NULL;
+-- The session of a per-session invoice (accounts.billing_period = 'per_session').
+ALTER TABLE invoices ADD COLUMN session_id text;
+CREATE INDEX invoices_session ON invoices (session_id) WHERE session_id IS NOT NULL;
+-- A run holds a lease it renews with every chunk; a run whose lease ran out (its process died) is
+-- taken over by the next run of its period and marked abandoned.
+ALTER TABLE billing_runs DROP CONSTRAINT billing_runs_status_check;
+ALTER TABLE billing_runs ADD CONSTRAINT billing_runs_status_check
+  CHECK (status IN ('running', 'finished', 'failed', 'abandoned'));
+ALTER TABLE billing_runs ADD COLUMN lease_expires_at_ms int8;
+ALTER TABLE billing_runs ADD COLUMN resumed_by_run_id int8 REFERENCES billing_runs(id);
+`,
+  },
 ];
 
-const migrations = [...billing_migrations, ...payment_migrations, ...dispute_migrations].sort(
-  (a, b) => a.version - b.version,
-);
+const migrations = [
+  ...billing_migrations,
+  ...payment_migrations,
+  ...collection_migrations,
+  ...dispute_migrations,
+  ...pay_at_charger_migrations,
+].sort((a, b) => a.version - b.version);
 
 export const ledger_schema_version = migrations[migrations.length - 1]!.version;
 

@@ -13,6 +13,8 @@ export type Command =
   | { command: 'reset'; type: 'soft' | 'hard' }
   | { command: 'availability'; operative: boolean; connector_id?: number; evse_id?: number }
   | { command: 'firmware'; location: string; retrieve_at: string; request_id?: number }
+  /** A message on the charger's display: a URI (its pay page, shown as a QR code) or text. */
+  | { command: 'display'; message_id: number; format: 'URI' | 'UTF8'; content: string; evse_id?: number }
   | {
       command: 'cost';
       transaction_id: string;
@@ -21,7 +23,15 @@ export type Command =
       currency: string;
     };
 
-export const command_names = ['start', 'stop', 'reset', 'availability', 'firmware', 'cost'] as const;
+export const command_names = [
+  'start',
+  'stop',
+  'reset',
+  'availability',
+  'firmware',
+  'display',
+  'cost',
+] as const;
 
 export class CommandError extends FieldError {}
 
@@ -89,6 +99,18 @@ export function parse_command(value: unknown): Command {
         location,
         retrieve_at: new Date(retrieve_at).toISOString(),
         ...(request_id === undefined ? {} : { request_id }),
+      };
+    }
+    case 'display': {
+      const message_id = optional_int(o, 'message_id', 0) ?? 0;
+      if (o.format !== 'URI' && o.format !== 'UTF8') fail('format', 'must be URI or UTF8');
+      const evse_id = optional_int(o, 'evse_id', 1);
+      return {
+        command: 'display',
+        message_id,
+        format: o.format,
+        content: text(o, 'content', 512),
+        ...(evse_id === undefined ? {} : { evse_id }),
       };
     }
     default:

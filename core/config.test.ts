@@ -43,6 +43,21 @@ describe('load_config', () => {
     });
   });
 
+  it('reads the working days a dispute case may stay in each state', () => {
+    expect(load_config({}).dispute_deadline_working_days).toBe(
+      'open=1,investigating=5,proposed_resolution=10,escalated=30',
+    );
+    expect(
+      load_config({ DISPUTE_DEADLINE_WORKING_DAYS: 'investigating=3' }).dispute_deadline_working_days,
+    ).toBe('investigating=3');
+    expect(() => load_config({ DISPUTE_DEADLINE_WORKING_DAYS: 'resolved=2' })).toThrow(
+      /DISPUTE_DEADLINE_WORKING_DAYS/,
+    );
+    expect(() => load_config({ DISPUTE_DEADLINE_WORKING_DAYS: 'open=x' })).toThrow(
+      /DISPUTE_DEADLINE_WORKING_DAYS/,
+    );
+  });
+
   it('never logs secrets', () => {
     const config = load_config({
       OPERATOR_TOKEN: 'secret-secret-secret',
@@ -83,5 +98,52 @@ describe('load_config', () => {
     expect(() => load_config({ STRIPE_SECRET_KEY: 'pk_test_abcdefgh12345678' })).toThrow(/STRIPE_SECRET_KEY/);
     expect(() => load_config({ STRIPE_WEBHOOK_SECRET: 'secret' })).toThrow(/STRIPE_WEBHOOK_SECRET: expected/);
     expect(() => load_config({ STRIPE_API_BASE: 'ftp://x' })).toThrow(/STRIPE_API_BASE: scheme/);
+  });
+
+  it('reads the pay-at-charger settings and names a bad one', () => {
+    expect(load_config({})).toMatchObject({
+      pay_public_base_url: undefined,
+      pay_provider_js_url: 'https://js.stripe.com/v3/',
+      pay_hold_duration_max_min: 120,
+      pay_no_power_timeout_s: 300,
+      pay_cost_cap_margin_percent: 5,
+      pay_requests_per_s_max: 5,
+    });
+    expect(
+      load_config({ PAY_PUBLIC_BASE_URL: 'https://pay.example/', PAY_PROVIDER_PUBLISHABLE_KEY: 'pk_test_1' }),
+    ).toMatchObject({
+      pay_public_base_url: 'https://pay.example',
+      pay_provider_publishable_key: 'pk_test_1',
+    });
+    expect(() => load_config({ PAY_PUBLIC_BASE_URL: 'ftp://x' })).toThrow(/PAY_PUBLIC_BASE_URL/);
+    expect(() => load_config({ PAY_PROVIDER_PUBLISHABLE_KEY: 'sk_live_1' })).toThrow(
+      /PAY_PROVIDER_PUBLISHABLE_KEY/,
+    );
+    expect(() => load_config({ PAY_COST_CAP_MARGIN_PERCENT: '80' })).toThrow(/PAY_COST_CAP_MARGIN_PERCENT/);
+  });
+
+  it('reads the dunning days and collection retries, in order', () => {
+    expect(load_config({})).toMatchObject({
+      dunning_reminder_days: 7,
+      dunning_second_reminder_days: 14,
+      dunning_suspend_days: 30,
+      collection_retry_days: 5,
+      collection_retries_max: 2,
+      collection_schedule_interval_s: 3600,
+    });
+    expect(
+      load_config({
+        DUNNING_REMINDER_DAYS: '3',
+        DUNNING_SECOND_REMINDER_DAYS: '10',
+        DUNNING_SUSPEND_DAYS: '20',
+      }),
+    ).toMatchObject({ dunning_reminder_days: 3, dunning_second_reminder_days: 10, dunning_suspend_days: 20 });
+    expect(() => load_config({ DUNNING_REMINDER_DAYS: '20' })).toThrow(
+      /DUNNING_SECOND_REMINDER_DAYS: must not be less than DUNNING_REMINDER_DAYS/,
+    );
+    expect(() => load_config({ DUNNING_SUSPEND_DAYS: '10' })).toThrow(/DUNNING_SUSPEND_DAYS/);
+    expect(() => load_config({ COLLECTION_RETRY_DAYS: '0' })).toThrow(
+      /COLLECTION_RETRY_DAYS: must be between/,
+    );
   });
 });

@@ -36,6 +36,15 @@ export interface Config {
   database_url: string | undefined;
   /** Rated versions per billing feed batch (one ledger transaction) at most. */
   billing_feed_batch_max: number;
+  /** Dunning: days after an invoice's due date for each state (billing/collection/dunning.ts). */
+  dunning_reminder_days: number;
+  dunning_second_reminder_days: number;
+  dunning_suspend_days: number;
+  /** A returned SEPA debit is collected again this many days after the return, at most this often. */
+  collection_retry_days: number;
+  collection_retries_max: number;
+  /** Pause between dunning and retry passes of the billing process; 0 turns the schedule off. */
+  collection_schedule_interval_s: number;
 
   /** Stripe secret key (sk_live_... / sk_test_...); unset: no card payments. */
   stripe_secret_key: string | undefined;
@@ -125,10 +134,28 @@ export interface Config {
   default_time_zone: string;
   /** Days of raw meter values kept; 0 keeps them forever. */
   analytics_raw_retention_days: number;
+  /** Working days a dispute case may stay in each state, `state=days,...` (billing/disputes/workflow.ts). */
+  dispute_deadline_working_days: string;
   sink_flush_rows_max: number;
   sink_flush_bytes_max: number;
   sink_flush_interval_ms: number;
   sink_pending_rows_max: number;
+
+  /** Pay at the charger (api/pages, billing/pay-at-charger). Public base URL of the pages in QR codes; unset: the request's host. */
+  pay_public_base_url: string | undefined;
+  /** The payment provider's browser script (its card element) and the publishable key it takes. */
+  pay_provider_js_url: string;
+  pay_provider_publishable_key: string;
+  /** The hold estimate without a site hold or max_price: the EVSE's power over this many minutes. */
+  pay_hold_duration_max_min: number;
+  /** The power assumed for an EVSE whose profile has no max_power_w, W. */
+  pay_hold_power_default_w: number;
+  /** A paid session whose car has drawn no energy this long after the start is stopped, its hold released. */
+  pay_no_power_timeout_s: number;
+  /** The session is stopped when its running cost reaches the hold less this percentage. */
+  pay_cost_cap_margin_percent: number;
+  /** Requests per second per client address on the public pay pages (bursts of twice that). */
+  pay_requests_per_s_max: number;
 }
 
 export class ConfigError extends Error {
@@ -297,6 +324,16 @@ export function load_config(env: Env = process.env): Config {
     );
   }
 
+  const dunning_reminder_days = read_int(env, 'DUNNING_REMINDER_DAYS', 7, 0, 365);
+  const dunning_second_reminder_days = read_int(env, 'DUNNING_SECOND_REMINDER_DAYS', 14, 0, 365);
+  const dunning_suspend_days = read_int(env, 'DUNNING_SUSPEND_DAYS', 30, 0, 365);
+  if (dunning_second_reminder_days < dunning_reminder_days) {
+    throw new ConfigError('DUNNING_SECOND_REMINDER_DAYS', 'must not be less than DUNNING_REMINDER_DAYS');
+  }
+  if (dunning_suspend_days < dunning_second_reminder_days) {
+    throw new ConfigError('DUNNING_SUSPEND_DAYS', 'must not be less than DUNNING_SECOND_REMINDER_DAYS');
+  }
+
   const roles = new Set<Role>();
   for (const role of read_string(env, 'ROLES', roles_default.join(',')).split(',')) {
     const name = role.trim();
@@ -328,6 +365,12 @@ export function load_config(env: Env = process.env): Config {
     stripe_webhook_secret,
     stripe_api_base: read_url(env, 'STRIPE_API_BASE', ['http:', 'https:']),
     payments_sweep_interval_ms: read_int(env, 'PAYMENTS_SWEEP_INTERVAL_MS', 60_000, 0, 86_400_000),
+    dunning_reminder_days,
+    dunning_second_reminder_days,
+    dunning_suspend_days,
+    collection_retry_days: read_int(env, 'COLLECTION_RETRY_DAYS', 5, 1, 60),
+    collection_retries_max: read_int(env, 'COLLECTION_RETRIES_MAX', 2, 0, 10),
+    collection_schedule_interval_s: read_int(env, 'COLLECTION_SCHEDULE_INTERVAL_S', 3600, 0, 86_400),
 
     ocpp_host: read_string(env, 'OCPP_HOST', '0.0.0.0'),
     ocpp_port: read_int(env, 'OCPP_PORT', 9220, 0, 65535),
@@ -413,10 +456,33 @@ export function load_config(env: Env = process.env): Config {
     rating_lease_ttl_ms: read_int(env, 'RATING_LEASE_TTL_MS', 10_000, 1000, 600_000),
     default_time_zone: read_time_zone(env, 'DEFAULT_TIME_ZONE', 'UTC'),
     analytics_raw_retention_days: read_int(env, 'ANALYTICS_RAW_RETENTION_DAYS', 0, 0, 36_500),
+    dispute_deadline_working_days: read_pattern(
+      env,
+      'DISPUTE_DEADLINE_WORKING_DAYS',
+      'open=1,investigating=5,proposed_resolution=10,escalated=30',
+      /^(open|investigating|proposed_resolution|escalated)=\d{1,3}(,(open|investigating|proposed_resolution|escalated)=\d{1,3})*$/,
+      'a list of state=working days, states open, investigating, proposed_resolution, escalated',
+    ),
     sink_flush_rows_max: read_int(env, 'SINK_FLUSH_ROWS_MAX', 10_000, 1, 1_000_000),
     sink_flush_bytes_max: read_int(env, 'SINK_FLUSH_BYTES_MAX', 8 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     sink_flush_interval_ms: read_int(env, 'SINK_FLUSH_INTERVAL_MS', 20, 0, 60_000),
     sink_pending_rows_max: read_int(env, 'SINK_PENDING_ROWS_MAX', 200_000, 1, 10_000_000),
+
+    pay_public_base_url: read_url(env, 'PAY_PUBLIC_BASE_URL', ['http:', 'https:'])?.replace(/\/+$/, ''),
+    pay_provider_js_url:
+      read_url(env, 'PAY_PROVIDER_JS_URL', ['http:', 'https:']) ?? 'https://js.stripe.com/v3/',
+    pay_provider_publishable_key: read_pattern(
+      env,
+      'PAY_PROVIDER_PUBLISHABLE_KEY',
+      'pk_test_unset',
+      /^pk_[A-Za-z0-9_]{1,200}$/,
+      'a publishable key pk_...',
+    ),
+    pay_hold_duration_max_min: read_int(env, 'PAY_HOLD_DURATION_MAX_MIN', 120, 1, 24 * 60),
+    pay_hold_power_default_w: read_int(env, 'PAY_HOLD_POWER_DEFAULT_W', 22_000, 1000, 1_000_000),
+    pay_no_power_timeout_s: read_int(env, 'PAY_NO_POWER_TIMEOUT_S', 300, 1, 3600),
+    pay_cost_cap_margin_percent: read_int(env, 'PAY_COST_CAP_MARGIN_PERCENT', 5, 0, 50),
+    pay_requests_per_s_max: read_int(env, 'PAY_REQUESTS_PER_S_MAX', 5, 1, 10_000),
   };
 }
 

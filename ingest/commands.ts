@@ -54,6 +54,9 @@ function ocpp16_call(command: Command): { action: string; payload: Json } {
         action: 'UpdateFirmware',
         payload: { location: command.location, retrieveDate: command.retrieve_at },
       };
+    case 'display':
+      // OCPP 1.6 has no display messages (SetDisplayMessage is new in 2.0.1, use case O01).
+      return fail('command', 'display needs OCPP 2.0.1 (SetDisplayMessage)');
     case 'cost':
       // OCPP 1.6 has no CostUpdated: the Open Charge Alliance's running-cost message travels as a
       // DataTransfer (vendorId org.openchargealliance.costmsg, messageId RunningCost).
@@ -103,6 +106,22 @@ function ocpp201_call(command: Command): { action: string; payload: Json } {
         payload: {
           requestId: command.request_id ?? 0,
           firmware: { location: command.location, retrieveDateTime: command.retrieve_at },
+        },
+      };
+    case 'display':
+      // OCPP 2.0.1 part 2, O01 SetDisplayMessage: priority InFront keeps it over the cycle of
+      // other messages; a URI content is what a display shows as a QR code.
+      return {
+        action: 'SetDisplayMessage',
+        payload: {
+          message: {
+            id: command.message_id,
+            priority: 'InFront',
+            message: { format: command.format, content: command.content },
+            ...(command.evse_id === undefined
+              ? {}
+              : { display: { name: 'Display', evse: { id: command.evse_id } } }),
+          },
         },
       };
     case 'cost':

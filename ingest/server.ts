@@ -138,17 +138,27 @@ const version_of: Record<OcppProtocol, string> = { 'ocpp1.6': '1.6', 'ocpp2.0.1'
 const charge_point_id_pattern = /^[\x21-\x7e]{1,48}$/;
 
 /** An event as the stream carries it: who sent it, when it arrived, in which CALL. */
+/** The CALLs whose frames are kept verbatim (analytics/ocpp-frames.ts). */
+const raw_frame_actions: ReadonlySet<string> = new Set([
+  'StartTransaction',
+  'StopTransaction',
+  'MeterValues',
+  'TransactionEvent',
+]);
+
 function event_of(
   connection: Connection,
   message_id: string,
   received_at_ms: number,
   body: OcppEventBody,
+  raw_frame?: string,
 ): OcppEvent {
   return {
     chargePointId: connection.charge_point_id,
     receivedAtMs: received_at_ms,
     ocppVersion: version_of[connection.protocol],
     messageId: message_id,
+    ...(raw_frame === undefined ? {} : { rawFrame: raw_frame }),
     ...body,
   } as OcppEvent;
 }
@@ -259,6 +269,15 @@ export class IngestServer {
     if (!charge_point_id_pattern.test(charge_point_id)) {
       handshakes_refused.inc({ reason: 'bad_charge_point_id' });
       res.writeStatus('400 Bad Request').end('charge point id must be 1 to 48 printable characters\n');
+      return;
+    }
+    // RFC 6455 section 4.2.1 item 4: the handshake's Connection header includes "Upgrade". Refused
+    // here, synchronously: uWS marks a request whose Connection value is 5 characters long (
+    // "close") to be closed once answered, and after the asynchronous upgrade below its cork()
+    // applies that mark to the new WebSocket, dropping it (1006) right after `open`.
+    if (!/(^|,)\s*upgrade\s*(,|$)/i.test(req.getHeader('connection'))) {
+      handshakes_refused.inc({ reason: 'bad_handshake' });
+      res.writeStatus('400 Bad Request').end('a WebSocket handshake says Connection: Upgrade\n');
       return;
     }
     const offered = req
@@ -447,7 +466,7 @@ export class IngestServer {
     }
     (calls_by_action.get(frame.action) ?? calls_other_action).inc();
     connection.in_flight++;
-    const answer = this.respond(ws, connection, frame, text.length, started);
+    const answer = this.respond(ws, connection, frame, text, started);
     this.answers_in_flight.add(answer);
     answer.then(
       () => this.answers_in_flight.delete(answer),
@@ -465,13 +484,13 @@ export class IngestServer {
     ws: uWS.WebSocket<Connection>,
     connection: Connection,
     frame: { id: string; action: string; payload: Record<string, unknown> },
-    bytes: number,
+    raw: string,
     started: number,
   ): Promise<string | undefined> {
     try {
       let reply: string | undefined;
       try {
-        reply = await this.handle(connection, frame, bytes);
+        reply = await this.handle(connection, frame, raw);
       } catch (error) {
         reply = this.reply_to_failure(connection, frame, error);
       }
@@ -576,8 +595,9 @@ export class IngestServer {
   private async handle(
     connection: Connection,
     frame: { id: string; action: string; payload: Record<string, unknown> },
-    bytes: number,
+    raw: string,
   ): Promise<string | undefined> {
+    const bytes = raw.length;
     const context = {
       heartbeat_interval_s: this.options.heartbeat_interval_s,
       now_ms: Date.now,
@@ -594,13 +614,21 @@ export class IngestServer {
     const events = outcome.events;
     if (events.length > 0) {
       const received_at_ms = Date.now();
+      // Evidence for billing disputes: a transaction message as received, with its first event.
+      const raw_frame = raw_frame_actions.has(frame.action) ? raw : undefined;
       // Most CALLs make one event: no Promise.all (an array and a promise per CALL) for them.
       if (events.length === 1)
-        await this.publisher.publish(event_of(connection, frame.id, received_at_ms, events[0]!), bytes);
+        await this.publisher.publish(
+          event_of(connection, frame.id, received_at_ms, events[0]!, raw_frame),
+          bytes,
+        );
       else
         await Promise.all(
-          events.map((body) =>
-            this.publisher.publish(event_of(connection, frame.id, received_at_ms, body), bytes),
+          events.map((body, i) =>
+            this.publisher.publish(
+              event_of(connection, frame.id, received_at_ms, body, i === 0 ? raw_frame : undefined),
+              bytes,
+            ),
           ),
         );
     }

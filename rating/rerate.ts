@@ -55,7 +55,7 @@ export class RerateError extends Error {
   }
 }
 
-interface StoredRow {
+export interface StoredRow {
   session_id: string;
   version: number | string;
   charge_point_id: string;
@@ -109,29 +109,26 @@ interface StoredStatus {
 }
 
 /** What a re-rating replays: the session's start and the events the reducer applied. */
-interface SessionFacts {
+export interface SessionFacts {
   start: SessionStart;
   events: SessionEvent[];
 }
 
+/** A row of the session event log as read back (analytics/session-events.ts). */
+export interface LoggedFactRow {
+  seq: number | string;
+  idx: number | string;
+  received_at_ms: number | string;
+  kind: string;
+  fact: string;
+}
+
 /**
- * The facts live rating logged for the session (analytics/session-events.ts): exactly what its
- * reducer saw, one row per (seq, idx) whether or not ClickHouse merged the duplicates of a
- * redelivered batch. Undefined for a session rated before the log existed.
+ * A session's facts from its event log rows in (seq, idx) order, one row per key; undefined when
+ * the log does not begin with the session's start (a session rated before the log existed).
+ * Shared by re-rating and the pricing what-if (rating/what-if.ts).
  */
-async function logged_facts(store: Store, session_id: string): Promise<SessionFacts | undefined> {
-  const db = ident(store.database).text;
-  const rows = await store.query<{
-    seq: number | string;
-    idx: number | string;
-    received_at_ms: number | string;
-    kind: string;
-    fact: string;
-  }>(
-    `SELECT seq, idx, received_at_ms, kind, fact FROM ${db}.session_events
-     WHERE ${sql`session_id = ${session_id}`.text}
-     ORDER BY seq, idx LIMIT 1 BY seq, idx`,
-  );
+export function facts_of_logged_rows(rows: readonly LoggedFactRow[]): SessionFacts | undefined {
   const first = rows[0];
   if (first === undefined || first.kind !== 'start') return undefined;
   return {
@@ -145,12 +142,27 @@ async function logged_facts(store: Store, session_id: string): Promise<SessionFa
 }
 
 /**
+ * The facts live rating logged for the session (analytics/session-events.ts): exactly what its
+ * reducer saw, one row per (seq, idx) whether or not ClickHouse merged the duplicates of a
+ * redelivered batch. Undefined for a session rated before the log existed.
+ */
+async function logged_facts(store: Store, session_id: string): Promise<SessionFacts | undefined> {
+  const db = ident(store.database).text;
+  const rows = await store.query<LoggedFactRow>(
+    `SELECT seq, idx, received_at_ms, kind, fact FROM ${db}.session_events
+     WHERE ${sql`session_id = ${session_id}`.text}
+     ORDER BY seq, idx LIMIT 1 BY seq, idx`,
+  );
+  return facts_of_logged_rows(rows);
+}
+
+/**
  * For a session rated before the fact log existed: its facts rebuilt from the raw meter values,
  * the connector statuses and the rated row, keyed as live rating keys them (the EVSE of a 2.0.1
  * charger, the connector of a 1.6 one), with the connector status in force at the start. Such a
  * row keeps no start register of its own when the charger sent none, so it is taken as written.
  */
-async function stored_facts(store: Store, row: StoredRow): Promise<SessionFacts> {
+export async function stored_facts(store: Store, row: StoredRow): Promise<SessionFacts> {
   const db = ident(store.database).text;
   const charge_point_id = row.charge_point_id;
   const connector_id = Number(row.connector_id);

@@ -2,6 +2,7 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { meter_value_json_rows } from '../analytics/meter-values.js';
+import { ocpp_frame_json } from '../analytics/ocpp-frames.js';
 import { rated_session_json } from '../analytics/sessions.js';
 import type { Sink } from '../analytics/sink.js';
 import type { Logger } from '../core/log.js';
@@ -637,6 +638,7 @@ export class RatingService {
     const status_rows: string[] = [];
     const connection_rows: string[] = [];
     const rejection_rows: string[] = [];
+    const frame_rows: string[] = [];
     const work = new Map<
       string,
       { state: SessionState; events: SessionEvent[]; created: boolean; facts: string[] }
@@ -699,6 +701,11 @@ export class RatingService {
         events_consumed.inc({ kind: event.body });
         oldest_received_ms = Math.min(oldest_received_ms, event.receivedAtMs);
         const cp = event.chargePointId;
+        if (event.rawFrame !== undefined && event.rawFrame !== '') {
+          frame_rows.push(ocpp_frame_json(event as typeof event & { rawFrame: string }));
+          // The frame is kept once, in ocpp_frames; the session log keeps the decoded facts.
+          delete event.rawFrame;
+        }
         if (event.body === 'connection') {
           const c = event.connection;
           connection_rows.push(
@@ -833,6 +840,7 @@ export class RatingService {
       this.sink.write('charger_connections', connection_rows),
       this.sink.write('ocpp_rejections', rejection_rows),
       this.sink.write('session_events', fact_rows),
+      this.sink.write('ocpp_frames', frame_rows),
       this.write_rated(rated),
     ]);
     await Promise.all([

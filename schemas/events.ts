@@ -112,6 +112,8 @@ export type OcppEvent = {
   receivedAtMs: number;
   ocppVersion: string;
   messageId: string;
+  /** The CALL frame as received (transaction messages only); absent or empty otherwise. */
+  rawFrame?: string;
 } & OcppEventBody;
 
 export interface EventBatch {

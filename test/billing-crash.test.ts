@@ -10,7 +10,7 @@ import {
   validate_account,
   validate_legal_entity,
 } from '../billing/accounts.js';
-import { run_billing } from '../billing/invoices/run.js';
+import { list_billing_runs, run_billing } from '../billing/invoices/run.js';
 import { type Ledger, open_pglite } from '../billing/ledger.js';
 import { record_rated_versions } from '../billing/rated-versions.js';
 import { built_module, project_root } from '../core/paths.js';
@@ -25,8 +25,18 @@ import { ledger_backends, open_test_ledger, rated_row, test_legal_entity } from 
 const accounts_n = 120;
 const sessions_per_account = 30;
 
-function bill(env: Record<string, string>, period: string) {
-  const child = spawn(process.execPath, [built_module('app/cli.js'), 'bill', '--period', period], {
+/** Accounts a `bill --progress` process reported done so far. */
+function done(output: string): number {
+  const lines = [...output.matchAll(/billing: (\d+) accounts done/g)];
+  return lines.length === 0 ? 0 : Number(lines[lines.length - 1]![1]);
+}
+
+/** A killed run's lease: after it, the run shows as stale and the next run takes it over. */
+const lease_ms = 1000;
+
+function bill(env: Record<string, string>, period: string, extra: string[] = []) {
+  const args = [built_module('app/cli.js'), 'bill', '--period', period, ...extra];
+  const child = spawn(process.execPath, args, {
     cwd: project_root,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -128,6 +138,27 @@ async function check_period(
   expect(unbalanced).toEqual([]);
 }
 
+/**
+ * The runs of killed processes: `stale` (still stored as running, lease out) before the next run,
+ * and after it each one `abandoned` and resumed by a later run, as GET /v1/billing/runs lists them.
+ */
+async function killed_runs(ledger: Ledger, period: string, after_id: number) {
+  const runs = await list_billing_runs(ledger, 1000);
+  return runs.filter((r) => r.period === period && r.id > after_id).sort((a, b) => a.id - b.id);
+}
+
+async function check_killed_runs_resumed(ledger: Ledger, period: string, after_id: number, final_id: number) {
+  const runs = await killed_runs(ledger, period, after_id);
+  expect(runs[runs.length - 1]!.id).toBe(final_id);
+  for (const run of runs.slice(0, -1)) {
+    // A killed process may have finished just before its kill; otherwise it was taken over.
+    if (run.status === 'finished') continue;
+    expect(run.status).toBe('abandoned');
+    expect(run.resumed_by_run_id).toBeGreaterThan(run.id);
+  }
+  expect(runs.filter((r) => r.status === 'abandoned').length).toBeGreaterThan(0);
+}
+
 describe('billing runs killed and racing, on the server', () => {
   let ledger: Ledger;
   let url: string;
@@ -164,15 +195,18 @@ describe('billing runs killed and racing, on the server', () => {
     const expected = await seed_month(ledger, '2026-11', 2);
     const env = { DATABASE_URL: url, DATA_DIR: dir };
     const kills: number[] = [];
+    const [first_run] = await ledger.query<{ id: number }>(
+      'SELECT coalesce(max(id), 0)::int8 AS id FROM billing_runs',
+    );
     // Kill points: before the first chunk commits, after one, after two, and one at random.
     const targets = [1, 50, 100, Math.floor(Math.random() * accounts_n)];
     for (const target of targets) {
       const [last] = await ledger.query<{ id: number }>(
         'SELECT coalesce(max(id), 0)::int8 AS id FROM billing_runs',
       );
-      const run = bill(env, '2026-11');
+      const run = bill(env, '2026-11', ['--lease-ms', String(lease_ms)]);
       for (;;) {
-        // This attempt's own run row (earlier killed runs stay 'running' for ever).
+        // This attempt's own run row.
         const [row] = await ledger.query<{ done: number }>(
           `SELECT coalesce(max(accounts_done), -1)::int8 AS done FROM billing_runs WHERE id > $1`,
           [last!.id],
@@ -195,18 +229,24 @@ describe('billing runs killed and racing, on the server', () => {
          (SELECT count(*) FROM invoices WHERE period = '2026-11')::int8 AS invoices`,
     );
     expect(pairs!.closures).toBe(pairs!.invoices);
+    // Once the last killed run's lease has run out it shows as stale, none as running.
+    await new Promise((r) => setTimeout(r, lease_ms + 200));
+    const before = await killed_runs(ledger, '2026-11', first_run!.id);
+    expect(before.map((r) => r.status).filter((s) => s === 'running')).toEqual([]);
+    expect(before[before.length - 1]!.status).toMatch(/^(stale|finished)$/);
     const final = await run_billing(ledger, { period: '2026-11' });
     expect(final.status).toBe('finished');
     expect(final.invoices_created).toBe(accounts_n - kills[kills.length - 1]!);
     await check_period(ledger, '2026-11', expected, accounts_n + 1);
+    await check_killed_runs_resumed(ledger, '2026-11', first_run!.id, final.id);
   });
 });
 
-describe('a billing run killed with SIGKILL on pglite', () => {
-  it('leaves a ledger that the next run completes without a gap', async () => {
+describe('billing runs killed with SIGKILL on pglite', () => {
+  it('leave a ledger that the next run completes with the same invoices, without a gap', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'evrate-bill-pglite-'));
     try {
-      // The CLI's embedded ledger lives in DATA_DIR/billing; this process closes it before the child opens it.
+      // The CLI's embedded ledger lives in DATA_DIR/billing; this process closes it before a child opens it.
       const data_dir = path.join(dir, 'billing');
       let ledger = await open_pglite(data_dir);
       const { migrate_ledger } = await import('../billing/migrations.js');
@@ -214,16 +254,49 @@ describe('a billing run killed with SIGKILL on pglite', () => {
       await seed_accounts(ledger);
       const expected = await seed_month(ledger, '2026-11', 3);
       await ledger.close();
-      const run = bill({ DATA_DIR: dir }, '2026-11');
-      // PGlite's open takes seconds; kill somewhere in the run (or after it).
-      await new Promise((r) => setTimeout(r, 6000 + Math.random() * 3000));
-      run.child.kill('SIGKILL');
-      await run.exited;
+      // Kill points: during PGlite's open (at random, before the run commits a chunk), after the
+      // first committed chunk, and after a random number of accounts.
+      const targets = [0, 1, 1 + Math.floor(Math.random() * (accounts_n - 51))];
+      const mid_run_kills: number[] = [];
+      for (const target of targets) {
+        const run = bill({ DATA_DIR: dir }, '2026-11', ['--lease-ms', String(lease_ms), '--progress']);
+        if (target === 0) {
+          await new Promise((r) => setTimeout(r, 500 + Math.random() * 1500));
+        } else {
+          for (;;) {
+            if (done(run.output()) >= target || run.child.exitCode !== null) break;
+            await new Promise((r) => setTimeout(r, 2));
+          }
+        }
+        run.child.kill('SIGKILL');
+        const code = await run.exited;
+        if (code === null && done(run.output()) > 0 && done(run.output()) < accounts_n)
+          mid_run_kills.push(done(run.output()));
+      }
+      // At least one process died in the middle of the run, after committing some chunks.
+      expect(mid_run_kills.length).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, lease_ms + 200));
       ledger = await open_pglite(data_dir);
       try {
+        const [pairs] = await ledger.query<{ closures: number; invoices: number }>(
+          `SELECT (SELECT count(*) FROM period_closures WHERE period = '2026-11')::int8 AS closures,
+             (SELECT count(*) FROM invoices WHERE period = '2026-11')::int8 AS invoices`,
+        );
+        expect(pairs!.closures).toBe(pairs!.invoices);
+        expect(pairs!.closures).toBeGreaterThan(0);
+        const before = await killed_runs(ledger, '2026-11', 0);
+        expect(before.map((r) => r.status).filter((s) => s === 'running')).toEqual([]);
         const final = await run_billing(ledger, { period: '2026-11' });
         expect(final.status).toBe('finished');
         await check_period(ledger, '2026-11', expected, 1);
+        const runs = await killed_runs(ledger, '2026-11', 0);
+        expect(runs[runs.length - 1]!.id).toBe(final.id);
+        // Every killed run that had started is abandoned and resumed.
+        expect(runs.length).toBeGreaterThan(1);
+        for (const r of runs.slice(0, -1)) {
+          expect(r.status).toMatch(/^(abandoned|finished)$/);
+          if (r.status === 'abandoned') expect(r.resumed_by_run_id).toBeGreaterThan(r.id);
+        }
       } finally {
         await ledger.close();
       }
@@ -233,5 +306,5 @@ describe('a billing run killed with SIGKILL on pglite', () => {
   });
 });
 
-// Both backends are exercised here: the server by processes racing and dying, PGlite by one dying.
+// Both backends are exercised here: the server by processes racing and dying, PGlite by processes dying.
 void ledger_backends;

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { TestCharger } from './helpers/charger.js';
@@ -72,4 +74,32 @@ describe('OCPP connections opened and closed in a loop', () => {
     // Nor did the test chargers of this process reconnect after an early drop.
     expect(TestCharger.early_drops).toBe(0);
   }, 120_000);
+
+  it('refuses a handshake whose Connection header lacks Upgrade (400) instead of dropping it after 101', async () => {
+    const port = Number(new URL(stack.ocpp_url.replace('ws:', 'http:').replace('{chargePointId}', 'x')).port);
+    const status_of = (connection: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1');
+        let text = '';
+        socket.on('connect', () =>
+          socket.write(
+            `GET /ocpp/CP-CONN-CLOSE HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: ${connection}\r\n` +
+              `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+              'Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n',
+          ),
+        );
+        socket.on('data', (chunk) => {
+          text += chunk.toString('latin1');
+          if (text.includes('\r\n')) {
+            resolve(text.slice(0, text.indexOf('\r\n')));
+            socket.destroy();
+          }
+        });
+        socket.on('error', reject);
+      });
+    // Before: 101, then the socket was shut down right after opening (1006).
+    expect(await status_of('close')).toBe('HTTP/1.1 400 Bad Request');
+    expect(await status_of('keep-alive')).toBe('HTTP/1.1 400 Bad Request');
+    expect(await status_of('keep-alive, Upgrade')).toBe('HTTP/1.1 101 Switching Protocols');
+  });
 });

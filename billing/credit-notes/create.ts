@@ -116,7 +116,16 @@ export async function create_credit_note(
   ) {
     throw new CreditNoteError('amount', 'must be a positive decimal text (net, excl. VAT)');
   }
-  return await ledger.transaction(async (tx) => {
+  return await ledger.transaction(async (tx) => await create_credit_note_in(tx, request, now_ms));
+}
+
+/** The same, inside the caller's transaction (a dispute resolution books it with its own rows). */
+export async function create_credit_note_in(
+  tx: Queryable,
+  request: CreditNoteRequest,
+  now_ms: number,
+): Promise<number> {
+  {
     const invoice = check_invoice(await lock_invoice(tx, request.invoice_id));
     const rates = await tx.query<{ vat_percent: string; net_minor: number }>(
       'SELECT trim_scale(vat_percent)::text AS vat_percent, net_minor FROM invoice_vat WHERE invoice_id = $1 ORDER BY vat_percent',
@@ -159,7 +168,7 @@ export async function create_credit_note(
       },
     ];
     return await credit(tx, invoice, lines, request.reason, now_ms, 'amount');
-  });
+  }
 }
 
 /**

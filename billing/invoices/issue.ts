@@ -45,6 +45,8 @@ export interface DraftDocument {
   parties: DocumentParties;
   currency: string;
   period: string | null;
+  /** A per-session invoice's session. */
+  session_id?: string;
   credited_invoice_id?: number;
   reason?: string;
   billing_run_id?: number;
@@ -70,33 +72,37 @@ export async function create_drafts(tx: Queryable, docs: readonly DraftDocument[
     account_id: string;
     currency: string;
     credited_invoice_id: number | null;
-  }) => `${d.kind}\u0000${d.account_id}\u0000${d.currency}\u0000${d.credited_invoice_id ?? ''}`;
+    session_id: string | null;
+  }) =>
+    `${d.kind}\u0000${d.account_id}\u0000${d.currency}\u0000${d.credited_invoice_id ?? ''}\u0000${d.session_id ?? ''}`;
   const keys = docs.map((doc) =>
     key_of({
       ...doc,
       account_id: doc.parties.account_id,
       credited_invoice_id: doc.credited_invoice_id ?? null,
+      session_id: doc.session_id ?? null,
     }),
   );
   if (new Set(keys).size !== keys.length)
-    throw new Error('drafts written together must differ in account, currency or credited invoice');
+    throw new Error('drafts written together must differ in account, currency, credited invoice or session');
   const rows = await tx.query<{
     id: number;
     kind: string;
     account_id: string;
     currency: string;
     credited_invoice_id: number | null;
+    session_id: string | null;
   }>(
-    `INSERT INTO invoices (kind, account_id, legal_entity_id, period, currency, status, series, credited_invoice_id,
+    `INSERT INTO invoices (kind, account_id, legal_entity_id, period, session_id, currency, status, series, credited_invoice_id,
        reason, net_minor, vat_minor, total_minor, billing_run_id, seller, buyer, created_at_ms)
-     SELECT x.kind, x.account_id, x.legal_entity_id, x.period, x.currency, 'draft', x.kind, x.credited_invoice_id,
+     SELECT x.kind, x.account_id, x.legal_entity_id, x.period, x.session_id, x.currency, 'draft', x.kind, x.credited_invoice_id,
        x.reason, x.net_minor, x.vat_minor, x.total_minor, x.billing_run_id, x.seller, x.buyer, x.created_at_ms
      FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(j, n),
        jsonb_to_record(e.j) AS x(kind text, account_id text, legal_entity_id text,
-       period text, currency text, credited_invoice_id int8, reason text, net_minor int8, vat_minor int8,
+       period text, session_id text, currency text, credited_invoice_id int8, reason text, net_minor int8, vat_minor int8,
        total_minor int8, billing_run_id int8, seller jsonb, buyer jsonb, created_at_ms int8)
      ORDER BY e.n
-     RETURNING id, kind, account_id, currency, credited_invoice_id`,
+     RETURNING id, kind, account_id, currency, credited_invoice_id, session_id`,
     [
       JSON.stringify(
         docs.map((doc, i) => ({
@@ -104,6 +110,7 @@ export async function create_drafts(tx: Queryable, docs: readonly DraftDocument[
           account_id: doc.parties.account_id,
           legal_entity_id: doc.parties.legal_entity_id,
           period: doc.period,
+          session_id: doc.session_id ?? null,
           currency: doc.currency,
           credited_invoice_id: doc.credited_invoice_id ?? null,
           reason: doc.reason ?? '',

@@ -10,6 +10,8 @@ export interface DocumentView {
   account_id: string;
   legal_entity_id: string;
   period: string | null;
+  /** The session of a per-session invoice (accounts billed per_session); null otherwise. */
+  session_id: string | null;
   currency: string;
   issue_date: string | null;
   due_date: string | null;
@@ -59,6 +61,7 @@ interface DocumentRow {
   account_id: string;
   legal_entity_id: string;
   period: string | null;
+  session_id: string | null;
   currency: string;
   issue_date: string | null;
   due_date: string | null;
@@ -73,7 +76,7 @@ interface DocumentRow {
   buyer: Record<string, unknown>;
 }
 
-const document_columns = `id, kind, number_text, status, account_id, legal_entity_id, period, currency,
+const document_columns = `id, kind, number_text, status, account_id, legal_entity_id, period, session_id, currency,
   to_char(issue_date, 'YYYY-MM-DD') AS issue_date, to_char(due_date, 'YYYY-MM-DD') AS due_date, credited_invoice_id,
   reason, net_minor, vat_minor, total_minor, paid_minor, credited_minor, seller, buyer`;
 
@@ -97,6 +100,7 @@ function view(row: DocumentRow, lines: LineView[], vat: DocumentView['vat_breakd
     account_id: row.account_id,
     legal_entity_id: row.legal_entity_id,
     period: row.period,
+    session_id: row.session_id,
     currency: c,
     issue_date: row.issue_date,
     due_date: row.due_date,
@@ -148,7 +152,7 @@ export async function get_document(db: Queryable, id: number): Promise<DocumentV
   );
   const vat = await db.query<{ vat_percent: string; net_minor: number; vat_minor: number }>(
     `SELECT trim_scale(vat_percent)::text AS vat_percent, net_minor, vat_minor FROM invoice_vat
-     WHERE invoice_id = $1 ORDER BY vat_percent`,
+     WHERE invoice_id = $1 ORDER BY invoice_vat.vat_percent`,
     [id],
   );
   return view(

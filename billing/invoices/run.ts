@@ -1,8 +1,17 @@
 import { FieldError } from '../../core/field-error.js';
 import { prorated_fee_minor, text_of_minor } from '../amounts.js';
 import type { Ledger, Queryable } from '../ledger.js';
-import { days_between, local_date, parse_period, period_bounds } from '../period.js';
+import { days_between, parse_period, period_bounds } from '../period.js';
 import { create_drafts, type DocumentLine, type DraftDocument, issue_drafts } from './issue.js';
+import { per_session_draft } from './per-session.js';
+import {
+  accounts_for_billing,
+  type BillableSession,
+  billable_sessions,
+  mark_billed,
+  parties_of,
+  session_lines,
+} from './sources.js';
 
 /**
  * A billing run closes a period (YYYY-MM in each account's legal entity's time zone) for all
@@ -16,6 +25,13 @@ import { create_drafts, type DocumentLine, type DraftDocument, issue_drafts } fr
  * rolled back), and two runs at once, in two processes, close each account once: the second waits
  * for the lock, then finds the closure. Numbers come from the series row locked in the same
  * transaction (invoices/issue.ts), so they stay gapless.
+ *
+ * A run holds a lease (billing_runs.lease_expires_at_ms) that every chunk's transaction renews. A
+ * run whose process died keeps status `running` in the table but shows as `stale` once its lease
+ * has run out; the next run of the same period and accounts takes it over: the dead run becomes
+ * `abandoned` with `resumed_by_run_id`, and the new run closes what it had left. The renewal only
+ * succeeds while the run is still `running`, so a run that was taken over while merely slow stops
+ * at its next chunk (which rolls back) instead of racing on: either way, each account is closed once.
  */
 export interface BillingRunRequest {
   period: string;
@@ -29,14 +45,27 @@ export interface BillingRunStatus {
   id: number;
   period: string;
   account_ids: string[] | null;
-  status: 'running' | 'finished' | 'failed';
+  /** `stale`: stored as running, but its lease ran out (its process is gone); the next run of the period resumes it. */
+  status: 'running' | 'stale' | 'finished' | 'failed' | 'abandoned';
   accounts_total: number;
   accounts_done: number;
   invoices_created: number;
   error: string;
   started_at_ms: number;
   finished_at_ms: number | null;
+  lease_expires_at_ms: number | null;
+  /** The run that took this one over after its lease ran out. */
+  resumed_by_run_id: number | null;
 }
+
+/** How long a run's lease lasts from its last renewal (the start, then every chunk) by default. */
+export const billing_run_lease_ms_default = 120_000;
+/** Bounds of a lease given by the caller: long enough for a chunk, short enough to resume soon. */
+export const billing_run_lease_ms_min = 100;
+export const billing_run_lease_ms_max = 3_600_000;
+
+/** The run was taken over by another after its lease ran out: this process stops. */
+export class BillingRunTakenOver extends Error {}
 
 /** Lines one invoice may have; a larger one is refused loudly rather than built. */
 export const invoice_lines_max = 500_000;
@@ -81,17 +110,46 @@ function is_retryable(error: unknown): boolean {
   return code === '40P01' || code === '40001';
 }
 
-async function run_row(db: Queryable, id: number): Promise<BillingRunStatus | undefined> {
-  const [row] = await db.query<BillingRunStatus>('SELECT * FROM billing_runs WHERE id = $1', [id]);
+const run_columns = `id, period, account_ids,
+  CASE WHEN status = 'running' AND coalesce(lease_expires_at_ms, 0) < $2 THEN 'stale' ELSE status END AS status,
+  accounts_total, accounts_done, invoices_created, error, started_at_ms, finished_at_ms, lease_expires_at_ms,
+  resumed_by_run_id`;
+
+export async function get_billing_run(
+  db: Queryable,
+  id: number,
+  now_ms = Date.now(),
+): Promise<BillingRunStatus | undefined> {
+  const [row] = await db.query<BillingRunStatus>(`SELECT ${run_columns} FROM billing_runs WHERE id = $1`, [
+    id,
+    now_ms,
+  ]);
   return row;
 }
 
-export async function get_billing_run(db: Queryable, id: number): Promise<BillingRunStatus | undefined> {
-  return await run_row(db, id);
+export async function list_billing_runs(
+  db: Queryable,
+  limit: number,
+  now_ms = Date.now(),
+): Promise<BillingRunStatus[]> {
+  return await db.query<BillingRunStatus>(
+    `SELECT ${run_columns} FROM billing_runs ORDER BY id DESC LIMIT $1`,
+    [limit, now_ms],
+  );
 }
 
-export async function list_billing_runs(db: Queryable, limit: number): Promise<BillingRunStatus[]> {
-  return await db.query<BillingRunStatus>('SELECT * FROM billing_runs ORDER BY id DESC LIMIT $1', [limit]);
+function check_lease_ms(lease_ms: number): number {
+  if (
+    !Number.isSafeInteger(lease_ms) ||
+    lease_ms < billing_run_lease_ms_min ||
+    lease_ms > billing_run_lease_ms_max
+  ) {
+    throw new BillingRunError(
+      'lease_ms',
+      `must be an integer from ${billing_run_lease_ms_min} to ${billing_run_lease_ms_max}`,
+    );
+  }
+  return lease_ms;
 }
 
 /** Records the run; `execute_billing_run` does the work (the API answers in between). */
@@ -99,42 +157,93 @@ export async function create_billing_run(
   ledger: Ledger,
   request: BillingRunRequest,
   now_ms = Date.now(),
+  lease_ms = billing_run_lease_ms_default,
 ): Promise<number> {
+  check_lease_ms(lease_ms);
   await validate_run_request(ledger, request, now_ms);
   const [row] = await ledger.query<{ id: number }>(
-    `INSERT INTO billing_runs (period, account_ids, status, started_at_ms) VALUES ($1, $2, 'running', $3) RETURNING id`,
-    [request.period, request.account_ids === undefined ? null : JSON.stringify(request.account_ids), now_ms],
+    `INSERT INTO billing_runs (period, account_ids, status, started_at_ms, lease_expires_at_ms)
+     VALUES ($1, $2, 'running', $3, $4) RETURNING id`,
+    [
+      request.period,
+      request.account_ids === undefined ? null : JSON.stringify(request.account_ids),
+      now_ms,
+      now_ms + lease_ms,
+    ],
   );
   return row!.id;
+}
+
+/** Renews the run's lease and counts a chunk's work, in the chunk's transaction; throws if taken over. */
+async function renew_lease(
+  tx: Queryable,
+  run_id: number,
+  accounts_done: number,
+  invoices_created: number,
+  now_ms: number,
+  lease_ms: number,
+): Promise<void> {
+  const rows = await tx.query<{ id: number }>(
+    `UPDATE billing_runs SET accounts_done = accounts_done + $2, invoices_created = invoices_created + $3,
+       lease_expires_at_ms = $4 WHERE id = $1 AND status = 'running' RETURNING id`,
+    [run_id, accounts_done, invoices_created, now_ms + lease_ms],
+  );
+  if (rows.length === 0) throw new BillingRunTakenOver(`billing run ${run_id} was taken over by another run`);
+}
+
+/**
+ * Marks the runs of the same period and accounts whose lease ran out as abandoned, resumed by
+ * `run_id`. Returns their ids.
+ */
+async function take_over_stale_runs(
+  ledger: Ledger,
+  run: BillingRunStatus,
+  now_ms: number,
+): Promise<number[]> {
+  const rows = await ledger.query<{ id: number }>(
+    `UPDATE billing_runs SET status = 'abandoned', resumed_by_run_id = $1, finished_at_ms = $4,
+       error = 'its lease ran out (the process stopped); resumed by run ' || $1::text
+     WHERE period = $2 AND status = 'running' AND id <> $1 AND coalesce(lease_expires_at_ms, 0) < $4
+       AND ($3::jsonb IS NULL OR account_ids = $3::jsonb)
+     RETURNING id`,
+    [run.id, run.period, run.account_ids === null ? null : JSON.stringify(run.account_ids), now_ms],
+  );
+  return rows.map((r) => r.id).sort((a, b) => a - b);
+}
+
+export interface ExecuteOptions {
+  issue?: boolean;
+  now_ms?: () => number;
+  on_chunk?: (account_ids: string[]) => Promise<void>;
+  /** The run's lease from each renewal; default billing_run_lease_ms_default. */
+  lease_ms?: number;
 }
 
 export async function execute_billing_run(
   ledger: Ledger,
   run_id: number,
-  options: {
-    issue?: boolean;
-    now_ms?: () => number;
-    on_chunk?: (account_ids: string[]) => Promise<void>;
-  } = {},
+  options: ExecuteOptions = {},
 ): Promise<BillingRunStatus> {
-  const run = await run_row(ledger, run_id);
-  if (run === undefined) throw new Error(`no billing run ${run_id}`);
   const now = options.now_ms ?? Date.now;
+  const lease_ms = check_lease_ms(options.lease_ms ?? billing_run_lease_ms_default);
+  const run = await get_billing_run(ledger, run_id, now());
+  if (run === undefined) throw new Error(`no billing run ${run_id}`);
   try {
+    await take_over_stale_runs(ledger, run, now());
     const accounts = await ledger.query<{ id: string }>(
       `SELECT id FROM accounts WHERE NOT closed AND ($1::jsonb IS NULL OR $1::jsonb ? id) ORDER BY id`,
       [run.account_ids === null ? null : JSON.stringify(run.account_ids)],
     );
-    await ledger.query('UPDATE billing_runs SET accounts_total = $2 WHERE id = $1', [
-      run_id,
-      accounts.length,
-    ]);
+    await ledger.transaction(async (tx) => {
+      await tx.query('UPDATE billing_runs SET accounts_total = $2 WHERE id = $1', [run_id, accounts.length]);
+      await renew_lease(tx, run_id, 0, 0, now(), lease_ms);
+    });
     for (let first = 0; first < accounts.length; first += accounts_per_transaction) {
       const chunk = accounts.slice(first, first + accounts_per_transaction).map((a) => a.id);
       for (let attempt = 1; ; attempt++) {
         try {
           await ledger.transaction((tx) =>
-            close_accounts_period(tx, run, chunk, options.issue ?? true, now()),
+            close_accounts_period(tx, run, chunk, options.issue ?? true, now(), lease_ms),
           );
           break;
         } catch (error) {
@@ -143,74 +252,39 @@ export async function execute_billing_run(
       }
       await options.on_chunk?.(chunk);
     }
-    await ledger.query(`UPDATE billing_runs SET status = 'finished', finished_at_ms = $2 WHERE id = $1`, [
-      run_id,
-      now(),
-    ]);
+    await ledger.query(
+      `UPDATE billing_runs SET status = 'finished', finished_at_ms = $2 WHERE id = $1 AND status = 'running'`,
+      [run_id, now()],
+    );
   } catch (error) {
+    // A run taken over stays abandoned; any other failure is recorded.
     await ledger
-      .query(`UPDATE billing_runs SET status = 'failed', error = $2, finished_at_ms = $3 WHERE id = $1`, [
-        run_id,
-        error instanceof Error ? error.message : String(error),
-        now(),
-      ])
+      .query(
+        `UPDATE billing_runs SET status = 'failed', error = $2, finished_at_ms = $3 WHERE id = $1 AND status = 'running'`,
+        [run_id, error instanceof Error ? error.message : String(error), now()],
+      )
       .catch(() => {});
     throw error;
   }
-  return (await run_row(ledger, run_id))!;
+  return (await get_billing_run(ledger, run_id, now()))!;
 }
 
 /** Creates and runs a billing run in this process. */
 export async function run_billing(
   ledger: Ledger,
   request: BillingRunRequest,
-  options: { now_ms?: () => number; on_chunk?: (account_ids: string[]) => Promise<void> } = {},
+  options: Omit<ExecuteOptions, 'issue'> = {},
 ): Promise<BillingRunStatus> {
   const now = options.now_ms ?? Date.now;
-  const id = await create_billing_run(ledger, request, now());
+  const id = await create_billing_run(ledger, request, now(), options.lease_ms);
   return await execute_billing_run(ledger, id, { ...options, issue: request.issue ?? true });
-}
-
-interface AccountForRun {
-  id: string;
-  name: string;
-  kind: string;
-  currency: string;
-  vat_id: string;
-  email: string;
-  address: unknown;
-  payment_terms_days: number;
-  legal_entity_id: string;
-  entity_name: string;
-  entity_vat_id: string;
-  entity_address: unknown;
-  entity_country_code: string;
-  time_zone: string;
-  fee_vat_percent: string;
-}
-
-interface BillableSession {
-  session_id: string;
-  version: number;
-  id_tag: string;
-  charge_point_id: string;
-  evse_id: number | null;
-  station_id: string;
-  started_at_ms: number;
-  stopped_at_ms: number;
-  energy_wh: number;
-  duration_s: number;
-  tariff_id: string;
-  tariff_version: number;
-  currency: string;
-  net_minor: number;
-  vat_percent: string;
-  cost_centre_id: string | null;
 }
 
 /**
  * A chunk of accounts' period, in the caller's transaction, with a few statements for the whole
- * chunk (PGlite pays about a millisecond per statement). Returns the invoices created.
+ * chunk (PGlite pays about a millisecond per statement). Accounts billed per session get one
+ * invoice per session not invoiced yet (invoices/per-session.ts) and their fees on the period's
+ * invoice. Returns the invoices created.
  */
 async function close_accounts_period(
   tx: Queryable,
@@ -218,24 +292,21 @@ async function close_accounts_period(
   account_ids: readonly string[],
   issue: boolean,
   now_ms: number,
+  lease_ms: number,
 ): Promise<number[]> {
   // Locked in id order; an account already closed for the period (by an earlier or a concurrent
   // run, which held these locks until it committed) is left out.
-  const accounts = await tx.query<AccountForRun>(
-    `SELECT a.id, a.name, a.kind, a.currency, a.vat_id, a.email, a.address, a.payment_terms_days, a.legal_entity_id,
-       e.name AS entity_name, e.vat_id AS entity_vat_id, e.address AS entity_address,
-       e.country_code AS entity_country_code, e.time_zone, trim_scale(e.fee_vat_percent)::text AS fee_vat_percent
-     FROM accounts a JOIN legal_entities e ON e.id = a.legal_entity_id
-     WHERE a.id = ANY($1::text[]) AND NOT a.closed ORDER BY a.id FOR UPDATE OF a`,
-    [account_ids],
-  );
+  const accounts = await accounts_for_billing(tx, account_ids, true);
   const closed = await tx.query<{ account_id: string }>(
     'SELECT account_id FROM period_closures WHERE account_id = ANY($1::text[]) AND period = $2',
     [account_ids, run.period],
   );
   const closed_ids = new Set(closed.map((c) => c.account_id));
   const open = accounts.filter((a) => !closed_ids.has(a.id));
-  if (open.length === 0) return [];
+  if (open.length === 0) {
+    await renew_lease(tx, run.id, 0, 0, now_ms, lease_ms);
+    return [];
+  }
   const open_ids = open.map((a) => a.id);
   // Period ends differ by legal entity time zone: the latest bounds the query, each account's own
   // end filters its sessions below.
@@ -246,18 +317,7 @@ async function close_accounts_period(
      WHERE s.account_id IS NULL AND t.account_id = ANY($1::text[]) AND s.id_tag = t.uid`,
     [open_ids],
   );
-  const sessions = await tx.query<BillableSession & { account_id: string }>(
-    `SELECT s.account_id, v.session_id, v.version, v.id_tag, v.charge_point_id, v.evse_id, v.station_id, v.started_at_ms,
-       v.stopped_at_ms, v.energy_wh, v.duration_s, v.tariff_id, v.tariff_version, v.currency, v.net_minor,
-       trim_scale(v.vat_percent)::text AS vat_percent, t.cost_centre_id
-     FROM sessions s JOIN session_versions v ON v.session_id = s.session_id AND v.version = s.final_version
-     LEFT JOIN account_tokens t ON t.uid = s.id_tag
-     WHERE s.account_id = ANY($1::text[]) AND s.final_version IS NOT NULL AND s.billed_version IS NULL
-       AND s.stopped_at_ms < $2
-     ORDER BY s.account_id, s.stopped_at_ms, s.session_id
-     FOR UPDATE OF s`,
-    [open_ids, end_ms_max],
-  );
+  const sessions = await billable_sessions(tx, { account_ids: open_ids, stopped_before_ms: end_ms_max });
   const memberships = await tx.query<{
     account_id: string;
     plan_id: string;
@@ -303,28 +363,15 @@ async function close_accounts_period(
       return g;
     };
     for (const s of own_sessions) {
+      if (account.billing_period === 'per_session') {
+        billed.push({ session_id: s.session_id, draft: drafts.length });
+        drafts.push(per_session_draft(account, s, now_ms, run.id));
+        continue;
+      }
       const g = group(s.currency);
-      const day = local_date(s.stopped_at_ms, account.time_zone);
-      const late = s.stopped_at_ms < bounds.start_ms ? ' (adjustment)' : '';
-      g.lines.push({
-        kind: 'session',
-        description: `Charging ${day} ${s.station_id}${s.evse_id === null ? '' : `/${s.evse_id}`}${late}`,
-        net_minor: s.net_minor,
-        vat_percent: s.vat_percent,
-        session_id: s.session_id,
-        session_version: s.version,
-        started_at_ms: s.started_at_ms,
-        stopped_at_ms: s.stopped_at_ms,
-        charge_point_id: s.charge_point_id,
-        evse_id: s.evse_id,
-        station_id: s.station_id,
-        energy_wh: s.energy_wh,
-        duration_s: s.duration_s,
-        tariff_id: s.tariff_id,
-        tariff_version: s.tariff_version,
-        id_tag: s.id_tag,
-        cost_centre_id: s.cost_centre_id,
-      });
+      g.lines.push(
+        ...session_lines(s, account.time_zone, s.stopped_at_ms < bounds.start_ms ? ' (adjustment)' : ''),
+      );
       g.session_ids.push(s.session_id);
     }
     for (const m of memberships_of.get(account.id) ?? []) {
@@ -345,32 +392,11 @@ async function close_accounts_period(
         vat_percent: account.fee_vat_percent,
       });
     }
-    const parties = {
-      account_id: account.id,
-      legal_entity_id: account.legal_entity_id,
-      time_zone: account.time_zone,
-      payment_terms_days: account.payment_terms_days,
-      seller: {
-        legal_entity_id: account.legal_entity_id,
-        name: account.entity_name,
-        vat_id: account.entity_vat_id,
-        address: account.entity_address,
-        country_code: account.entity_country_code,
-      },
-      buyer: {
-        account_id: account.id,
-        name: account.name,
-        kind: account.kind,
-        vat_id: account.vat_id,
-        email: account.email,
-        address: account.address,
-      },
-    };
     for (const [currency, g] of [...by_currency.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
       for (const session_id of g.session_ids) billed.push({ session_id, draft: drafts.length });
       drafts.push({
         kind: 'invoice',
-        parties,
+        parties: parties_of(account),
         currency,
         period: run.period,
         billing_run_id: run.id,
@@ -380,25 +406,13 @@ async function close_accounts_period(
     }
   }
   const ids = await create_drafts(tx, drafts);
-  if (billed.length > 0) {
-    const updated = await tx.query<{ n: number }>(
-      `WITH b AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(session_id text, invoice_id int8)),
-       u AS (UPDATE sessions s SET billed_version = s.final_version, billed_invoice_id = b.invoice_id FROM b
-             WHERE s.session_id = b.session_id AND s.billed_version IS NULL RETURNING 1)
-       SELECT count(*)::int8 AS n FROM u`,
-      [JSON.stringify(billed.map((b) => ({ session_id: b.session_id, invoice_id: ids[b.draft] })))],
-    );
-    if (updated[0]!.n !== billed.length) throw new Error('sessions changed under the billing run');
-  }
+  await mark_billed(tx, billed, ids);
   if (issue) await issue_drafts(tx, ids, now_ms);
   await tx.query(
     `INSERT INTO period_closures (account_id, period, billing_run_id, closed_at_ms)
      SELECT x, $2, $3, $4 FROM unnest($1::text[]) AS x`,
     [open_ids, run.period, run.id, now_ms],
   );
-  await tx.query(
-    'UPDATE billing_runs SET accounts_done = accounts_done + $2, invoices_created = invoices_created + $3 WHERE id = $1',
-    [run.id, open.length, ids.length],
-  );
+  await renew_lease(tx, run.id, open.length, ids.length, now_ms, lease_ms);
   return ids;
 }

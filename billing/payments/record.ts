@@ -11,7 +11,7 @@ import type { Ledger } from '../ledger.js';
  */
 export async function record_payment(
   ledger: Ledger,
-  request: { invoice_id: number; amount: string; reference: string },
+  request: { invoice_id: number; amount: string; reference: string; method?: string },
   now_ms = Date.now(),
 ): Promise<{ status: string; paid: string }> {
   if (typeof request.reference !== 'string' || !/^[\x21-\x7e]{1,100}$/.test(request.reference)) {
@@ -84,7 +84,15 @@ export async function record_payment(
       currency: invoice.currency,
     };
     await record_billing_events(tx, [
-      { ...event, kind: 'payment_received', amount_minor, attributes: { reference: request.reference } },
+      {
+        ...event,
+        kind: 'payment_received',
+        amount_minor,
+        attributes: {
+          reference: request.reference,
+          ...(request.method === undefined ? {} : { method: request.method }),
+        },
+      },
       ...(status === 'paid' ? [{ ...event, kind: 'invoice_paid', amount_minor: paid }] : []),
     ]);
     return { status, paid: text_of_minor(paid, invoice.currency) };

@@ -628,6 +628,20 @@ export class StripeEmulator {
     res.setHeader('Stripe-Version', this.api_version);
     res.setHeader('Content-Type', 'application/json');
 
+    // The browser side (Stripe.js calls from a page on another origin): CORS as Stripe answers it.
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    if (method === 'OPTIONS') {
+      res.setHeader('Access-Control-Allow-Methods', 'GET, POST');
+      res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+      res.statusCode = 204;
+      res.end();
+      return;
+    }
+    if (url.pathname === '/emulator/stripe.js') {
+      res.setHeader('Content-Type', 'text/javascript; charset=utf-8');
+      res.end(stripe_js);
+      return;
+    }
     if (url.pathname.startsWith('/emulator/')) {
       this.handle_page(url, res);
       return;
@@ -1633,3 +1647,76 @@ export async function start_stripe_emulator(options: StripeEmulatorOptions = {})
   await emulator.start();
   return emulator;
 }
+
+/**
+ * A minimal stand-in for Stripe.js v3 (served at /emulator/stripe.js), the part a card payment
+ * page uses: `Stripe(publishable_key).elements().create('card').mount(selector)` and
+ * `confirmCardPayment(client_secret, { payment_method: { card } })`, which confirms the
+ * PaymentIntent with the publishable key straight from the browser (the card number goes to the
+ * gateway only, as with Stripe's own card element). The card field's inputs have no `name`, so
+ * the page's own form never submits them. Any test card number above works.
+ */
+const stripe_js = `(function () {
+  'use strict';
+  var base = new URL(document.currentScript.src).origin;
+  function input(label, autocomplete, size) {
+    var el = document.createElement('input');
+    el.setAttribute('aria-label', label);
+    el.setAttribute('autocomplete', autocomplete);
+    el.setAttribute('inputmode', 'numeric');
+    el.setAttribute('size', String(size));
+    el.style.cssText = 'font:inherit;border:0;padding:.25rem;margin-right:.5rem;min-width:0';
+    return el;
+  }
+  window.Stripe = function (key) {
+    return {
+      elements: function () {
+        return {
+          create: function (type) {
+            if (type !== 'card') throw new Error('only the card element is emulated');
+            var number = input('Card number', 'cc-number', 19);
+            number.setAttribute('data-emulator', 'number');
+            var expiry = input('Expiry (MM/YY)', 'cc-exp', 5);
+            expiry.setAttribute('data-emulator', 'expiry');
+            var cvc = input('CVC', 'cc-csc', 4);
+            cvc.setAttribute('data-emulator', 'cvc');
+            return {
+              mount: function (target) {
+                var host = typeof target === 'string' ? document.querySelector(target) : target;
+                host.appendChild(number);
+                host.appendChild(expiry);
+                host.appendChild(cvc);
+              },
+              _values: function () {
+                var parts = expiry.value.split('/');
+                return { number: number.value.replace(/\\s+/g, ''), exp_month: parts[0] || '', exp_year: parts[1] || '', cvc: cvc.value };
+              },
+            };
+          },
+        };
+      },
+      confirmCardPayment: function (client_secret, data) {
+        var id = client_secret.split('_secret_')[0];
+        var card = data.payment_method.card._values();
+        var body = new URLSearchParams();
+        body.set('client_secret', client_secret);
+        body.set('return_url', window.location.href);
+        body.set('payment_method_data[type]', 'card');
+        body.set('payment_method_data[card][number]', card.number);
+        body.set('payment_method_data[card][exp_month]', card.exp_month);
+        body.set('payment_method_data[card][exp_year]', card.exp_year);
+        body.set('payment_method_data[card][cvc]', card.cvc);
+        return fetch(base + '/v1/payment_intents/' + encodeURIComponent(id) + '/confirm', {
+          method: 'POST',
+          headers: { Authorization: 'Bearer ' + key, 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: body.toString(),
+        }).then(function (response) {
+          return response.json().then(function (json) {
+            return response.ok ? { paymentIntent: json } : { error: json.error };
+          });
+        });
+      },
+    };
+  };
+})();
+`;

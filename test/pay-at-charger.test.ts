@@ -1,0 +1,644 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningStack, start_stack } from '../app/stack.js';
+import { minor_of, text_of_minor } from '../billing/amounts.js';
+import { StripeProvider } from '../billing/payments/stripe.js';
+import { load_config } from '../core/config.js';
+import { create_logger } from '../core/log.js';
+import { open_browser } from './helpers/browser.js';
+import { connect_rpc_charger, type RpcCharger } from './helpers/ocpp-rpc.js';
+import { eventually, test_operator_token } from './helpers/stack.js';
+import { type StripeEmulator, start_stripe_emulator } from './helpers/stripe-emulator.js';
+
+type Json = Record<string, unknown>;
+type Browser = Awaited<ReturnType<typeof open_browser>>;
+
+const images = path.join(import.meta.dirname, '..', 'docs', 'images');
+
+/** The tariff drivers pay here: energy and charging time, 19 % VAT, with its own words. */
+const tariff = {
+  country_code: 'DE',
+  party_id: 'EVR',
+  id: 'default',
+  currency: 'EUR',
+  tariff_alt_text: [
+    { language: 'en', text: '0.30 EUR per kWh and 1.20 EUR per hour, plus 19 % VAT.' },
+    { language: 'de', text: '0,30 EUR pro kWh und 1,20 EUR pro Stunde, zzgl. 19 % MwSt.' },
+  ],
+  elements: [
+    {
+      price_components: [
+        { type: 'ENERGY', price: 0.3, vat: 19, step_size: 1 },
+        { type: 'TIME', price: 1.2, vat: 19, step_size: 60 },
+      ],
+    },
+  ],
+  last_updated: '2026-11-01T00:00:00Z',
+};
+
+/** A 2.0.1 or 1.6 charger (ocpp-rpc, strict schemas) that records the commands it receives. */
+interface Charger {
+  client: RpcCharger;
+  starts: Json[];
+  stops: Json[];
+  displays: Json[];
+}
+
+describe('pay at the charger, in Chromium, against a real stack and the Stripe emulator', () => {
+  let emulator: StripeEmulator;
+  let stack: RunningStack;
+  let dir: string;
+  let a: Browser;
+  let b: Browser;
+  const chargers: Charger[] = [];
+
+  const operator = async (method: string, pathname: string, body?: unknown) => {
+    const res = await fetch(`${stack.api_url}${pathname}`, {
+      method,
+      headers: { authorization: `Bearer ${test_operator_token}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as Json };
+  };
+
+  async function connect(
+    identity: string,
+    protocol: 'ocpp1.6' | 'ocpp2.0.1',
+    accept = true,
+  ): Promise<Charger> {
+    const client = await connect_rpc_charger(stack.ocpp_url, identity, protocol);
+    const charger: Charger = { client, starts: [], stops: [], displays: [] };
+    const answer = { status: accept ? 'Accepted' : 'Rejected' };
+    if (protocol === 'ocpp2.0.1') {
+      client.handle('RequestStartTransaction', async ({ params }) => {
+        charger.starts.push(params as Json);
+        return answer;
+      });
+      client.handle('RequestStopTransaction', async ({ params }) => {
+        charger.stops.push(params as Json);
+        return { status: 'Accepted' };
+      });
+      client.handle('SetDisplayMessage', async ({ params }) => {
+        charger.displays.push(params as Json);
+        return { status: 'Accepted' };
+      });
+      client.handle('CostUpdated', async () => ({}));
+    } else {
+      client.handle('RemoteStartTransaction', async ({ params }) => {
+        charger.starts.push(params as Json);
+        return answer;
+      });
+      client.handle('RemoteStopTransaction', async ({ params }) => {
+        charger.stops.push(params as Json);
+        return { status: 'Accepted' };
+      });
+      client.handle('DataTransfer', async () => ({ status: 'Accepted' }));
+    }
+    chargers.push(charger);
+    return charger;
+  }
+
+  /** A TransactionEvent with the energy register in kWh (signed at the end, as Eichrecht meters do). */
+  function transaction_event(
+    charger: Charger,
+    eventType: 'Started' | 'Updated' | 'Ended',
+    seqNo: number,
+    transaction_id: string,
+    at_ms: number,
+    kwh: number,
+    id_token?: Json,
+    remote_start_id?: number,
+  ) {
+    const at = new Date(at_ms).toISOString();
+    const context =
+      eventType === 'Started'
+        ? 'Transaction.Begin'
+        : eventType === 'Ended'
+          ? 'Transaction.End'
+          : 'Sample.Periodic';
+    return charger.client.call('TransactionEvent', {
+      eventType,
+      timestamp: at,
+      triggerReason:
+        eventType === 'Started' ? 'RemoteStart' : eventType === 'Ended' ? 'RemoteStop' : 'MeterValuePeriodic',
+      seqNo,
+      transactionInfo: {
+        transactionId: transaction_id,
+        ...(eventType === 'Ended'
+          ? { stoppedReason: 'Remote', chargingState: 'Idle' }
+          : { chargingState: 'Charging' }),
+        ...(remote_start_id === undefined ? {} : { remoteStartId: remote_start_id }),
+      },
+      evse: { id: 1, connectorId: 1 },
+      ...(id_token === undefined ? {} : { idToken: id_token }),
+      meterValue: [
+        {
+          timestamp: at,
+          sampledValue: [
+            {
+              value: kwh,
+              context,
+              measurand: 'Energy.Active.Import.Register',
+              unitOfMeasure: { unit: 'kWh' },
+              ...(eventType === 'Ended'
+                ? {
+                    signedMeterValue: {
+                      signedMeterData: Buffer.from(`OCMF|{"RD":[{"RV":${kwh}}]}`).toString('base64'),
+                      signingMethod: 'ECDSA-secp256r1-SHA256',
+                      encodingMethod: 'OCMF',
+                      publicKey: 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE',
+                    },
+                  }
+                : {}),
+            },
+          ],
+        },
+      ],
+    });
+  }
+
+  const text = async (page: Page, selector: string) => (await page.locator(selector).textContent())?.trim();
+  const pay_id_of = (page: Page) => /\/sessions\/([A-Z2-9]{20})/.exec(page.url())![1]!;
+  const ledger_row = async (id: string) => (await operator('GET', `/v1/pay-at-charger/sessions/${id}`)).body;
+  const shot = (page: Page, name: string) =>
+    page.screenshot({ path: path.join(images, `pay-${name}.png`), fullPage: true });
+
+  /** From the EVSE page to an authorized hold: the card goes into the provider's field only. */
+  async function pay(page: Page, evse_url: string, card: string): Promise<string> {
+    await page.goto(evse_url);
+    await page.click('#start-payment');
+    await page.waitForURL(/\/sessions\/[A-Z2-9]{20}/);
+    await page.locator('#pay-button:enabled').waitFor();
+    await page.locator('[data-emulator=number]').fill(card);
+    await page.locator('[data-emulator=expiry]').fill('12/34');
+    await page.locator('[data-emulator=cvc]').fill('123');
+    return pay_id_of(page);
+  }
+
+  beforeAll(async () => {
+    mkdirSync(images, { recursive: true });
+    emulator = await start_stripe_emulator();
+    dir = mkdtempSync(path.join(tmpdir(), 'evrate-pay-'));
+    const config = load_config({
+      DATA_DIR: dir,
+      ROLES: 'ingest,rating,api,billing',
+      OCPP_PORT: '0',
+      API_PORT: '0',
+      OCPP_HOST: '127.0.0.1',
+      API_HOST: '127.0.0.1',
+      OPERATOR_TOKEN: test_operator_token,
+      LOG_LEVEL: 'warn',
+      OCPP_ALLOW_UNKNOWN: 'true',
+      OCPP_COMMAND_TIMEOUT_S: '5',
+      PAY_PROVIDER_JS_URL: `${emulator.api_base}/emulator/stripe.js`,
+      PAY_PROVIDER_PUBLISHABLE_KEY: 'pk_test_emulator',
+      PAY_REQUESTS_PER_S_MAX: '200',
+      PAY_NO_POWER_TIMEOUT_S: '6',
+    });
+    const provider = new StripeProvider({
+      secret_key: emulator.secret_key,
+      webhook_secret: emulator.webhook_secret,
+      api_base: emulator.api_base,
+      max_network_retries: 0,
+    });
+    stack = await start_stack(config, create_logger('warn'), { payment_provider: provider });
+    expect((await operator('PUT', '/v1/tariffs/default', tariff)).status).toBe(200);
+    a = await open_browser();
+    b = await open_browser();
+  });
+
+  afterAll(async () => {
+    for (const charger of chargers) await charger.client.close({ force: true }).catch(() => undefined);
+    await a?.close();
+    await b?.close();
+    await stack?.stop();
+    await emulator?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('pays, charges a real charger with the cost live, stops, captures the rated total to the cent and shows it on the receipt', async () => {
+    const charger = await connect('CP-PAY-201', 'ocpp2.0.1');
+    const evse_url = `${stack.api_url}/pay/CP-PAY-201/1`;
+    const page = await a.context.newPage();
+    // Whatever the browser sends to our API, the card number is never in it.
+    const sent_to_us: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().startsWith(stack.api_url))
+        sent_to_us.push(`${request.url()} ${request.postData() ?? ''}`);
+    });
+
+    await page.goto(evse_url);
+    await eventually(async () => {
+      await page.reload();
+      return (await text(page, '#evse-state')) === 'Free' ? true : undefined;
+    });
+    expect(await text(page, '#tariff-alt-text')).toBe(tariff.tariff_alt_text[0]!.text);
+    // 30 kWh x 0.30 + 0.75 h x 1.20 = 9.90 net, + 19 % VAT = 11.781 -> 11.78.
+    expect(await text(page, '#worked-example')).toBe('30 kWh in 45 minutes costs about EUR 11.78.');
+    // No site hold, no max_price: 22 kW (default) for 120 min = 44 kWh, 13.20 + 2.40 = 15.60 net,
+    // 18.564 incl. VAT, rounded up to 19.00.
+    expect(await text(page, '#hold-amount')).toBe('EUR 19.00');
+    await shot(page, 'evse');
+
+    const id = await pay(page, evse_url, '4242424242424242');
+    await shot(page, 'card');
+    await page.click('#pay-button');
+    await page.locator('#energy').waitFor();
+    expect(await ledger_row(id)).toMatchObject({
+      status: 'starting',
+      hold_minor: 1900,
+      hold_source: 'estimate',
+    });
+    const held = emulator.payment_intents.get(String((await ledger_row(id)).provider_payment_id))!;
+    expect(held).toMatchObject({ status: 'requires_capture', amount: 1900, amount_capturable: 1900 });
+
+    // The charger receives the remote start with the payment's ad-hoc token.
+    const start = await eventually(async () => charger.starts[0]);
+    const id_token = start.idToken as { idToken: string; type: string };
+    expect(id_token.type).toBe('Central');
+    expect(id_token.idToken).toMatch(/^PAY[A-Z2-9]{16}$/);
+    expect(start.evseId).toBe(1);
+    const t0 = Date.now() - 30 * 60_000;
+    await transaction_event(
+      charger,
+      'Started',
+      0,
+      'TX-PAY-1',
+      t0,
+      0,
+      id_token,
+      start.remoteStartId as number,
+    );
+    await transaction_event(charger, 'Updated', 1, 'TX-PAY-1', t0 + 15 * 60_000, 5);
+    await transaction_event(charger, 'Updated', 2, 'TX-PAY-1', t0 + 25 * 60_000, 12.345);
+
+    // The page follows it live: energy, and the running cost the rating service published.
+    await eventually(async () => ((await text(page, '#energy')) === '12.345 kWh' ? true : undefined));
+    const open = await eventually(async () => {
+      const sessions = (await operator('GET', '/v1/sessions/open')).body.sessions as Json[] | undefined;
+      const mine = sessions?.find((s) => s.session_id === 'CP-PAY-201/TX-PAY-1');
+      return (mine?.running_cost as { incl_vat: string } | null | undefined)?.incl_vat === undefined
+        ? undefined
+        : mine;
+    });
+    const running = (open.running_cost as { incl_vat: string }).incl_vat;
+    await eventually(async () =>
+      (await text(page, '#cost')) === `EUR ${text_of_minor(minor_of(running, 'EUR'), 'EUR')}`
+        ? true
+        : undefined,
+    );
+    expect(await text(page, '#state_text')).toBe('Charging');
+    await shot(page, 'charging');
+
+    // Another browser sees only that the EVSE is taken, and cannot stop the session.
+    const other = await b.context.newPage();
+    const session_url = page.url().split('?')[0]!;
+    const denied = await other.goto(session_url);
+    expect(denied?.status()).toBe(403);
+    expect(await other.locator('#other-browser').count()).toBe(1);
+    expect(await other.locator('#energy').count()).toBe(0);
+    expect(await text(other, '#evse-state')).toBe('Occupied');
+    await shot(other, 'other-browser');
+    const stop_attempt = await b.context.request.post(`${session_url}/stop`, { maxRedirects: 0 });
+    expect(stop_attempt.status()).toBe(403);
+    const events_attempt = await b.context.request.get(`${session_url}/events`);
+    expect(events_attempt.status()).toBe(403);
+    await other.goto(evse_url);
+    expect(await text(other, '#evse-state')).toBe('Occupied');
+    expect(await other.locator('#start-payment').count()).toBe(0);
+    await other.close();
+    expect(charger.stops).toEqual([]);
+    expect((await ledger_row(id)).status).toBe('charging');
+
+    // The connection is lost (the page closed); the session goes on, and the payer's browser finds it again.
+    await page.close();
+    const again = await a.context.newPage();
+    await again.goto(evse_url);
+    await again.click(`a[href*="/sessions/${id}"]`);
+    await again.locator('#energy').waitFor();
+    expect(await text(again, '#energy')).toBe('12.345 kWh');
+
+    // The driver stops from the page: RequestStopTransaction, then the charger's Ended.
+    await again.click('#stop');
+    const stop = await eventually(async () => charger.stops[0]);
+    expect(stop).toEqual({ transactionId: 'TX-PAY-1' });
+    await transaction_event(charger, 'Ended', 3, 'TX-PAY-1', t0 + 26 * 60_000, 12.345);
+    await again.waitForURL(/\/receipt/, { timeout: 60_000 });
+
+    // The capture is exactly the rated total of the final version, the rest of the hold is released.
+    const [rated] = await stack.store!.query<{
+      total_excl_vat: string;
+      total_incl_vat: string;
+      version: number;
+    }>(
+      `SELECT toString(total_excl_vat) AS total_excl_vat, toString(total_incl_vat) AS total_incl_vat, version
+       FROM ${stack.store!.database}.rated_sessions FINAL WHERE session_id = 'CP-PAY-201/TX-PAY-1'`,
+    );
+    const incl_minor = minor_of(rated!.total_incl_vat, 'EUR');
+    const excl_minor = minor_of(rated!.total_excl_vat, 'EUR');
+    // 12.345 kWh x 0.30 = 3.7035 and 26 min x 1.20/h = 0.52: 4.22 net.
+    expect(excl_minor).toBe(422);
+    const row = await ledger_row(id);
+    expect(row).toMatchObject({
+      status: 'settled',
+      captured_minor: incl_minor,
+      total_incl_vat_minor: incl_minor,
+    });
+    const intent = emulator.payment_intents.get(String(row.provider_payment_id))!;
+    expect(intent.status).toBe('succeeded');
+    expect(intent.amount_received).toBe(incl_minor);
+    expect(emulator.net_received(intent.id)).toBe(incl_minor);
+
+    // The receipt shows the same figures.
+    const eur = (minor: number) => `EUR ${text_of_minor(minor, 'EUR')}`;
+    expect(await text(again, '#receipt-total')).toBe(eur(incl_minor));
+    expect(await text(again, '#receipt-net')).toBe(eur(excl_minor));
+    expect(await text(again, '#receipt-vat')).toBe(eur(incl_minor - excl_minor));
+    expect(await text(again, '#receipt-captured')).toBe(eur(incl_minor));
+    expect(await text(again, '#receipt-released')).toBe(eur(1900 - incl_minor));
+    expect(await text(again, '#receipt-energy')).toBe('12.345 kWh');
+    await shot(again, 'receipt');
+
+    // The ledger: one balanced entry (cash against revenue and VAT), and the events in the outbox.
+    const ledger = stack.ledger!;
+    const lines = await ledger.query<{ ledger_account: string; debit_minor: number; credit_minor: number }>(
+      `SELECT l.ledger_account, l.debit_minor, l.credit_minor FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id
+       WHERE e.source_id = $1 ORDER BY l.line_no`,
+      [`pay_at_charger:${id}`],
+    );
+    expect(lines).toEqual([
+      { ledger_account: 'cash', debit_minor: incl_minor, credit_minor: 0 },
+      { ledger_account: 'revenue:vat_19', debit_minor: 0, credit_minor: excl_minor },
+      { ledger_account: 'vat_payable:19', debit_minor: 0, credit_minor: incl_minor - excl_minor },
+    ]);
+    const events = await ledger.query<{ kind: string; amount_minor: number; method: string }>(
+      `SELECT kind, amount_minor, attributes->>'method' AS method FROM billing_events
+       WHERE attributes->>'pay_session_id' = $1 ORDER BY id`,
+      [id],
+    );
+    expect(events).toEqual([
+      { kind: 'payment_authorized', amount_minor: 1900, method: 'pay_at_charger' },
+      { kind: 'payment_captured', amount_minor: incl_minor, method: 'pay_at_charger' },
+      { kind: 'payment_received', amount_minor: incl_minor, method: 'pay_at_charger' },
+    ]);
+
+    // The PDF receipt and the charger's signed meter data, downloaded by the payer.
+    const pdf = await a.context.request.get(`${session_url}/receipt.pdf`);
+    expect(pdf.headers()['content-type']).toBe('application/pdf');
+    const pdf_file = path.join(dir, 'receipt.pdf');
+    writeFileSync(pdf_file, await pdf.body());
+    const pdf_text = execFileSync('pdftotext', ['-layout', pdf_file, '-']).toString();
+    expect(pdf_text).toContain(`${text_of_minor(incl_minor, 'EUR')} EUR`);
+    expect(pdf_text).toContain(`${text_of_minor(excl_minor, 'EUR')} EUR`);
+    const meter = (await (await a.context.request.get(`${session_url}/meter-data`)).json()) as {
+      meter_values: { context: string; format: string; signed_data: string; value: string }[];
+    };
+    const signed = meter.meter_values.find((v) => v.context === 'Transaction.End');
+    expect(signed?.format).toBe('SignedData');
+    expect(JSON.parse(signed!.signed_data).encodingMethod).toBe('OCMF');
+    expect((await b.context.request.get(`${session_url}/receipt.pdf`)).status()).toBe(403);
+
+    // Dispute this charge: recorded once for the disputes desk.
+    await again.selectOption('#dispute-reason', 'wrong_amount');
+    await again.fill('#dispute-message', 'I charged less than that.');
+    await again.click('#dispute');
+    await again.locator('#dispute-recorded').waitFor();
+    const disputes = await ledger.query(
+      'SELECT reason, message FROM pay_dispute_requests WHERE pay_session_id = $1',
+      [id],
+    );
+    expect(disputes).toEqual([{ reason: 'wrong_amount', message: 'I charged less than that.' }]);
+
+    expect(sent_to_us.some((s) => s.includes('4242424242424242'))).toBe(false);
+    await again.close();
+  });
+
+  it('stops the session by command when its running cost nears the hold, and captures no more than the hold', async () => {
+    const charger = await connect('CP-PAY-CAP', 'ocpp2.0.1');
+    expect(
+      (await operator('PUT', '/v1/pay-at-charger/sites/CP-PAY-CAP/hold', { amount: '6.00', currency: 'EUR' }))
+        .status,
+    ).toBe(200);
+    const evse_url = `${stack.api_url}/pay/CP-PAY-CAP/1`;
+    const page = await a.context.newPage();
+    await eventually(async () => {
+      await page.goto(evse_url);
+      return (await text(page, '#evse-state')) === 'Free' ? true : undefined;
+    });
+    expect(await text(page, '#hold-amount')).toBe('EUR 6.00');
+    const id = await pay(page, evse_url, '4242424242424242');
+    await page.click('#pay-button');
+    await page.locator('#energy').waitFor();
+    const start = await eventually(async () => charger.starts[0]);
+    const t0 = Date.now() - 20 * 60_000;
+    await transaction_event(
+      charger,
+      'Started',
+      0,
+      'TX-CAP-1',
+      t0,
+      0,
+      start.idToken as Json,
+      start.remoteStartId as number,
+    );
+    // 10 kWh in 10 min: 3.00 + 0.20 = 3.20 net, 3.81 incl.: below 95 % of 6.00.
+    await transaction_event(charger, 'Updated', 1, 'TX-CAP-1', t0 + 10 * 60_000, 10);
+    await eventually(async () => ((await text(page, '#energy')) === '10.000 kWh' ? true : undefined));
+    expect(charger.stops).toEqual([]);
+    // 15 kWh in 15 min: 4.50 + 0.30 = 4.80 net, 5.71 incl.: past 5.70, the cap stops it.
+    await transaction_event(charger, 'Updated', 2, 'TX-CAP-1', t0 + 15 * 60_000, 15);
+    const stop = await eventually(async () => charger.stops[0]);
+    expect(stop).toEqual({ transactionId: 'TX-CAP-1' });
+    expect((await ledger_row(id)).stop_requested_by).toBe('cost_cap');
+    await transaction_event(charger, 'Ended', 3, 'TX-CAP-1', t0 + 15 * 60_000, 15);
+    await page.waitForURL(/\/receipt/, { timeout: 60_000 });
+    const row = await ledger_row(id);
+    const [rated] = await stack.store!.query<{ incl: string }>(
+      `SELECT toString(total_incl_vat) AS incl FROM ${stack.store!.database}.rated_sessions FINAL WHERE session_id = 'CP-PAY-CAP/TX-CAP-1'`,
+    );
+    expect(minor_of(rated!.incl, 'EUR')).toBe(571);
+    expect(row).toMatchObject({ status: 'settled', captured_minor: 571, hold_minor: 600 });
+    expect(emulator.payment_intents.get(String(row.provider_payment_id))!.amount_received).toBe(571);
+    expect(await page.locator('#stopped-by-cap').count()).toBe(1);
+    expect(await text(page, '#receipt-released')).toBe('EUR 0.29');
+    await page.close();
+  });
+
+  it('releases the hold at once when the charger refuses the start', async () => {
+    const charger = await connect('CP-PAY-16', 'ocpp1.6', false);
+    const evse_url = `${stack.api_url}/pay/CP-PAY-16/1`;
+    const page = await a.context.newPage();
+    await eventually(async () => {
+      await page.goto(evse_url);
+      return (await text(page, '#evse-state')) === 'Free' ? true : undefined;
+    });
+    const id = await pay(page, evse_url, '4242424242424242');
+    await page.click('#pay-button');
+    await page.locator('#outcome').waitFor();
+    expect(await page.locator('#outcome').getAttribute('data-reason')).toBe('start_refused');
+    expect(charger.starts).toEqual([{ idTag: expect.stringMatching(/^PAY/), connectorId: 1 }]);
+    const row = await ledger_row(id);
+    expect(row).toMatchObject({ status: 'released', reason: 'start_refused', captured_minor: 0 });
+    expect(emulator.payment_intents.get(String(row.provider_payment_id))).toMatchObject({
+      status: 'canceled',
+      amount_received: 0,
+      amount_capturable: 0,
+    });
+    await shot(page, 'start-refused');
+    await page.close();
+  });
+
+  it('shows a declined card and reserves nothing', async () => {
+    const evse_url = `${stack.api_url}/pay/CP-PAY-16/1`;
+    const page = await a.context.newPage();
+    const id = await pay(page, evse_url, '4000000000000002');
+    await page.click('#pay-button');
+    await page.locator('#outcome[data-status=declined]').waitFor();
+    const row = await ledger_row(id);
+    expect(row).toMatchObject({ status: 'declined', reason: 'generic_decline' });
+    expect(emulator.payment_intents.get(String(row.provider_payment_id))!.amount_capturable).toBe(0);
+    await shot(page, 'declined');
+    await page.close();
+  });
+
+  it('releases the hold when the car draws no power', async () => {
+    const charger = await connect('CP-PAY-IDLE', 'ocpp2.0.1');
+    const evse_url = `${stack.api_url}/pay/CP-PAY-IDLE/1`;
+    const page = await a.context.newPage();
+    await eventually(async () => {
+      await page.goto(evse_url);
+      return (await text(page, '#evse-state')) === 'Free' ? true : undefined;
+    });
+    const id = await pay(page, evse_url, '4242424242424242');
+    await page.click('#pay-button');
+    const start = await eventually(async () => charger.starts[0]);
+    await transaction_event(
+      charger,
+      'Started',
+      0,
+      'TX-IDLE-1',
+      Date.now(),
+      0,
+      start.idToken as Json,
+      start.remoteStartId as number,
+    );
+    const stop = await eventually(async () => charger.stops[0]);
+    expect(stop).toEqual({ transactionId: 'TX-IDLE-1' });
+    await transaction_event(charger, 'Ended', 1, 'TX-IDLE-1', Date.now(), 0);
+    await page.locator('#outcome[data-status=released]').waitFor({ timeout: 60_000 });
+    expect(await page.locator('#outcome').getAttribute('data-reason')).toBe('no_power');
+    const row = await ledger_row(id);
+    expect(row).toMatchObject({ status: 'released', stop_requested_by: 'no_power', captured_minor: 0 });
+    expect(emulator.payment_intents.get(String(row.provider_payment_id))!.status).toBe('canceled');
+    await shot(page, 'no-power');
+    await page.close();
+  });
+
+  it('tells an offline charger apart, speaks German, serves the QR code and puts it on the display', async () => {
+    const page = await b.context.newPage();
+    await page.goto(`${stack.api_url}/pay/CP-PAY-OFF/1`);
+    expect(await text(page, '#evse-state')).toBe('Offline');
+    expect(await page.locator('#start-payment').count()).toBe(0);
+    await shot(page, 'offline');
+    const refused = await b.context.request.post(`${stack.api_url}/pay/CP-PAY-OFF/1/sessions`, {
+      maxRedirects: 0,
+    });
+    expect(refused.status()).toBe(303);
+    const bad = await fetch(`${stack.api_url}/pay/CP-PAY-OFF/first`);
+    expect({ status: bad.status, body: await bad.json() }).toMatchObject({
+      status: 400,
+      body: { field: 'evse_id' },
+    });
+
+    await page.goto(`${stack.api_url}/pay/CP-PAY-201/1?lang=de`);
+    expect(await page.getAttribute('html', 'lang')).toBe('de');
+    expect(await text(page, '#evse-state')).toBe('Frei');
+    expect(await text(page, '#tariff-alt-text')).toBe(tariff.tariff_alt_text[1]!.text);
+    expect(await text(page, '#worked-example')).toBe('30 kWh in 45 Minuten kosten etwa 11,78 EUR.');
+    await shot(page, 'evse-de');
+    await page.close();
+    const german = await fetch(`${stack.api_url}/pay/CP-PAY-201/1`, {
+      headers: { 'accept-language': 'de-DE,de;q=0.9,en;q=0.5' },
+    });
+    expect(await german.text()).toContain('<html lang="de">');
+
+    const svg = await fetch(`${stack.api_url}/pay/CP-PAY-201/1/qr.svg`);
+    expect(svg.headers.get('content-type')).toBe('image/svg+xml');
+    expect(await svg.text()).toMatch(/^<svg /);
+    const png = Buffer.from(await (await fetch(`${stack.api_url}/pay/CP-PAY-201/1/qr.png`)).arrayBuffer());
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+
+    const shown = await operator('POST', '/v1/pay-at-charger/charge-points/CP-PAY-201/evses/1/display-qr');
+    expect(shown).toMatchObject({ status: 200, body: { status: 'answered', action: 'SetDisplayMessage' } });
+    const display = chargers.find((c) => c.displays.length > 0)!.displays[0] as { message: Json };
+    expect(display.message).toMatchObject({
+      priority: 'InFront',
+      message: { format: 'URI', content: `${stack.api_url}/pay/CP-PAY-201/1` },
+    });
+    const on_16 = await operator('POST', '/v1/pay-at-charger/charge-points/CP-PAY-16/evses/1/display-qr');
+    expect(on_16).toMatchObject({ status: 400, body: { field: 'command' } });
+  });
+
+  it("settles a terminal session from the terminal provider's capture confirmation, once", async () => {
+    const confirmation = {
+      id: 'FAC-1',
+      authorization_reference: 'TERM-AUTH-1',
+      total_costs: { excl_vat: '10.00', incl_vat: '11.90' },
+      currency: 'EUR',
+      eft_data: ['PAN ****1234', 'AID A0000000041010'],
+      capture_status_code: 'SUCCESS',
+      last_updated: '2026-12-07T12:00:00Z',
+    };
+    expect(await operator('POST', '/v1/pay-at-charger/terminal-confirmations', confirmation)).toMatchObject({
+      status: 200,
+      body: { recorded: true },
+    });
+    expect(await operator('POST', '/v1/pay-at-charger/terminal-confirmations', confirmation)).toMatchObject({
+      status: 200,
+      body: { recorded: false },
+    });
+    const bad = await operator('POST', '/v1/pay-at-charger/terminal-confirmations', {
+      ...confirmation,
+      id: 'FAC-2',
+      capture_status_code: 'OK',
+    });
+    expect(bad).toMatchObject({ status: 400, body: { field: 'capture_status_code' } });
+    const lines = await stack.ledger!.query<{
+      ledger_account: string;
+      debit_minor: number;
+      credit_minor: number;
+    }>(
+      `SELECT l.ledger_account, l.debit_minor, l.credit_minor FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id
+       WHERE e.source_id = 'terminal:FAC-1' ORDER BY l.line_no`,
+    );
+    expect(lines).toEqual([
+      { ledger_account: 'cash', debit_minor: 1190, credit_minor: 0 },
+      { ledger_account: 'revenue:vat_19', debit_minor: 0, credit_minor: 1000 },
+      { ledger_account: 'vat_payable:19', debit_minor: 0, credit_minor: 190 },
+    ]);
+    const events = await stack.ledger!.query(
+      `SELECT kind, amount_minor FROM billing_events WHERE attributes->>'method' = 'terminal'`,
+    );
+    expect(events).toEqual([{ kind: 'payment_received', amount_minor: 1190 }]);
+  });
+
+  it('rate-limits the public pages per client address (HTTP 429 with Retry-After)', async () => {
+    // PAY_REQUESTS_PER_S_MAX=200 here: a burst of 400 passes, the rest of 700 at once does not.
+    const answers = await Promise.all(
+      Array.from({ length: 700 }, () =>
+        fetch(`${stack.api_url}/pay/CP-PAY-OFF/1/qr.svg`).then(async (r) => {
+          await r.arrayBuffer();
+          return { status: r.status, retry_after: r.headers.get('retry-after') };
+        }),
+      ),
+    );
+    const limited = answers.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(answers.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(400);
+    expect(Number(limited[0]!.retry_after)).toBeGreaterThanOrEqual(1);
+  });
+});
