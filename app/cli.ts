@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BillUsageError, bill_command } from '../billing/cli-bill.js';
 import { collection_command, collection_commands, collection_usage } from '../billing/collection/cli.js';
+import { payments_command } from '../billing/payments/cli-payments.js';
 import { ConfigError, load_config } from '../core/config.js';
 import { create_logger } from '../core/log.js';
 import { RateCdrError, rate_cdr } from '../rating/cli-rate.js';
@@ -35,6 +36,12 @@ commands:
               --period YYYY-MM    the month, in each legal entity's time zone (required)
               --account ID        only this account (repeatable)
               --draft             leave the invoices as drafts
+  payments  card payments with the configured gateway (STRIPE_*), against the same ledger as bill:
+              sweep               resend pending provider calls with their keys (after a crash),
+                                  pay out credit notes, charge new invoices of saved cards
+              capture --payment ID [--amount-minor N]     capture a hold
+              refund --payment ID [--amount-minor N] --reason TEXT
+              collect --invoice ID                        account credit, then the saved card
 ${collection_usage}
 ${what_if_usage}`;
 
@@ -211,6 +218,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'bill') {
     await bill_command(argv.slice(1), load_config());
+    return 0;
+  }
+  if (command === 'payments') {
+    await payments_command(argv.slice(1), load_config());
     return 0;
   }
   if ((collection_commands as readonly string[]).includes(command ?? '')) {

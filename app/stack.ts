@@ -23,6 +23,7 @@ import {
 import { openapi_route } from '../api/openapi.js';
 import { operator_routes } from '../api/operator-routes.js';
 import { open_pay_pages } from '../api/pages/index.js';
+import { payment_routes } from '../api/payment-routes.js';
 import { pricing_routes } from '../api/pricing-routes.js';
 import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
@@ -37,6 +38,8 @@ import {
   rated_feed_defaults,
 } from '../billing/index.js';
 import type { PaymentProvider } from '../billing/payments/provider.js';
+import { payment_provider_of } from '../billing/payments/setup.js';
+import { start_payment_sweeps } from '../billing/payments/sweep.js';
 import { ChargePointRegistry } from '../core/charge-points.js';
 import { type Config, redact_config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
@@ -206,6 +209,15 @@ export async function start_stack(
       );
       billing_feed = feed;
       shutdown.add('billing-feed', () => feed.close());
+      const provider = payment_provider_of(config);
+      if (provider !== undefined && config.payments_sweep_interval_ms > 0) {
+        const sweeps = start_payment_sweeps(
+          { ledger, provider },
+          config.payments_sweep_interval_ms,
+          log.child({ component: 'payments' }),
+        );
+        shutdown.add('payment-sweeps', () => sweeps.stop());
+      }
       const collection = start_collection_schedule(ledger, tokens, config, log);
       shutdown.add('collection-schedule', () => collection.close());
     }
@@ -283,7 +295,7 @@ export async function start_stack(
           allow_private_addresses: config.ocpi_allow_private_addresses,
         },
       };
-      const provider = extras.payment_provider;
+      const provider = extras.payment_provider ?? payment_provider_of(config);
       const pay =
         ledger === undefined || provider === undefined
           ? undefined
@@ -361,6 +373,13 @@ export async function start_stack(
           ...(ledger === undefined
             ? []
             : billing_routes({ ledger, plans, log: log.child({ component: 'billing-api' }) })),
+          ...(ledger === undefined
+            ? []
+            : payment_routes({
+                ledger,
+                provider: payment_provider_of(config),
+                log: log.child({ component: 'payments-api' }),
+              })),
           ...(pay?.routes ?? []),
           ...(ledger === undefined ? [] : collection_routes({ ledger, tokens, config })),
           ...(ledger === undefined

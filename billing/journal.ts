@@ -8,7 +8,9 @@ import type { Queryable } from './ledger.js';
  * idempotency key: posting the same movement twice leaves one entry.
  *
  * Chart of accounts: `receivable` (party: the billing account), `revenue:vat_<rate>`,
- * `vat_payable:<rate>`, `cash`.
+ * `vat_payable:<rate>`, `cash`; payments add `account_credit` (party: the account: credit notes
+ * kept for later invoices) and `unapplied_payments` (party: the account or `payment:<id>`: card
+ * holds captured without an invoice yet).
  */
 export interface JournalLine {
   ledger_account: string;
@@ -18,7 +20,20 @@ export interface JournalLine {
 }
 
 export interface JournalEntry {
-  kind: 'invoice_issued' | 'credit_note_issued' | 'payment_received' | 'payment_reversed' | 'payment_fee';
+  kind:
+    | 'invoice_issued'
+    | 'credit_note_issued'
+    | 'payment_received'
+    // billing/collection: returned debits and bank charges
+    | 'payment_reversed'
+    | 'payment_fee'
+    // billing/payments: gateway payments, refunds, chargebacks and account credit
+    | 'payment_captured'
+    | 'payment_refunded'
+    | 'payment_charged_back'
+    | 'chargeback_reversed'
+    | 'account_credit_added'
+    | 'account_credit_used';
   source_id: string;
   currency: string;
   posted_at_ms: number;

@@ -70,6 +70,36 @@ describe('load_config', () => {
     expect(shown).not.toContain('"pw"');
   });
 
+  it('reads the Stripe settings: a secret key needs its webhook secret; secrets are not logged', () => {
+    expect(load_config({})).toMatchObject({
+      stripe_secret_key: undefined,
+      stripe_webhook_secret: undefined,
+      stripe_api_base: undefined,
+      payments_sweep_interval_ms: 60_000,
+    });
+    const config = load_config({
+      STRIPE_SECRET_KEY: 'sk_test_abcdefgh12345678',
+      STRIPE_WEBHOOK_SECRET: 'whsec_abcdefgh12345678',
+      STRIPE_API_BASE: 'http://127.0.0.1:12111',
+      PAYMENTS_SWEEP_INTERVAL_MS: '0',
+    });
+    expect(config).toMatchObject({
+      stripe_secret_key: 'sk_test_abcdefgh12345678',
+      stripe_webhook_secret: 'whsec_abcdefgh12345678',
+      stripe_api_base: 'http://127.0.0.1:12111',
+      payments_sweep_interval_ms: 0,
+    });
+    const shown = JSON.stringify(redact_config(config));
+    expect(shown).not.toContain('sk_test_abcdefgh12345678');
+    expect(shown).not.toContain('whsec_abcdefgh12345678');
+    expect(() => load_config({ STRIPE_SECRET_KEY: 'sk_test_abcdefgh12345678' })).toThrow(
+      /STRIPE_WEBHOOK_SECRET: required/,
+    );
+    expect(() => load_config({ STRIPE_SECRET_KEY: 'pk_test_abcdefgh12345678' })).toThrow(/STRIPE_SECRET_KEY/);
+    expect(() => load_config({ STRIPE_WEBHOOK_SECRET: 'secret' })).toThrow(/STRIPE_WEBHOOK_SECRET: expected/);
+    expect(() => load_config({ STRIPE_API_BASE: 'ftp://x' })).toThrow(/STRIPE_API_BASE: scheme/);
+  });
+
   it('reads the pay-at-charger settings and names a bad one', () => {
     expect(load_config({})).toMatchObject({
       pay_public_base_url: undefined,

@@ -46,6 +46,15 @@ export interface Config {
   /** Pause between dunning and retry passes of the billing process; 0 turns the schedule off. */
   collection_schedule_interval_s: number;
 
+  /** Stripe secret key (sk_live_... / sk_test_...); unset: no card payments. */
+  stripe_secret_key: string | undefined;
+  /** Signing secret of the Stripe webhook endpoint (whsec_...); required with the secret key. */
+  stripe_webhook_secret: string | undefined;
+  /** Base URL of the Stripe API (a local emulator in tests); unset: https://api.stripe.com. */
+  stripe_api_base: string | undefined;
+  /** Pause between payment sweeps (pending calls resent, credit notes paid out, cards charged); 0 off. */
+  payments_sweep_interval_ms: number;
+
   ocpp_host: string;
   ocpp_port: number;
   ocpp_frame_bytes_max: number;
@@ -281,6 +290,20 @@ export function load_config(env: Env = process.env): Config {
   if (!/^[A-Z]{3}$/.test(currency)) {
     throw new ConfigError('DEFAULT_TARIFF_CURRENCY', 'must be an ISO 4217 code like EUR');
   }
+  const stripe_secret_key = read_optional(env, 'STRIPE_SECRET_KEY');
+  if (stripe_secret_key !== undefined && !/^(sk|rk)_(live|test)_[A-Za-z0-9_]{8,}$/.test(stripe_secret_key)) {
+    throw new ConfigError('STRIPE_SECRET_KEY', 'expected a Stripe secret key like sk_test_...');
+  }
+  const stripe_webhook_secret = read_optional(env, 'STRIPE_WEBHOOK_SECRET');
+  if (stripe_webhook_secret !== undefined && !/^whsec_[A-Za-z0-9]{8,}$/.test(stripe_webhook_secret)) {
+    throw new ConfigError('STRIPE_WEBHOOK_SECRET', 'expected a webhook signing secret like whsec_...');
+  }
+  if (stripe_secret_key !== undefined && stripe_webhook_secret === undefined) {
+    throw new ConfigError(
+      'STRIPE_WEBHOOK_SECRET',
+      'required when STRIPE_SECRET_KEY is set (webhooks are verified)',
+    );
+  }
   const stream = read_string(env, 'NATS_STREAM', 'EVRATE_EVENTS');
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(stream)) {
     throw new ConfigError('NATS_STREAM', 'letters, digits, _ and - only');
@@ -338,6 +361,10 @@ export function load_config(env: Env = process.env): Config {
 
     database_url: read_url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     billing_feed_batch_max: read_int(env, 'BILLING_FEED_BATCH_MAX', 1000, 1, 10_000),
+    stripe_secret_key,
+    stripe_webhook_secret,
+    stripe_api_base: read_url(env, 'STRIPE_API_BASE', ['http:', 'https:']),
+    payments_sweep_interval_ms: read_int(env, 'PAYMENTS_SWEEP_INTERVAL_MS', 60_000, 0, 86_400_000),
     dunning_reminder_days,
     dunning_second_reminder_days,
     dunning_suspend_days,
@@ -466,6 +493,8 @@ export function redact_config(config: Config): Record<string, unknown> {
   redacted.operator_tokens_previous = config.operator_tokens_previous.map(() => '(set)');
   redacted.metrics_token = config.metrics_token === undefined ? '(unset)' : '(set)';
   redacted.clickhouse_password = config.clickhouse_password === '' ? '' : '(set)';
+  redacted.stripe_secret_key = config.stripe_secret_key === undefined ? '(unset)' : '(set)';
+  redacted.stripe_webhook_secret = config.stripe_webhook_secret === undefined ? '(unset)' : '(set)';
   for (const key of ['nats_url', 'clickhouse_url', 'database_url'] as const) {
     const value = config[key];
     if (value !== undefined) redacted[key] = value.replace(/\/\/[^@/]*@/g, '//***@');

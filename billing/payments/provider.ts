@@ -36,6 +36,8 @@ export interface ProviderPayment {
   client_secret?: string | undefined;
   failure_code?: string | undefined;
   failure_message?: string | undefined;
+  /** The ledger references sent with the request (lets an event find its payment before the answer). */
+  metadata?: Record<string, string> | undefined;
 }
 
 export interface ProviderRefund {
@@ -44,6 +46,8 @@ export interface ProviderRefund {
   amount_minor: number;
   currency: string;
   status: 'pending' | 'succeeded' | 'failed';
+  /** The ledger references sent with the request. */
+  metadata?: Record<string, string> | undefined;
 }
 
 export interface AuthorizeRequest {
@@ -130,8 +134,19 @@ export interface PaymentProvider {
     provider_payment_id: string;
     amount_minor?: number | undefined;
     reason?: string | undefined;
+    /** Ledger references (ids only) copied to the refund, so its events find their ledger row. */
+    metadata?: Record<string, string> | undefined;
   }): Promise<ProviderRefund>;
   retrieve(provider_payment_id: string): Promise<ProviderPayment>;
+  /**
+   * Saves a payment method (from the payer's browser or a test token) on a customer for later
+   * off-session charges. Optional: a provider without saved methods leaves it out.
+   */
+  attach_payment_method?(request: {
+    idempotency_key: string;
+    customer_id: string;
+    payment_method_id: string;
+  }): Promise<{ payment_method_id: string; brand?: string | undefined; last4?: string | undefined }>;
   /**
    * Verifies a webhook delivery from its raw body and headers and returns the event; throws
    * PaymentProviderError('signature_invalid') when the signature or its timestamp fails.

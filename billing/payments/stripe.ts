@@ -162,6 +162,7 @@ export class StripeProvider implements PaymentProvider {
     provider_payment_id: string;
     amount_minor?: number | undefined;
     reason?: string | undefined;
+    metadata?: Record<string, string> | undefined;
   }): Promise<ProviderRefund> {
     const reasons = ['duplicate', 'fraudulent', 'requested_by_customer'];
     const refund = await call(() =>
@@ -172,7 +173,10 @@ export class StripeProvider implements PaymentProvider {
           ...(request.reason !== undefined && reasons.includes(request.reason)
             ? { reason: request.reason as Stripe.RefundCreateParams.Reason }
             : {}),
-          ...(request.reason !== undefined ? { metadata: { reason: request.reason.slice(0, 500) } } : {}),
+          metadata: {
+            ...(request.metadata ?? {}),
+            ...(request.reason !== undefined ? { reason: request.reason.slice(0, 500) } : {}),
+          },
         },
         { idempotencyKey: request.idempotency_key },
       ),
@@ -269,6 +273,7 @@ export function payment_of(intent: Stripe.PaymentIntent): ProviderPayment {
     amount_captured_minor: intent.amount_received,
     amount_refunded_minor: charge?.amount_refunded ?? 0,
     client_secret: intent.client_secret ?? undefined,
+    metadata: intent.metadata ?? {},
   };
   switch (intent.status) {
     case 'requires_capture':
@@ -312,6 +317,7 @@ function refund_of(refund: Stripe.Refund): ProviderRefund {
     amount_minor: refund.amount,
     currency: refund.currency.toUpperCase(),
     status,
+    metadata: refund.metadata ?? {},
   };
 }
 
