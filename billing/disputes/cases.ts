@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { write_dispute_fact } from '../../analytics/disputes.js';
 import type { Store } from '../../analytics/store.js';
 import { FieldError } from '../../core/field-error.js';
 import type { TariffStore } from '../../rating/tariff-store.js';
 import { record_billing_event } from '../events.js';
 import type { Ledger, Queryable } from '../ledger.js';
-import { write_case_fact } from './analytics.js';
 import { type Finding, investigate } from './investigate.js';
 import { keys_for } from './meter-keys.js';
 import { load_session_facts, type SessionFacts } from './session-facts.js';
@@ -414,7 +414,7 @@ export async function open_case(
 export async function publish_fact(deps: DisputeDeps, view: CaseView): Promise<void> {
   if (deps.store === undefined) return;
   try {
-    await write_case_fact(deps.store, view);
+    await write_dispute_fact(deps.store, view);
   } catch (error) {
     deps.on_error?.(error, `dispute analytics of case ${view.id}`);
   }
