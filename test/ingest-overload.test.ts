@@ -159,6 +159,33 @@ describe('ingest overload limits', () => {
     charger.socket.close();
   }, 60_000);
 
+  it('processes again a retried StartTransaction that failed while NATS was away (not the remembered error)', async () => {
+    const { nats_server, ocpp_url } = await start({ OCPP_ACCEPT_UNKNOWN_TOKENS: 'true' });
+    const charger = await RawCharger.connect(ocpp_url, 'CP-RETRY');
+    await sleep(500);
+    const start_frame = JSON.stringify([
+      2,
+      'start-1',
+      'StartTransaction',
+      { connectorId: 1, idTag: 'TAG-RETRY', meterStart: 1000, timestamp: new Date().toISOString() },
+    ]);
+    process.kill(nats_server.pid, 'SIGSTOP');
+    charger.socket.send(start_frame);
+    // The token and transaction id stores do not answer: a failure to process the message.
+    const failed = await eventually(async () => charger.answer('start-1'), 40_000);
+    expect(failed[0]).toBe(4);
+    expect(failed[2]).toBe('InternalError');
+    process.kill(nats_server.pid, 'SIGCONT');
+    await sleep(1000);
+    // The charger sends it again with the same message id (OCPP 1.6 section 3.7.1).
+    charger.frames.length = 0;
+    charger.socket.send(start_frame);
+    const answered = await eventually(async () => charger.answer('start-1'), 15_000);
+    expect(answered[0]).toBe(3);
+    expect(typeof (answered[2] as { transactionId: unknown }).transactionId).toBe('number');
+    charger.socket.close();
+  }, 90_000);
+
   it('closes a charger that stops reading once its unsent answers pass OCPP_BACKPRESSURE_BYTES_MAX', async () => {
     const { ocpp_url } = await start({
       OCPP_BACKPRESSURE_BYTES_MAX: '4096',
