@@ -43,6 +43,13 @@ describe('load_config', () => {
     });
   });
 
+  it('reads the replicas of streams and buckets: 1, 3 or 5', () => {
+    expect(load_config({}).nats_replicas).toBe(1);
+    expect(load_config({ NATS_REPLICAS: '3' }).nats_replicas).toBe(3);
+    expect(() => load_config({ NATS_REPLICAS: '2' })).toThrow(/NATS_REPLICAS: must be 1, 3 or 5/);
+    expect(() => load_config({ NATS_REPLICAS: '7' })).toThrow(/NATS_REPLICAS: must be between/);
+  });
+
   it('reads the working days a dispute case may stay in each state', () => {
     expect(load_config({}).dispute_deadline_working_days).toBe(
       'open=1,investigating=5,proposed_resolution=10,escalated=30',

@@ -25,6 +25,8 @@ export interface Config {
   nats_port: number;
   nats_stream: string;
   nats_subject_prefix: string;
+  /** Replicas of every JetStream stream and KV bucket evrate creates: 1, 3 or 5 (a cluster). */
+  nats_replicas: number;
 
   /** Unset: the embedded engine (chdb) with its data under data_dir. */
   clickhouse_url: string | undefined;
@@ -262,6 +264,13 @@ function read_tls(env: Env): Config['ocpp_tls'] {
   return { cert_file: path.resolve(cert_file), key_file: path.resolve(key_file) };
 }
 
+/** NATS_REPLICAS: JetStream replicates over an odd number of servers (a quorum), at most 5. */
+function read_replicas(env: Env): number {
+  const replicas = read_int(env, 'NATS_REPLICAS', 1, 1, 5);
+  if (replicas % 2 === 0) throw new ConfigError('NATS_REPLICAS', 'must be 1, 3 or 5 (a quorum of servers)');
+  return replicas;
+}
+
 export function load_config(env: Env = process.env): Config {
   const log_level = read_string(env, 'LOG_LEVEL', 'info');
   if (!(log_levels as readonly string[]).includes(log_level)) {
@@ -353,6 +362,7 @@ export function load_config(env: Env = process.env): Config {
     nats_port: read_int(env, 'NATS_PORT', 0, 0, 65535),
     nats_stream: stream,
     nats_subject_prefix: prefix,
+    nats_replicas: read_replicas(env),
 
     clickhouse_url: read_url(env, 'CLICKHOUSE_URL', ['http:', 'https:']),
     clickhouse_user: read_string(env, 'CLICKHOUSE_USER', 'default'),
