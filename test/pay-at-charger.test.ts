@@ -475,6 +475,20 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
       await ledger.query('SELECT id FROM dispute_cases WHERE session_id = $1', ['CP-PAY-201/TX-PAY-1']),
     ).toEqual([{ id: case_id }]);
 
+    // Bad input names its field and opens nothing.
+    for (const [form, field] of [
+      [{ reason: 'energy', amount: '99.00', message: 'too much' }, 'amount'],
+      [{ reason: 'energy', amount: 'one euro', message: 'too much' }, 'amount'],
+      [{ reason: 'bogus', amount: '1.00', message: 'too much' }, 'reason'],
+      [{ reason: 'energy', amount: '1.00', message: '' }, 'message'],
+    ] as const) {
+      const bad = await a.context.request.post(`${session_url}/dispute`, { form, maxRedirects: 0 });
+      expect({ status: bad.status(), field: ((await bad.json()) as Json).field }).toEqual({
+        status: 400,
+        field,
+      });
+    }
+
     // Another browser can neither read the case, nor fetch its evidence, nor dispute the charge.
     const b_receipt = await b.context.request.get(`${session_url}/receipt`);
     expect(b_receipt.status()).toBe(403);
@@ -911,7 +925,45 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
       ),
     ).toMatchObject({ status: 200, body: { recorded: true } });
 
-    // The reconciliation of the day shows the first as matched, the second as mismatched.
+    // OCPP 1.6: the reference is StartTransaction's idTag (CiString20Type).
+    const charger_16 = await connect('CP-PAY-TERM16', 'ocpp1.6');
+    const reference_16 = 'TA16-5521';
+    const started = (await charger_16.client.call('StartTransaction', {
+      connectorId: 1,
+      idTag: reference_16,
+      meterStart: 0,
+      timestamp: new Date(t0).toISOString(),
+    })) as { transactionId: number };
+    await charger_16.client.call('MeterValues', {
+      connectorId: 1,
+      transactionId: started.transactionId,
+      meterValue: [
+        {
+          timestamp: new Date(t0 + 15 * 60_000).toISOString(),
+          sampledValue: [{ value: '5000', measurand: 'Energy.Active.Import.Register', unit: 'Wh' }],
+        },
+      ],
+    });
+    await charger_16.client.call('StopTransaction', {
+      transactionId: started.transactionId,
+      idTag: reference_16,
+      meterStop: 10_000,
+      timestamp: new Date(t0 + 30 * 60_000).toISOString(),
+      reason: 'Local',
+    });
+    const session_16 = `CP-PAY-TERM16/${started.transactionId}`;
+    await eventually(async () => {
+      const [row] = await stack.ledger!.query(
+        'SELECT 1 FROM session_versions WHERE id_tag = $1 AND session_id = $2 AND final',
+        [reference_16, session_16],
+      );
+      return row;
+    });
+    expect(
+      await confirm({ ...confirmation, id: 'FAC-5521', authorization_reference: reference_16 }, bearer),
+    ).toMatchObject({ status: 200, body: { recorded: true, session_id: session_16 } });
+
+    // The reconciliation of the day: the first and the 1.6 one matched, the second mismatched.
     const today = new Date().toISOString().slice(0, 10);
     const report = await operator('GET', `/v1/reconciliation?day=${today}`);
     expect(report.status).toBe(200);
@@ -943,8 +995,21 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
         difference: '1.67',
         status: 'mismatched',
       },
+      {
+        confirmation_id: 'FAC-5521',
+        authorization_reference: reference_16,
+        terminal_provider_id: 'acme-pay',
+        capture_status_code: 'SUCCESS',
+        session_id: session_16,
+        currency: 'EUR',
+        captured: '4.28',
+        rated_total: '4.28',
+        rated_currency: 'EUR',
+        difference: '0.00',
+        status: 'matched',
+      },
     ]);
-    expect(captures.captures_matched).toBe(1);
+    expect(captures.captures_matched).toBe(2);
   });
 
   it('rate-limits the public pages per client address (HTTP 429 with Retry-After)', async () => {
