@@ -1,6 +1,10 @@
 import { FieldError } from '../../core/field-error.js';
 import { text_of_minor } from '../amounts.js';
 import type { Queryable } from '../ledger.js';
+import {
+  type TerminalReconciliation,
+  terminal_reconciliation,
+} from '../pay-at-charger/terminal-reconciliation.js';
 
 /**
  * The reconciliation of a day: every bank file line booked that day was stored with the one
@@ -36,6 +40,8 @@ export interface ReconciliationReport {
     requested_on: string;
   }[];
   fees: { currency: string; amount: string; amount_minor: number }[];
+  /** Payment terminal captures confirmed that day against their rated sessions (pay at the charger). */
+  terminal_captures: TerminalReconciliation;
 }
 
 /** Items listed per report at most (the counts cover all). */
@@ -114,5 +120,6 @@ export async function reconciliation_report(
       amount: money(amount_minor, rest.currency),
     })),
     fees: fees.map((f) => ({ ...f, amount: money(f.amount_minor, f.currency) })),
+    terminal_captures: await terminal_reconciliation(db, day),
   };
 }

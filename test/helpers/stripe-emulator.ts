@@ -748,6 +748,23 @@ export class StripeEmulator {
       return;
     }
     const outcome = url.searchParams.get('outcome');
+    // In a frame of the paying page (Stripe.js's modal), the outcome goes to the page's script.
+    const embedded = url.searchParams.get('embedded') === '1';
+    if ((outcome === 'succeed' || outcome === 'fail') && embedded) {
+      if (intent.status === 'requires_action') this.complete_authentication(intent.id, outcome);
+      const message = JSON.stringify({
+        type: 'emulator-3ds-done',
+        payment_intent: intent.id,
+        status: intent.status,
+        error: intent.last_payment_error,
+      }).replace(/</g, '\\u003c');
+      res.setHeader('Content-Type', 'text/html; charset=utf-8');
+      res.end(
+        `<!doctype html><title>3D Secure</title><p>${outcome === 'succeed' ? 'Authenticated' : 'Failed'}</p>` +
+          `<script>parent.postMessage(${message}, '*');</script>`,
+      );
+      return;
+    }
     if (outcome === 'succeed' || outcome === 'fail') {
       if (intent.status === 'requires_action') this.complete_authentication(intent.id, outcome);
       const back = new URL(intent.return_url ?? `${this.api_base}/emulator/done`);
@@ -763,8 +780,8 @@ export class StripeEmulator {
     res.end(
       `<!doctype html><title>3D Secure test payment</title><h1>3D Secure test payment</h1>` +
         `<p>${intent.amount} ${intent.currency.toUpperCase()}</p>` +
-        `<a id="complete" href="?outcome=succeed">Complete authentication</a> ` +
-        `<a id="fail" href="?outcome=fail">Fail authentication</a>`,
+        `<a id="complete" href="?outcome=succeed${embedded ? '&amp;embedded=1' : ''}">Complete authentication</a> ` +
+        `<a id="fail" href="?outcome=fail${embedded ? '&amp;embedded=1' : ''}">Fail authentication</a>`,
     );
   }
 
@@ -1668,6 +1685,33 @@ const stripe_js = `(function () {
     el.style.cssText = 'font:inherit;border:0;padding:.25rem;margin-right:.5rem;min-width:0';
     return el;
   }
+  // 3-D Secure as Stripe.js shows it: the issuer's challenge in a modal frame over the page; the
+  // promise settles when the challenge reports its outcome.
+  function challenge(url, intent) {
+    return new Promise(function (resolve) {
+      var overlay = document.createElement('div');
+      overlay.id = 'emulator-3ds';
+      overlay.setAttribute('role', 'dialog');
+      overlay.setAttribute('aria-modal', 'true');
+      overlay.setAttribute('aria-label', '3D Secure');
+      overlay.style.cssText = 'position:fixed;inset:0;background:rgba(0,0,0,.5);display:flex;align-items:center;justify-content:center;z-index:1000';
+      var frame = document.createElement('iframe');
+      frame.title = '3D Secure';
+      frame.src = url + (url.indexOf('?') < 0 ? '?' : '&') + 'embedded=1';
+      frame.style.cssText = 'width:min(24rem,92vw);height:22rem;border:0;background:#fff';
+      overlay.appendChild(frame);
+      document.body.appendChild(overlay);
+      function done(event) {
+        if (event.origin !== base || !event.data || event.data.type !== 'emulator-3ds-done') return;
+        if (event.data.payment_intent !== intent.id) return;
+        window.removeEventListener('message', done);
+        overlay.remove();
+        var status = event.data.status;
+        resolve(event.data.error ? { error: event.data.error } : { paymentIntent: Object.assign({}, intent, { status: status, next_action: null }) });
+      }
+      window.addEventListener('message', done);
+    });
+  }
   window.Stripe = function (key) {
     return {
       elements: function () {
@@ -1712,7 +1756,11 @@ const stripe_js = `(function () {
           body: body.toString(),
         }).then(function (response) {
           return response.json().then(function (json) {
-            return response.ok ? { paymentIntent: json } : { error: json.error };
+            if (!response.ok) return { error: json.error };
+            var action = json.status === 'requires_action' ? json.next_action : null;
+            if (!action) return { paymentIntent: json };
+            var url = action.redirect_to_url ? action.redirect_to_url.url : action.use_stripe_sdk.stripe_js;
+            return challenge(url, json);
           });
         });
       },
