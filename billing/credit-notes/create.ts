@@ -172,6 +172,41 @@ export async function create_credit_note_in(
 }
 
 /**
+ * A credit of net amounts at several of the invoice's VAT rates (one line per rate), in the
+ * caller's transaction: a dispute's re-rating of a session billed in several VAT parts gives back
+ * each part's own difference at its own rate.
+ */
+export async function create_credit_note_parts_in(
+  tx: Queryable,
+  request: {
+    invoice_id: number;
+    parts: readonly { vat_percent: string; net_minor: number }[];
+    reason: string;
+  },
+  now_ms: number,
+): Promise<number> {
+  const invoice = check_invoice(await lock_invoice(tx, request.invoice_id));
+  const rates = await tx.query<{ vat_percent: string }>(
+    'SELECT trim_scale(vat_percent)::text AS vat_percent FROM invoice_vat WHERE invoice_id = $1',
+    [invoice.id],
+  );
+  const lines: DocumentLine[] = [];
+  for (const part of request.parts) {
+    if (!rates.some((r) => vat_key(r.vat_percent) === vat_key(part.vat_percent)))
+      throw new CreditNoteError('vat_percent', `${part.vat_percent} is not one of the invoice's VAT rates`);
+    if (!Number.isSafeInteger(part.net_minor) || part.net_minor <= 0)
+      throw new CreditNoteError('amount', 'every part must credit a positive integer of minor units');
+    lines.push({
+      kind: 'credit',
+      description: `Partial credit of invoice ${invoice.number_text} at ${vat_key(part.vat_percent)}% VAT`,
+      net_minor: part.net_minor,
+      vat_percent: vat_key(part.vat_percent),
+    });
+  }
+  return await credit(tx, invoice, lines, request.reason, now_ms, 'amount');
+}
+
+/**
  * Sessions re-rated (a higher final version) after their version was invoiced: per invoice, one
  * credit note with a credit line per session line, and the sessions become unbilled again so that
  * the next billing run invoices the new version as an adjustment. In the feed's transaction.
