@@ -206,7 +206,9 @@ async function subject_facts(tx: Queryable, subject: Subject): Promise<SubjectFa
     } else {
       payment_reference = subject.reference;
       const sessions = await tx.query<{ session_id: string }>(
-        `SELECT session_id FROM invoice_lines WHERE invoice_id = $1 AND kind = 'session' ORDER BY line_no LIMIT 2`,
+        // Distinct: a session billed in several VAT parts has one line per part.
+        `SELECT DISTINCT session_id FROM invoice_lines WHERE invoice_id = $1 AND kind = 'session' AND session_id IS NOT NULL
+         ORDER BY session_id LIMIT 2`,
         [subject.invoice_id],
       );
       session_id = subject.session_id ?? (sessions.length === 1 ? sessions[0]!.session_id : '');

@@ -169,11 +169,13 @@ export async function submit_chargeback_evidence(
   } else {
     const bundle = await generate_bundle(deps, id, actor, now_ms);
     manifest_sha256 = bundle.manifest_sha256;
-    const findings = JSON.parse(bundle.parts['findings.json'] ?? '[]') as {
-      check: string;
-      status: string;
-      detail?: string;
-    }[];
+    // The findings as the bundle states them now (the investigation run again for it).
+    const findings =
+      (
+        JSON.parse(bundle.parts['findings.json'] ?? '{}') as {
+          now?: { check: string; status: string; detail?: string }[];
+        }
+      ).now ?? [];
     const pricing = JSON.parse(bundle.parts['pricing.json'] ?? '{}') as {
       latest?: {
         energy_wh?: number;
