@@ -25,19 +25,20 @@ import { check_move, type DisputeOutcome, dispute_outcomes } from './workflow.js
 /**
  * Resolutions. Accepting (wholly or partly) corrects the money: a re-rating of the session with a
  * tariff version (rating/rerate.ts: a new rated version and its difference) and/or a goodwill
- * amount, credited by one credit note on the invoice that billed the session, in the same
- * transaction as the case's resolution, its audit row and its events. A session not invoiced yet
- * needs no credit note: the new version is what the next billing run invoices. Refunding a
- * credit note to the original payment is the payments module's work.
+ * amount, credited by one credit note on the invoice that billed the session (one line per VAT
+ * part the re-rating lowered), in the same transaction as the case's resolution, its audit row,
+ * its events and the refund intent of the credit note (refund.ts; the provider call follows the
+ * commit). A session not invoiced yet needs no credit note: the new version is what the next
+ * billing run invoices.
  *
  * Rejecting carries a written reason, sent to the claimant in the message log with the digest of
  * the evidence bundle generated for it. A chargeback's outcome (won or lost at the provider) is
- * recorded as such; the money of a lost chargeback moves in payments, not here.
+ * recorded as such; the money of a chargeback moves in payments, not here (chargeback.ts).
  *
- * The re-rated version is written to ClickHouse before the ledger transaction (rerate() is
- * ClickHouse's own writer); it is not announced on the rated feed, because this transaction
- * records it in the ledger itself and credits only the difference, where the feed would credit
- * the whole invoiced line and bill the new version again.
+ * The re-rated version is written to ClickHouse by rerate() (rating's own writer), recorded in the
+ * ledger by this transaction (crediting only the difference), and then published on the rated
+ * feed like rating's re-rate does: billing's feed consumer finds the version already recorded and
+ * changes nothing, so the version is billed once.
  */
 export interface ResolutionRequest {
   outcome: DisputeOutcome;
