@@ -673,4 +673,46 @@ describe.each(backends)('dispute resolutions reach the money, on $name', ({ serv
       max_s: seconds[6],
     });
   });
+  it('credits only what the dispute left when rating re-rates the session again later', async () => {
+    const session_id = 'CP-MONEY-1/TX-M1';
+    const [billed] = await stack.ledger!.query<{ billed_invoice_id: number }>(
+      'SELECT billed_invoice_id FROM sessions WHERE session_id = $1',
+      [session_id],
+    );
+    const invoice_id = Number(billed!.billed_invoice_id);
+    const res = await api('POST', '/v1/sessions/rerate', { tariff_id: 'money', session_id });
+    expect(res.status).toBe(200);
+    expect((res.body.sessions as Json[])[0]).toMatchObject({
+      previous_version: 2,
+      version: 3,
+      total: { excl_vat: '6.60' },
+    });
+    const notes = await eventually(async () => {
+      const rows = await stack.ledger!.query<{ id: number }>(
+        "SELECT id FROM invoices WHERE credited_invoice_id = $1 AND kind = 'credit_note' ORDER BY id",
+        [invoice_id],
+      );
+      return rows.length === 2 ? rows : undefined;
+    });
+    // Billed: 7.50 at 19 % and 1.20 at 7 %. The dispute gave back 1.50 and 0.60; the feed's credit
+    // of the re-rated session gives back the rest, 6.00 (VAT 1.14) and 0.60 (VAT 0.042 -> 0.04):
+    // 7.78, exactly what remained of the invoice, and never the whole of it again.
+    const feed_note = (await api('GET', `/v1/credit-notes/${notes[1]!.id}`)).body;
+    expect(feed_note).toMatchObject({ net: '6.60', vat: '1.18', total: '7.78' });
+    expect((feed_note.lines as Json[]).map((l) => [l.vat_percent, l.net])).toEqual([
+      ['7', '0.60'],
+      ['19', '6.00'],
+    ]);
+    expect((await api('GET', `/v1/invoices/${invoice_id}`)).body).toMatchObject({
+      total: '10.21',
+      credited: '10.21',
+    });
+    // Version 3 is invoiced on its own (per-session billing): 6.00 + 1.14 + 0.60 + 0.04 = 7.78.
+    const invoices = await stack.ledger!.query<{ total_minor: number }>(
+      "SELECT total_minor FROM invoices WHERE session_id = $1 AND kind = 'invoice' ORDER BY id",
+      [session_id],
+    );
+    expect(invoices.map((i) => Number(i.total_minor))).toEqual([1021, 778]);
+    await eventually(async () => ((await stack.billing_feed!.caught_up()) ? true : undefined));
+  });
 });

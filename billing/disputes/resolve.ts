@@ -252,6 +252,7 @@ export async function resolve_case(
     // per-session.ts, session_lines) has one invoice line per part, and each part's difference is
     // credited at its own rate.
     const credit_parts = new Map<string, number>();
+    const goodwill_parts = new Map<string, number>();
     if (version_row !== undefined) {
       const recorded = await record_version(tx, version_row, now_ms);
       const billed = await tx.query<{
@@ -300,9 +301,9 @@ export async function resolve_case(
       if (rate === undefined)
         throw new FieldError('goodwill_minor', 'the invoice has no VAT part to credit at');
       const key = vat_key(rate.vat_percent);
-      credit_parts.set(key, (credit_parts.get(key) ?? 0) + request.goodwill_minor);
+      goodwill_parts.set(key, request.goodwill_minor);
     }
-    const credit_net = [...credit_parts.values()].reduce((a, b) => a + b, 0);
+    const credit_net = [...credit_parts.values(), ...goodwill_parts.values()].reduce((a, b) => a + b, 0);
     let credit_note_id: number | null = null;
     let credited_minor = 0;
     let refund_ops: OperationRow[] = [];
@@ -311,9 +312,19 @@ export async function resolve_case(
         tx,
         {
           invoice_id,
-          parts: [...credit_parts.entries()]
-            .sort((a, b) => Number(a[0]) - Number(b[0]))
-            .map(([vat_percent, net_minor]) => ({ vat_percent, net_minor })),
+          // The re-rating's parts name the session's new version (a later re-rating by rating
+          // credits only what is left of the billed lines: credit_sessions); goodwill names none.
+          parts: [
+            ...[...credit_parts.entries()]
+              .sort((a, b) => Number(a[0]) - Number(b[0]))
+              .map(([vat_percent, net_minor]) => ({
+                vat_percent,
+                net_minor,
+                session_id: current.session_id,
+                session_version: version_row!.version,
+              })),
+            ...[...goodwill_parts.entries()].map(([vat_percent, net_minor]) => ({ vat_percent, net_minor })),
+          ],
           reason: `Dispute ${id}: ${request.reason}`.slice(0, 500),
         },
         now_ms,
