@@ -9,7 +9,11 @@ import {
 import { EventNotReadyError, process_provider_event } from '../billing/payments/events.js';
 import { type PaymentsContext, pending_operation, run_operation } from '../billing/payments/operations.js';
 import { PaymentUnavailableError, refund_payment } from '../billing/payments/payments.js';
-import { type PaymentProvider, PaymentProviderError } from '../billing/payments/provider.js';
+import {
+  type PaymentProvider,
+  PaymentProviderError,
+  type ProviderEvent,
+} from '../billing/payments/provider.js';
 import { get_payment, payments_of_account, payments_of_invoice } from '../billing/payments/query.js';
 import { FieldError } from '../core/field-error.js';
 import type { Logger } from '../core/log.js';
@@ -27,6 +31,12 @@ export interface PaymentRouteDeps {
   /** Unset when no gateway is configured (STRIPE_SECRET_KEY): the routes that need it answer 503. */
   provider: PaymentProvider | undefined;
   log: Logger;
+  /**
+   * Called after an event was applied (or found a duplicate, so a redelivery finishes what a crash
+   * interrupted): the disputes module opens and resolves chargeback cases here. A failure answers
+   * 500, and the provider delivers the event again.
+   */
+  after_event?: ((event: ProviderEvent) => Promise<unknown>) | undefined;
 }
 
 /** A webhook body is a small JSON event; Stripe's are far below this. */
@@ -123,6 +133,7 @@ export function payment_routes(deps: PaymentRouteDeps): Route[] {
         }
         try {
           const outcome = await process_provider_event(payments, event);
+          if (outcome === 'applied' || outcome === 'duplicate') await deps.after_event?.(event);
           send_json(ctx.res, 200, { received: true, outcome });
         } catch (error) {
           if (error instanceof EventNotReadyError) {

@@ -105,6 +105,8 @@ export interface ProviderEvent {
     provider_payment_id: string;
     amount_minor: number;
     status: string;
+    /** The provider's reason code (Stripe: fraudulent, duplicate, product_not_received, ...). */
+    reason?: string | undefined;
   };
 }
 
@@ -147,6 +149,16 @@ export interface PaymentProvider {
     customer_id: string;
     payment_method_id: string;
   }): Promise<{ payment_method_id: string; brand?: string | undefined; last4?: string | undefined }>;
+  /**
+   * Sends the merchant's evidence for a chargeback (text fields, Stripe's dispute evidence names)
+   * and submits it to the card issuer. Optional: a provider without chargebacks leaves it out.
+   */
+  submit_dispute_evidence?(request: {
+    idempotency_key: string;
+    provider_dispute_id: string;
+    evidence: Record<string, string>;
+    metadata: Record<string, string>;
+  }): Promise<{ provider_dispute_id: string; status: string }>;
   /**
    * Verifies a webhook delivery from its raw body and headers and returns the event; throws
    * PaymentProviderError('signature_invalid') when the signature or its timestamp fails.

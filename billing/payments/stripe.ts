@@ -184,6 +184,27 @@ export class StripeProvider implements PaymentProvider {
     return refund_of(refund);
   }
 
+  /** Stripe "Update a dispute" with submit: true (the evidence goes to the issuer). */
+  async submit_dispute_evidence(request: {
+    idempotency_key: string;
+    provider_dispute_id: string;
+    evidence: Record<string, string>;
+    metadata: Record<string, string>;
+  }): Promise<{ provider_dispute_id: string; status: string }> {
+    const dispute = await call(() =>
+      this.stripe.disputes.update(
+        request.provider_dispute_id,
+        {
+          evidence: request.evidence as Stripe.DisputeUpdateParams.Evidence,
+          metadata: request.metadata,
+          submit: true,
+        },
+        { idempotencyKey: request.idempotency_key },
+      ),
+    );
+    return { provider_dispute_id: dispute.id, status: dispute.status };
+  }
+
   async retrieve(provider_payment_id: string): Promise<ProviderPayment> {
     return await this.intent_call(() =>
       this.stripe.paymentIntents.retrieve(provider_payment_id, { expand: ['latest_charge'] }),
@@ -360,6 +381,7 @@ export function event_of(event: Stripe.Event): ProviderEvent {
           provider_payment_id: typeof pi === 'string' ? pi : (pi?.id ?? ''),
           amount_minor: dispute.amount,
           status: dispute.status,
+          reason: dispute.reason,
         },
       };
     }

@@ -219,7 +219,35 @@ interface Dispute {
   payment_intent: string;
   reason: string;
   status: 'needs_response' | 'under_review' | 'won' | 'lost';
+  /** The merchant's evidence (docs "Dispute evidence"): text fields as sent, staged or submitted. */
+  evidence: Record<string, string>;
+  submission_count: number;
+  metadata: Record<string, string>;
 }
+
+/** Stripe's text fields of dispute evidence (docs "The Dispute object", evidence); files excluded. */
+const dispute_evidence_text_fields = [
+  'access_activity_log',
+  'billing_address',
+  'cancellation_policy_disclosure',
+  'cancellation_rebuttal',
+  'customer_email_address',
+  'customer_name',
+  'customer_purchase_ip',
+  'duplicate_charge_explanation',
+  'duplicate_charge_id',
+  'product_description',
+  'refund_policy_disclosure',
+  'refund_refusal_explanation',
+  'service_date',
+  'shipping_address',
+  'shipping_carrier',
+  'shipping_date',
+  'shipping_tracking_number',
+  'uncategorized_text',
+] as const;
+/** Stripe: the combined character count of all evidence fields is limited to 150,000. */
+const dispute_evidence_chars_max = 150_000;
 
 export interface StripeEvent {
   id: string;
@@ -588,6 +616,9 @@ export class StripeEmulator {
       payment_intent: intent.id,
       reason: options.reason ?? 'fraudulent',
       status: 'needs_response',
+      evidence: {},
+      submission_count: 0,
+      metadata: {},
     };
     this.disputes.set(dispute.id, dispute);
     charge.disputed = true;
@@ -824,6 +855,10 @@ export class StripeEmulator {
         if (refund === undefined) throw no_such('refund', id!, 'id');
         return this.refund_json(refund);
       }
+      case 'GET disputes/:id':
+        return this.dispute_json(this.dispute(id!));
+      case 'POST disputes/:id':
+        return this.update_dispute(id!, params, idempotency_key);
       case 'GET events/:id': {
         const event = this.events.find((e) => e.id === id);
         if (event === undefined) throw no_such('event', id!, 'id');
@@ -1566,6 +1601,56 @@ export class StripeEmulator {
     };
   }
 
+  private dispute(id: string): Dispute {
+    const dispute = this.disputes.get(id);
+    if (dispute === undefined) throw no_such('dispute', id, 'id');
+    return dispute;
+  }
+
+  /**
+   * POST /v1/disputes/:id (docs "Update a dispute"): evidence text fields are staged, and with
+   * `submit` (default true) sent to the bank: the status becomes under_review and the evidence can
+   * no longer change. A closed or already submitted dispute refuses the update.
+   */
+  private update_dispute(id: string, params: Params, key: string | null): JsonObject {
+    only_params(params, ['evidence', 'metadata', 'submit', 'expand']);
+    const dispute = this.dispute(id);
+    if (dispute.status !== 'needs_response') {
+      throw invalid(
+        `This dispute is ${dispute.status} and its evidence can no longer be updated.`,
+        'evidence',
+      );
+    }
+    const evidence = params.evidence ?? {};
+    if (typeof evidence !== 'object' || Array.isArray(evidence)) throw invalid('Invalid hash', 'evidence');
+    const staged = { ...dispute.evidence };
+    for (const [field, value] of Object.entries(evidence)) {
+      if (!(dispute_evidence_text_fields as readonly string[]).includes(field))
+        throw invalid(
+          `Received unknown parameter: evidence[${field}]`,
+          `evidence[${field}]`,
+          'parameter_unknown',
+        );
+      if (typeof value !== 'string')
+        throw invalid(`Invalid string: evidence[${field}]`, `evidence[${field}]`);
+      staged[field] = value;
+    }
+    const chars = Object.values(staged).reduce((n, v) => n + v.length, 0);
+    if (chars > dispute_evidence_chars_max)
+      throw invalid(`The evidence is over ${dispute_evidence_chars_max} characters in all.`, 'evidence');
+    const submit = text_param(params, 'submit') ?? 'true';
+    if (submit !== 'true' && submit !== 'false') throw invalid(`Invalid boolean: ${submit}`, 'submit');
+    dispute.evidence = staged;
+    dispute.metadata = { ...dispute.metadata, ...metadata_param(params) };
+    if (submit === 'true') {
+      dispute.status = 'under_review';
+      dispute.submission_count++;
+    }
+    const json = this.dispute_json(dispute);
+    this.emit('charge.dispute.updated', json, key);
+    return json;
+  }
+
   private dispute_json(d: Dispute): JsonObject {
     return {
       id: d.id,
@@ -1574,7 +1659,14 @@ export class StripeEmulator {
       charge: d.charge,
       created: d.created,
       currency: d.currency,
+      evidence: { ...d.evidence },
+      evidence_details: {
+        has_evidence: Object.keys(d.evidence).length > 0,
+        past_due: false,
+        submission_count: d.submission_count,
+      },
       livemode: false,
+      metadata: { ...d.metadata },
       payment_intent: d.payment_intent,
       reason: d.reason,
       status: d.status,
