@@ -42,7 +42,7 @@ interface Panel {
 interface Dashboard {
   title: string;
   panels: Panel[];
-  templating: { list: { name: string; type: string; query: string }[] };
+  templating: { list: { name: string; type: string; query: string; multi?: boolean }[] };
 }
 
 const column_px = 50;
@@ -498,6 +498,18 @@ async function main(): Promise<void> {
           kind: 'values',
           selected: 'all',
           options: rows.map((r) => String(Object.values(r)[0])),
+        };
+      }
+      // Variables of their own (what-if scenarios, billing): every value, or the first one.
+      for (const variable of dashboard.templating.list.filter(
+        (v) => v.type === 'query' && variables[v.name] === undefined,
+      )) {
+        const rows = await store.query<Row>(expand_query(variable.query, base));
+        const options = rows.map((r) => String(Object.values(r)[0]));
+        variables[variable.name] = {
+          kind: 'values',
+          selected: variable.multi === true ? 'all' : [options[0] ?? shown.currency],
+          options,
         };
       }
       const svg = await render_dashboard(store, dashboard, { ...base, variables }, shown);

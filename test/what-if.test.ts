@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { built_module } from '../core/paths.js';
+import { expand_query, type GrafanaQueryContext } from '../dashboards/grafana-macros.js';
 import { TestCharger } from './helpers/charger.js';
+import { type PrivateClickHouse, start_clickhouse_server } from './helpers/clickhouse-server.js';
 import { api_put, eventually, start_test_stack, test_operator_token } from './helpers/stack.js';
 
 const run = promisify(execFile);
@@ -151,11 +153,153 @@ async function request(stack: { api_url: string }, method: string, pathname: str
   return { status: res.status, body: (await res.json()) as Scenario };
 }
 
-describe('pricing what-if on history', () => {
+let server: PrivateClickHouse | undefined;
+afterAll(async () => {
+  await server?.dispose();
+});
+
+const stores: { name: string; env(): Promise<Record<string, string>> }[] = [
+  { name: 'chdb', env: async () => ({}) },
+  {
+    name: 'clickhouse-server',
+    async env() {
+      server = await start_clickhouse_server();
+      return { CLICKHOUSE_URL: server.url };
+    },
+  },
+];
+
+type Row = Record<string, string | number>;
+
+/** What each panel of dashboards/what-if.jsonnet must show, from the sessions' facts above. */
+function expected_panels(
+  scenarios: { name: string; sessions: number[] }[],
+  ids: string[],
+  method: string,
+): Record<string, Row[]> {
+  const label = (name: string) => `${name} / ${candidate.id}`;
+  const sums = (list: number[]) => {
+    const before = list.reduce((a, i) => a + cents_live(sessions[i]!), 0);
+    const after = list.reduce((a, i) => a + cents_candidate(sessions[i]!), 0);
+    const kwh = list.reduce((a, i) => a + sessions[i]!.wh, 0) / 1000;
+    return {
+      sessions: list.length,
+      before_excl_vat: before / 100,
+      after_excl_vat: after / 100,
+      difference_excl_vat: (after - before) / 100,
+      before_per_kwh: Math.round((before / 100 / kwh) * 10_000) / 10_000,
+      after_per_kwh: Math.round((after / 100 / kwh) * 10_000) / 10_000,
+    };
+  };
+  const min_price = (i: number) => cents_candidate(sessions[i]!) === 250;
+  const stations = [...new Set(sessions.map((s) => s.cp))].sort();
+  const slot = (i: number) => {
+    const d = new Date(sessions[i]!.start);
+    return { weekday: ((d.getUTCDay() + 6) % 7) + 1, hour: d.getUTCHours() };
+  };
+  const by_station_diff = stations
+    .map((station) => {
+      const all = scenarios.flatMap((sc) => sc.sessions.filter((i) => sessions[i]!.cp === station));
+      return { station, difference_excl_vat: sums(all).difference_excl_vat };
+    })
+    .filter(
+      (r) =>
+        r.difference_excl_vat !== 0 ||
+        scenarios.some((sc) => sc.sessions.some((i) => sessions[i]!.cp === r.station)),
+    )
+    .sort((a, b) => b.difference_excl_vat - a.difference_excl_vat || (a.station < b.station ? -1 : 1));
+  const slots = new Map<string, { weekday: number; hour: number; list: number[] }>();
+  for (const sc of scenarios)
+    for (const i of sc.sessions) {
+      const { weekday, hour } = slot(i);
+      const key = `${weekday}-${String(hour).padStart(2, '0')}`;
+      const entry = slots.get(key) ?? { weekday, hour, list: [] };
+      entry.list.push(i);
+      slots.set(key, entry);
+    }
+  const changes = (list: number[]) =>
+    [...list].sort((a, b) => {
+      const da = Math.abs(cents_candidate(sessions[a]!) - cents_live(sessions[a]!));
+      const db = Math.abs(cents_candidate(sessions[b]!) - cents_live(sessions[b]!));
+      return db - da || (ids[a]! < ids[b]! ? -1 : 1);
+    });
+  return {
+    'Scenarios compared (${wi_currency})': scenarios.map((sc) => {
+      const s = sums(sc.sessions);
+      return {
+        scenario: label(sc.name),
+        ...s,
+        energy_kwh: sc.sessions.reduce((a, i) => a + sessions[i]!.wh, 0) / 1000,
+        before_incl_vat: s.before_excl_vat,
+        after_incl_vat: s.after_excl_vat,
+        min_price_pct: Math.round((sc.sessions.filter(min_price).length * 10_000) / sc.sessions.length) / 100,
+        max_price_pct: 0,
+      };
+    }),
+    'Revenue after minus before, by station (${wi_currency})': by_station_diff,
+    'By station (${wi_currency})': scenarios.flatMap((sc) =>
+      stations
+        .filter((station) => sc.sessions.some((i) => sessions[i]!.cp === station))
+        .map((station) => ({
+          scenario: label(sc.name),
+          station,
+          ...sums(sc.sessions.filter((i) => sessions[i]!.cp === station)),
+        })),
+    ),
+    'Difference by weekday and hour (${wi_currency})': [...slots.values()]
+      .sort((a, b) => a.weekday - b.weekday || a.hour - b.hour)
+      .map((e) => ({
+        weekday: e.weekday,
+        hour: e.hour,
+        sessions: e.list.length,
+        difference_excl_vat: sums(e.list).difference_excl_vat,
+      })),
+    'By payment method (${wi_currency})': scenarios.map((sc) => ({
+      scenario: label(sc.name),
+      method,
+      ...sums(sc.sessions),
+    })),
+    'By plan (${wi_currency})': scenarios.map((sc) => ({
+      scenario: label(sc.name),
+      plan: '(none)',
+      ...sums(sc.sessions),
+    })),
+    'Sessions whose price changes most (${wi_currency})': scenarios.flatMap((sc) =>
+      changes(sc.sessions).map((i, rank) => ({
+        scenario: label(sc.name),
+        rank: rank + 1,
+        session_id: ids[i]!,
+        station: sessions[i]!.cp,
+        before_excl_vat: cents_live(sessions[i]!) / 100,
+        after_excl_vat: cents_candidate(sessions[i]!) / 100,
+        difference_excl_vat: (cents_candidate(sessions[i]!) - cents_live(sessions[i]!)) / 100,
+        price_limit_applied: min_price(i) ? 'min_price' : '',
+      })),
+    ),
+  };
+}
+
+function compare_rows(actual: Row[], expected: Row[]): string[] {
+  const problems: string[] = [];
+  if (actual.length !== expected.length) problems.push(`${actual.length} rows, expected ${expected.length}`);
+  expected.forEach((e, i) => {
+    const a = actual[i] ?? {};
+    if (Object.keys(a).sort().join() !== Object.keys(e).sort().join())
+      problems.push(`row ${i}: columns ${Object.keys(a).join()} expected ${Object.keys(e).join()}`);
+    for (const [key, want] of Object.entries(e)) {
+      const got = a[key];
+      if (typeof want === 'number' ? !(Math.abs(Number(got) - want) < 1e-9) : String(got) !== want)
+        problems.push(`row ${i} ${key}: ${got}, expected ${want}`);
+    }
+  });
+  return problems;
+}
+
+describe.each(stores)('pricing what-if on history ($name)', (transport) => {
   let stack: Awaited<ReturnType<typeof start_test_stack>>;
   const ids: string[] = [];
   beforeAll(async () => {
-    stack = await start_test_stack({ DEFAULT_TARIFF_ID: 'wi' });
+    stack = await start_test_stack({ DEFAULT_TARIFF_ID: 'wi', ...(await transport.env()) });
     expect((await api_put(stack, '/v1/tariffs/wi', JSON.stringify(live_tariff))).status).toBeLessThan(300);
     let meter = 1000;
     for (const s of sessions) {
@@ -310,6 +454,44 @@ describe('pricing what-if on history', () => {
       before: { excl_vat: text(cents_live(sessions[2]!)) },
       after: { excl_vat: text(cents_candidate(sessions[2]!)) },
     });
+  });
+
+  it('the Grafana dashboard shows every scenario by value, on this store', async () => {
+    const dashboard = JSON.parse(
+      readFileSync(path.join(import.meta.dirname, '..', 'dashboards', 'build', 'what-if.json'), 'utf8'),
+    ) as { panels: { title: string; targets: { rawSql: string }[] }[] };
+    const [facts] = await stack.store!.query<{ m: string }>(
+      'SELECT any(payment_method) AS m FROM evrate.session_facts',
+    );
+    const context: GrafanaQueryContext = {
+      from_ms: Date.parse('2026-11-01T00:00:00Z'),
+      to_ms: Date.parse('2026-12-01T00:00:00Z'),
+      interval_s: 3600,
+      variables: {
+        database: { kind: 'identifier', value: stack.store!.database },
+        scenario: { kind: 'values', selected: 'all', options: ['energy 0.40 with a minimum', 'one station'] },
+        wi_currency: { kind: 'values', selected: ['EUR'], options: ['EUR'] },
+      },
+    };
+    const expected = expected_panels(
+      [
+        { name: 'energy 0.40 with a minimum', sessions: [0, 1, 2] },
+        { name: 'one station', sessions: [2] },
+      ],
+      ids,
+      facts!.m,
+    );
+    const problems: string[] = [];
+    for (const panel of dashboard.panels) {
+      const want = expected[panel.title];
+      expect(want, panel.title).toBeDefined();
+      for (const target of panel.targets) {
+        const rows = await stack.store!.query<Row>(expand_query(target.rawSql, context));
+        for (const problem of compare_rows(rows, want!)) problems.push(`${panel.title}: ${problem}`);
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(dashboard.panels.map((p) => p.title).sort()).toEqual(Object.keys(expected).sort());
   });
 
   it('refuses a candidate tariff that does not validate with 422 naming the field, and starts nothing', async () => {
