@@ -60,15 +60,25 @@ local label_column(name) = {
   },
 };
 
+// Half-width tables: short headers, the title says excl. VAT.
+local short_names(panel) = panel
+  + p.withDisplayNames({
+    before_excl_vat: 'Before',
+    after_excl_vat: 'After',
+    difference_excl_vat: 'Change',
+    before_per_kwh: 'Before/kWh',
+    after_per_kwh: 'After/kWh',
+  });
+
 // One table per dimension: a row per scenario and key.
 local by(dimension, key_name, title, w) =
-  per_kwh_fields(money(p.table(title, [sql(|||
+  short_names(per_kwh_fields(money(p.table(title, [sql(|||
     SELECT label AS scenario, k AS %(key)s,
       %(sums)s
     FROM %(figures)s
     GROUP BY scenario, %(key)s
     ORDER BY scenario, %(key)s
-  ||| % { key: key_name, sums: chomp(sums), figures: chomp(figures(dimension)) })], 'none')))
+  ||| % { key: key_name, sums: chomp(sums), figures: chomp(figures(dimension)) })], 'none'))))
   + p.withSize(w, 9);
 
 local panels = [
@@ -87,7 +97,7 @@ local panels = [
   + p.withFieldOverride('change_pct', 'percent', 'Change', 2)
   + p.withFieldOverride('min_price_pct', 'percent', 'At min_price', 2)
   + p.withFieldOverride('max_price_pct', 'percent', 'At max_price', 2)
-  + p.withSize(24, 6)
+  + p.withSize(24, 5)
   + p.withDescription('Before: the sessions as rated. After: the same sessions replayed under the candidate tariff. At min_price / max_price: the share of sessions whose price the limit set.'),
 
   money(p.barchart('Revenue excl. VAT before and after (${currency})', [sql(|||
@@ -125,20 +135,20 @@ local panels = [
   + p.withSize(24, 8)
   + p.withDescription("After minus before, by the weekday and hour of the session's start in its station's time zone."),
 
-  by('station', 'station', 'By station (${currency})', 12),
+  by('station', 'station', 'By station, excl. VAT (${currency})', 12),
 
-  per_kwh_fields(money(p.table('By weekday and hour (${currency})', [sql(|||
+  short_names(per_kwh_fields(money(p.table('By weekday and hour, excl. VAT (${currency})', [sql(|||
     SELECT label AS scenario, arrayElement(%(names)s, wd) AS weekday, hour,
       %(sums)s
     FROM %(figures)s
     GROUP BY scenario, wd, hour
     ORDER BY scenario, wd, hour
-  ||| % { names: e.weekday_names, sums: chomp(sums), figures: chomp(figures('weekday_hour')) })], 'none')))
+  ||| % { names: e.weekday_names, sums: chomp(sums), figures: chomp(figures('weekday_hour')) })], 'none'))))
   + p.withFieldOverride('hour', 'none', 'Hour', 0)
   + p.withSize(12, 9),
 
-  by('payment_method', 'method', 'By payment method (${currency})', 12),
-  by('plan', 'plan', 'By plan (${currency})', 12),
+  by('payment_method', 'method', 'By payment method, excl. VAT (${currency})', 12),
+  by('plan', 'plan', 'By plan, excl. VAT (${currency})', 12),
 
   money(p.table('Sessions whose price changes most (${currency})', [sql(|||
     SELECT concat(name, ' / ', tariff_id) AS scenario, rank, session_id, station_id AS station,
@@ -146,13 +156,13 @@ local panels = [
       price_limit_applied
     FROM ${database}.what_if_changes FINAL
     WHERE %s
-    ORDER BY scenario, rank
+    ORDER BY rank, scenario
   ||| % chosen)], 'none'))
   + p.withFieldOverride('rank', 'none', 'Rank', 0)
   + p.withFieldOverride('session_id', 'string', 'Session', null)
   + p.withFieldOverride('price_limit_applied', 'string', 'Limit applied', null)
   + p.withSize(24, 9)
-  + p.withDescription('Ranked by the size of the change, up or down; the limit is the min_price or max_price that set the price.'),
+  + p.withDescription('Ranked by the size of the change, up or down, per scenario (rank 1 of each first); the limit is the min_price or max_price that set the price.'),
 ];
 
 g.dashboard.new(

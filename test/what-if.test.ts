@@ -253,10 +253,10 @@ function expected_panels(
         ...hour_columns(on),
       })),
     ),
-    'By station (${currency})': totals.flatMap(({ scenario, list }) =>
+    'By station, excl. VAT (${currency})': totals.flatMap(({ scenario, list }) =>
       per(list, (i) => sessions[i]!.cp).map(([station, on]) => ({ scenario, station, ...sums(on) })),
     ),
-    'By weekday and hour (${currency})': totals.flatMap(({ scenario, list }) =>
+    'By weekday and hour, excl. VAT (${currency})': totals.flatMap(({ scenario, list }) =>
       per(list, (i) => slot(i).weekday * 100 + slot(i).hour).map(([key, on]) => ({
         scenario,
         weekday: weekday_names[Math.floor(key / 100)]!,
@@ -264,28 +264,31 @@ function expected_panels(
         ...sums(on),
       })),
     ),
-    'By payment method (${currency})': totals.map(({ scenario, list }) => ({
+    'By payment method, excl. VAT (${currency})': totals.map(({ scenario, list }) => ({
       scenario,
       method,
       ...sums(list),
     })),
-    'By plan (${currency})': totals.map(({ scenario, list }) => ({
+    'By plan, excl. VAT (${currency})': totals.map(({ scenario, list }) => ({
       scenario,
       plan: '(none)',
       ...sums(list),
     })),
-    'Sessions whose price changes most (${currency})': totals.flatMap(({ scenario, list }) =>
-      changes(list).map((i, rank) => ({
-        scenario,
-        rank: rank + 1,
-        session_id: ids[i]!,
-        station: sessions[i]!.cp,
-        before_excl_vat: cents_live(sessions[i]!) / 100,
-        after_excl_vat: cents_candidate(sessions[i]!) / 100,
-        difference_excl_vat: (cents_candidate(sessions[i]!) - cents_live(sessions[i]!)) / 100,
-        price_limit_applied: at_min(i) ? 'min_price' : '',
-      })),
-    ),
+    // Rank 1 of every scenario first, then rank 2, ...
+    'Sessions whose price changes most (${currency})': totals
+      .flatMap(({ scenario, list }) =>
+        changes(list).map((i, rank) => ({
+          scenario,
+          rank: rank + 1,
+          session_id: ids[i]!,
+          station: sessions[i]!.cp,
+          before_excl_vat: cents_live(sessions[i]!) / 100,
+          after_excl_vat: cents_candidate(sessions[i]!) / 100,
+          difference_excl_vat: (cents_candidate(sessions[i]!) - cents_live(sessions[i]!)) / 100,
+          price_limit_applied: at_min(i) ? 'min_price' : '',
+        })),
+      )
+      .sort((a, b) => a.rank - b.rank || (a.scenario < b.scenario ? -1 : 1)),
   };
 }
 
