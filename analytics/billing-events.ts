@@ -57,8 +57,8 @@ export function billing_event_statements(db: string): string[] {
  */
 export function billing_view_statements(db: string): string[] {
   return [
-    // One row per issued invoice: what it is, what was received against it (SEPA returns taken
-    // back), what credit notes took off it, and when it was last paid in full.
+    // One row per issued invoice: what it is, what was received against it (SEPA returns and
+    // refunds taken back), what credit notes took off it, and when it was last paid in full.
     `CREATE VIEW IF NOT EXISTS ${db}.billing_invoices AS
     SELECT
       doc_id AS invoice_id,
@@ -67,7 +67,8 @@ export function billing_view_statements(db: string): string[] {
       maxIf(occurred_at_ms, kind = 'invoice_issued') AS issued_at_ms,
       maxIf(due_date, kind = 'invoice_issued') AS due_date,
       sumIf(amount_minor, kind = 'invoice_issued') AS total_minor,
-      sumIf(amount_minor, kind = 'payment_received') - sumIf(amount_minor, kind = 'debit_returned') AS received_minor,
+      sumIf(amount_minor, kind = 'payment_received') - sumIf(amount_minor, kind IN ('debit_returned', 'payment_refunded'))
+        AS received_minor,
       sumIf(amount_minor, kind = 'credit_note_issued') AS credited_minor,
       maxIf(occurred_at_ms, kind = 'invoice_paid') AS paid_at_ms,
       countIf(kind = 'debit_returned') AS returns
@@ -75,7 +76,8 @@ export function billing_view_statements(db: string): string[] {
       SELECT if(kind = 'credit_note_issued', credited_invoice_id, invoice_id) AS doc_id, kind, account_id, currency,
         occurred_at_ms, due_date, amount_minor
       FROM ${db}.billing_events
-      WHERE kind IN ('invoice_issued', 'payment_received', 'debit_returned', 'credit_note_issued', 'invoice_paid')
+      WHERE kind IN ('invoice_issued', 'payment_received', 'debit_returned', 'payment_refunded', 'credit_note_issued',
+        'invoice_paid')
     )
     WHERE doc_id != 0
     GROUP BY doc_id

@@ -58,6 +58,14 @@ const dashboards: Dashboard[] = fresh.files.map(
 );
 afterAll(() => rmSync(fresh.dir, { recursive: true, force: true }));
 
+/**
+ * The Billing dashboard reads the ledger's shipped events, which the seeded week has none of:
+ * its figures and picture are checked by test/billing-dashboard.test.ts on billing made by the
+ * real paths. Every structural check here covers it like the others.
+ */
+const seeded_dashboards = dashboards.filter((d) => d.uid !== 'evrate-billing');
+const seeded_files = fresh.files.filter((f) => f !== 'billing.json');
+
 /** Every variable reference in a text: ${name}, ${name:format}, $name, [[name]]; not $__macros. */
 function variable_references(text: string): string[] {
   const names: string[] = [];
@@ -100,7 +108,7 @@ describe('dashboard build', () => {
           timeout: 90_000,
         },
       );
-      const images = fresh.files.map((f) => f.replace(/\.json$/, '.svg'));
+      const images = seeded_files.map((f) => f.replace(/\.json$/, '.svg'));
       expect(readdirSync(dir).sort()).toEqual(images);
       for (const image of images) {
         expect(
@@ -315,7 +323,9 @@ describe.each(store_transports)('dashboard queries on seeded data ($name)', (tra
   async function variable_options(ctx: FigureContext): Promise<Record<string, string[]>> {
     const options: Record<string, string[]> = {};
     const context = grafana_context(ctx, {});
-    for (const variable of dashboards.flatMap((d) => d.templating.list).filter((v) => v.type === 'query')) {
+    for (const variable of seeded_dashboards
+      .flatMap((d) => d.templating.list)
+      .filter((v) => v.type === 'query')) {
       const rows = await test_store.store.query<Record<string, string>>(
         expand_query(variable.query, context),
       );
@@ -334,7 +344,7 @@ describe.each(store_transports)('dashboard queries on seeded data ($name)', (tra
     const expected = expected_figures(data, ctx);
     const checked = new Set<string>();
     const problems: string[] = [];
-    for (const dashboard of dashboards) {
+    for (const dashboard of seeded_dashboards) {
       for (const panel of dashboard.panels) {
         const key = `${dashboard.uid}/${panel.title}`;
         const figures = expected[key];
