@@ -7,10 +7,11 @@ import { open_chdb_store } from '../analytics/chdb-store.js';
 import { open_http_store } from '../analytics/http-store.js';
 import { migrate } from '../analytics/migrations.js';
 import type { Store } from '../analytics/store.js';
-import { ship_billing_events } from '../billing/analytics/shipper.js';
+import { ship_billing_events, start_billing_event_shipper } from '../billing/analytics/shipper.js';
 import { type BillingEvent, record_billing_events } from '../billing/events.js';
 import { type Ledger, open_pglite, open_server } from '../billing/ledger.js';
 import { migrate_ledger } from '../billing/migrations.js';
+import { create_logger } from '../core/log.js';
 import { built_module, project_root } from '../core/paths.js';
 import { type PrivateClickHouse, start_clickhouse_server } from './helpers/clickhouse-server.js';
 import { start_test_postgres } from './helpers/postgres.js';
@@ -65,6 +66,29 @@ function ship_process(env: Record<string, string>, batch_max: number) {
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, exited, output: () => output };
+}
+
+/**
+ * Kills the shipper at a random point of its shipment: after its first committed batch (its
+ * start-up, the same every time, is not where the interesting crashes are) plus 0 to `spread_ms`.
+ * Returns whether it was killed (false: it finished first).
+ */
+async function kill_while_shipping(
+  shipper: ReturnType<typeof ship_process>,
+  spread_ms: number,
+): Promise<boolean> {
+  const deadline = Date.now() + 90_000;
+  while (
+    !/billing-events: shipped/.test(shipper.output()) &&
+    shipper.child.exitCode === null &&
+    Date.now() < deadline
+  )
+    await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, Math.floor(Math.random() * spread_ms)));
+  if (shipper.child.exitCode !== null) return false;
+  shipper.child.kill('SIGKILL');
+  await shipper.exited;
+  return true;
 }
 
 /** A transaction that writes its events, then stays open until `release` is called. */
@@ -128,9 +152,29 @@ describe('billing events shipped exactly once: PostgreSQL server and ClickHouse 
     expect(shipped.ids).toEqual(await ledger_ids(ledger));
   });
 
+  it("the billing process's loop ships what commits while it runs, and stops after its pass", async () => {
+    const shipper = start_billing_event_shipper(ledger, store, 50, create_logger('silent'), { batch_max: 4 });
+    try {
+      for (let i = 0; i < 5; i++)
+        await ledger.transaction(async (tx) =>
+          record_billing_events(tx, events_of(`loop-${i}`, 3, 5_000 + i)),
+        );
+      const ids = await ledger_ids(ledger);
+      const deadline = Date.now() + 30_000;
+      while ((await store_ids(store)).rows < ids.length && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      const shipped = await store_ids(store);
+      expect(shipped.rows).toBe(ids.length);
+      expect(shipped.ids).toEqual(ids);
+    } finally {
+      await shipper.stop();
+    }
+  });
+
   it('survives SIGKILLs of the shipper process at random points while writers commit out of order', async () => {
     const env = { DATABASE_URL: pg.url, CLICKHOUSE_URL: ch.url, CLICKHOUSE_DATABASE: 'evrate' };
     let kills = 0;
+    let killed_mid_shipment = 0;
     for (let round = 0; round < 6; round++) {
       const long = long_writer(ledger, events_of(`long-${round}`, 20, 10_000 * round));
       await long.written;
@@ -141,18 +185,20 @@ describe('billing events shipped exactly once: PostgreSQL server and ClickHouse 
         );
       long.release();
       await long.done;
-      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 1500)));
-      if (shipper.child.exitCode === null) {
-        shipper.child.kill('SIGKILL');
+      if (await kill_while_shipping(shipper, 400)) {
         kills++;
+        if (/billing-events: shipped/.test(shipper.output())) killed_mid_shipment++;
       }
       await shipper.exited;
     }
+    console.info(
+      `server: ${kills} of 6 shipper processes killed, ${killed_mid_shipment} after shipping some batches`,
+    );
     const last = ship_process(env, 50);
     expect(await last.exited, last.output()).toBe(0);
     const shipped = await store_ids(store);
     const ids = await ledger_ids(ledger);
-    expect(ids.length).toBe(9 + 6 * (20 + 10 * 15));
+    expect(ids.length).toBe(9 + 15 + 6 * (20 + 10 * 15));
     expect(shipped.rows).toBe(ids.length);
     expect(shipped.ids).toEqual(ids);
     expect(kills).toBeGreaterThan(0);
@@ -188,6 +234,7 @@ describe('billing events shipped exactly once: PGlite and chdb', () => {
     await ledger.close();
 
     let kills = 0;
+    let killed_mid_shipment = 0;
     for (let round = 0; round < 5; round++) {
       ledger = await open_pglite(ledger_dir);
       for (let i = 0; i < 10; i++)
@@ -196,13 +243,15 @@ describe('billing events shipped exactly once: PGlite and chdb', () => {
         );
       await ledger.close();
       const shipper = ship_process({ DATA_DIR: data_dir }, 3);
-      await new Promise((r) => setTimeout(r, 800 + Math.floor(Math.random() * 2500)));
-      if (shipper.child.exitCode === null) {
-        shipper.child.kill('SIGKILL');
+      if (await kill_while_shipping(shipper, 600)) {
         kills++;
+        if (/billing-events: shipped/.test(shipper.output())) killed_mid_shipment++;
       }
       await shipper.exited;
     }
+    console.info(
+      `pglite: ${kills} of 5 shipper processes killed, ${killed_mid_shipment} after shipping some batches`,
+    );
     const last = ship_process({ DATA_DIR: data_dir }, 50);
     expect(await last.exited, last.output()).toBe(0);
     ledger = await open_pglite(ledger_dir);
