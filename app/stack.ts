@@ -124,7 +124,11 @@ export async function start_stack(
     if (
       config.roles.has('rating') ||
       config.roles.has('api') ||
-      (config.roles.has('billing') && config.billing_events_ship_interval_ms > 0)
+      // A billing process ships its ledger's events to a ClickHouse server; the embedded engine
+      // belongs to the process that runs rating or the API (one process per chdb directory).
+      (config.roles.has('billing') &&
+        config.billing_events_ship_interval_ms > 0 &&
+        config.clickhouse_url !== undefined)
     ) {
       const opened = await open_store(config);
       store = opened;

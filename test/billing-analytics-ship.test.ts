@@ -15,6 +15,7 @@ import { create_logger } from '../core/log.js';
 import { built_module, project_root } from '../core/paths.js';
 import { type PrivateClickHouse, start_clickhouse_server } from './helpers/clickhouse-server.js';
 import { start_test_postgres } from './helpers/postgres.js';
+import { eventually, start_test_stack } from './helpers/stack.js';
 
 /**
  * The ledger's outbox shipped to ClickHouse exactly once: counted WITHOUT FINAL (the table is a
@@ -268,4 +269,24 @@ describe('billing events shipped exactly once: PGlite and chdb', () => {
       await ledger.close();
     }
   }, 240_000);
+});
+
+describe('billing events shipped by the billing role of the stack', () => {
+  it('ROLES with billing and api, embedded ledger and engine: an event committed is in ClickHouse soon after', async () => {
+    const stack = await start_test_stack({ ROLES: 'api,billing', BILLING_EVENTS_SHIP_INTERVAL_MS: '100' });
+    try {
+      const ledger = stack.ledger!;
+      const store = stack.store!;
+      await ledger.transaction(async (tx) => record_billing_events(tx, events_of('stack', 5, 7_000)));
+      const ids = await ledger_ids(ledger);
+      const shipped = await eventually(async () => {
+        const s = await store_ids(store);
+        return s.rows >= ids.length ? s : undefined;
+      });
+      expect(shipped.rows).toBe(ids.length);
+      expect(shipped.ids).toEqual(ids);
+    } finally {
+      await stack.dispose();
+    }
+  }, 120_000);
 });
