@@ -28,6 +28,7 @@ import { pricing_routes } from '../api/pricing-routes.js';
 import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
 import { token_routes } from '../api/token-routes.js';
+import { start_billing_event_shipper } from '../billing/analytics/shipper.js';
 import { start_collection_schedule } from '../billing/collection/index.js';
 import { apply_chargeback_event } from '../billing/disputes/chargeback.js';
 import { parse_deadline_rules } from '../billing/disputes/index.js';
@@ -121,7 +122,15 @@ export async function start_stack(
     // Only rating and the API read or write ClickHouse: an ingest-only process neither opens it
     // (no embedded chdb, its threads and memory, beside the sockets) nor needs to reach it.
     let store: Store | undefined;
-    if (config.roles.has('rating') || config.roles.has('api')) {
+    if (
+      config.roles.has('rating') ||
+      config.roles.has('api') ||
+      // A billing process ships its ledger's events to a ClickHouse server; the embedded engine
+      // belongs to the process that runs rating or the API (one process per chdb directory).
+      (config.roles.has('billing') &&
+        config.billing_events_ship_interval_ms > 0 &&
+        config.clickhouse_url !== undefined)
+    ) {
       const opened = await open_store(config);
       store = opened;
       shutdown.add('store', () => opened.close());
@@ -221,6 +230,18 @@ export async function start_stack(
       }
       const collection = start_collection_schedule(ledger, tokens, config, log);
       shutdown.add('collection-schedule', () => collection.close());
+      if (store !== undefined && config.billing_events_ship_interval_ms > 0) {
+        const shipper = start_billing_event_shipper(
+          ledger,
+          store,
+          config.billing_events_ship_interval_ms,
+          log,
+          {
+            deadline_rules: parse_deadline_rules(config.dispute_deadline_working_days),
+          },
+        );
+        shutdown.add('billing-events-shipper', () => shipper.stop());
+      }
     }
 
     let ocpp_port = 0;

@@ -77,6 +77,18 @@ describe('load_config', () => {
     expect(shown).not.toContain('"pw"');
   });
 
+  it('reads the billing events shipment interval: 5 s by default, 0 turns it off', () => {
+    expect(load_config({}).billing_events_ship_interval_ms).toBe(5000);
+    expect(load_config({ BILLING_EVENTS_SHIP_INTERVAL_MS: '0' }).billing_events_ship_interval_ms).toBe(0);
+    expect(load_config({ BILLING_EVENTS_SHIP_INTERVAL_MS: '250' }).billing_events_ship_interval_ms).toBe(250);
+    expect(() => load_config({ BILLING_EVENTS_SHIP_INTERVAL_MS: '-1' })).toThrow(
+      /BILLING_EVENTS_SHIP_INTERVAL_MS/,
+    );
+    expect(() => load_config({ BILLING_EVENTS_SHIP_INTERVAL_MS: 'soon' })).toThrow(
+      /BILLING_EVENTS_SHIP_INTERVAL_MS/,
+    );
+  });
+
   it('reads the Stripe settings: a secret key needs its webhook secret; secrets are not logged', () => {
     expect(load_config({})).toMatchObject({
       stripe_secret_key: undefined,

@@ -56,6 +56,8 @@ export interface Config {
   stripe_api_base: string | undefined;
   /** Pause between payment sweeps (pending calls resent, credit notes paid out, cards charged); 0 off. */
   payments_sweep_interval_ms: number;
+  /** Pause between shipments of the ledger's billing events to ClickHouse (billing/analytics); 0 off. */
+  billing_events_ship_interval_ms: number;
 
   ocpp_host: string;
   ocpp_port: number;
@@ -375,6 +377,7 @@ export function load_config(env: Env = process.env): Config {
     stripe_webhook_secret,
     stripe_api_base: read_url(env, 'STRIPE_API_BASE', ['http:', 'https:']),
     payments_sweep_interval_ms: read_int(env, 'PAYMENTS_SWEEP_INTERVAL_MS', 60_000, 0, 86_400_000),
+    billing_events_ship_interval_ms: read_int(env, 'BILLING_EVENTS_SHIP_INTERVAL_MS', 5000, 0, 3_600_000),
     dunning_reminder_days,
     dunning_second_reminder_days,
     dunning_suspend_days,

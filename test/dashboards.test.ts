@@ -66,6 +66,14 @@ const dashboards = all_dashboards;
 const seeded_dashboards = all_dashboards.filter((d) => !figures_checked_elsewhere.has(d.uid));
 afterAll(() => rmSync(fresh.dir, { recursive: true, force: true }));
 
+/**
+ * The Billing dashboard reads the ledger's shipped events, which the seeded week has none of:
+ * its figures and picture are checked by test/billing-dashboard.test.ts on billing made by the
+ * real paths. Every structural check here covers it like the others.
+ */
+const seeded_dashboards = dashboards.filter((d) => d.uid !== 'evrate-billing');
+const seeded_files = fresh.files.filter((f) => f !== 'billing.json');
+
 /** Every variable reference in a text: ${name}, ${name:format}, $name, [[name]]; not $__macros. */
 function variable_references(text: string): string[] {
   const names: string[] = [];
@@ -108,7 +116,7 @@ describe('dashboard build', () => {
           timeout: 90_000,
         },
       );
-      const images = fresh.files.map((f) => f.replace(/\.json$/, '.svg'));
+      const images = seeded_files.map((f) => f.replace(/\.json$/, '.svg'));
       expect(readdirSync(dir).sort()).toEqual(images);
       for (const image of images) {
         expect(
