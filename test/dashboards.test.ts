@@ -58,7 +58,7 @@ const all_dashboards: Dashboard[] = fresh.files.map(
 );
 /**
  * Dashboards over data this seed does not make (what-if scenarios, billing events): their figures
- * are checked by their own tests (test/what-if.test.ts, test/billing-analytics.test.ts) on data
+ * are checked by their own tests (test/what-if.test.ts, test/billing-dashboard.test.ts) on data
  * made by the real path; the structure checks below apply to them too.
  */
 const figures_checked_elsewhere = new Set(['evrate-what-if', 'evrate-billing']);
@@ -66,12 +66,7 @@ const dashboards = all_dashboards;
 const seeded_dashboards = all_dashboards.filter((d) => !figures_checked_elsewhere.has(d.uid));
 afterAll(() => rmSync(fresh.dir, { recursive: true, force: true }));
 
-/**
- * The Billing dashboard reads the ledger's shipped events, which the seeded week has none of:
- * its figures and picture are checked by test/billing-dashboard.test.ts on billing made by the
- * real paths. Every structural check here covers it like the others.
- */
-const seeded_dashboards = dashboards.filter((d) => d.uid !== 'evrate-billing');
+/** The Billing dashboard's picture is drawn by test/billing-dashboard.test.ts, not from the seed. */
 const seeded_files = fresh.files.filter((f) => f !== 'billing.json');
 
 /** Every variable reference in a text: ${name}, ${name:format}, $name, [[name]]; not $__macros. */
