@@ -6,6 +6,7 @@ import {
   validate_account,
   validate_legal_entity,
 } from '../billing/accounts.js';
+import { document_totals, text_of_minor } from '../billing/amounts.js';
 import { create_credit_note } from '../billing/credit-notes/create.js';
 import {
   ArtifactsMissing,
@@ -190,6 +191,40 @@ describe.skipIf(artifacts_dir === undefined)('EN 16931 e-invoices of the billing
       expect(report.fatal, label).toEqual([]);
       expect(report.valid).toBe(true);
     }
+  }, 900_000);
+
+  it('maps a negative line (a discount, as membership lines may add) to quantity -1 at a positive price', async () => {
+    // Not a line the billing path writes yet: the fleet invoice with one more line, its totals
+    // recomputed by the project's one rounding rule (billing/amounts.ts document_totals).
+    const { doc } = docs[0]!;
+    const discount = {
+      ...doc.lines.find((l) => l.kind === 'fee')!,
+      line_no: doc.lines.length + 1,
+      kind: 'discount',
+      description: 'Loyalty discount',
+      net_minor: -500,
+      net: '-5.00',
+    };
+    const lines = [...doc.lines, discount];
+    const totals = document_totals(lines, doc.currency);
+    const with_discount: DocumentView = {
+      ...doc,
+      lines,
+      net_minor: totals.net_minor,
+      vat_minor: totals.vat_minor,
+      total_minor: totals.total_minor,
+      vat_breakdown: totals.vat.map((v) => ({
+        ...v,
+        net: text_of_minor(v.net_minor, doc.currency),
+        vat: text_of_minor(v.vat_minor, doc.currency),
+      })),
+    };
+    const xml = ubl_document(with_discount);
+    expect(xml).toContain(
+      '<cbc:InvoicedQuantity unitCode="C62">-1</cbc:InvoicedQuantity><cbc:LineExtensionAmount currencyID="EUR">-5.00</cbc:LineExtensionAmount>',
+    );
+    const report = await check(with_discount);
+    expect(report).toMatchObject({ valid: true, xsd: [], fatal: [] });
   }, 900_000);
 
   it('fails a document whose totals do not add up, or that lacks a mandatory element, naming the rules', async () => {
