@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BillUsageError, bill_command } from '../billing/cli-bill.js';
+import { invoice_command, invoice_usage } from '../billing/cli-einvoice.js';
 import { collection_command, collection_commands, collection_usage } from '../billing/collection/cli.js';
 import { payments_command } from '../billing/payments/cli-payments.js';
 import { ConfigError, load_config } from '../core/config.js';
@@ -42,7 +43,7 @@ commands:
               capture --payment ID [--amount-minor N]     capture a hold
               refund --payment ID [--amount-minor N] --reason TEXT
               collect --invoice ID                        account credit, then the saved card
-${collection_usage}
+${invoice_usage}${collection_usage}
 ${what_if_usage}`;
 
 /** A mistake in what the user gave the CLI: printed as one line, exit code 2. */
@@ -220,6 +221,7 @@ async function main(argv: string[]): Promise<number> {
     await bill_command(argv.slice(1), load_config());
     return 0;
   }
+  if (command === 'invoice') return await invoice_command(argv.slice(1));
   if (command === 'payments') {
     await payments_command(argv.slice(1), load_config());
     return 0;

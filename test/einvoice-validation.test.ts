@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Decimal } from 'decimal.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -30,7 +34,7 @@ import { open_test_ledger, rated_row, test_legal_entity } from './helpers/billin
  *
  * The artifacts are found by billing/documents/einvoice-validate.ts (schemas/ of the repository,
  * or shared/reference/einvoice beside it), or in EINVOICE_ARTIFACTS_DIR; without them the suite is
- * skipped and says so.
+ * skipped and says so. The CLI part runs the built dist/app/cli.js (npx tsc first).
  */
 function artifacts(): string | undefined {
   try {
@@ -258,5 +262,33 @@ describe.skipIf(artifacts_dir === undefined)('EN 16931 e-invoices of the billing
     const warned_report = await validate_einvoice(warned, { artifacts_dir: artifacts_dir! });
     expect(warned_report).toMatchObject({ valid: true, xsd: [], fatal: [] });
     expect(warned_report.warnings.map((f) => f.id)).toEqual(['UBL-CR-003']);
+
+    // The same through the built CLI: exit 0 for the valid file, 1 with the broken one, rule ids printed.
+    const dir = mkdtempSync(path.join(tmpdir(), 'evrate-einvoice-cli-'));
+    try {
+      writeFileSync(path.join(dir, 'valid.xml'), xml);
+      writeFileSync(path.join(dir, 'broken.xml'), wrong_sum);
+      const cli = (...files: string[]) =>
+        spawnSync(
+          'node',
+          [
+            'dist/app/cli.js',
+            'invoice',
+            'validate',
+            '--artifacts',
+            artifacts_dir!,
+            ...files.map((f) => path.join(dir, f)),
+          ],
+          { encoding: 'utf8', timeout: 600_000 },
+        );
+      const valid = cli('valid.xml');
+      expect(valid.status, valid.stderr).toBe(0);
+      expect(valid.stdout).toContain('valid.xml: valid (0 errors');
+      const broken = cli('valid.xml', 'broken.xml');
+      expect(broken.status, broken.stderr).toBe(1);
+      expect(broken.stdout).toMatch(/broken\.xml: INVALID[\s\S]*error BR-CO-10/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 900_000);
 });

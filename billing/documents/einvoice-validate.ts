@@ -109,12 +109,22 @@ export function einvoice_artifacts_dir(dir?: string): string {
   const candidates = dir === undefined ? einvoice_artifact_candidates() : [dir];
   const problems: string[] = [];
   for (const candidate of candidates) {
-    const wrong = einvoice_artifacts.filter((a) => {
-      const file = path.join(candidate, a.path);
-      return !existsSync(file) || sha256_of(file) !== a.sha256;
-    });
-    if (wrong.length === 0) return candidate;
-    problems.push(`${candidate}: ${wrong.map((a) => a.path).join(', ')} missing or not the published file`);
+    const missing = einvoice_artifacts.filter((a) => !existsSync(path.join(candidate, a.path)));
+    const differing = einvoice_artifacts.filter(
+      (a) => !missing.includes(a) && sha256_of(path.join(candidate, a.path)) !== a.sha256,
+    );
+    if (missing.length === 0 && differing.length === 0) return candidate;
+    const parts = [
+      missing.length === einvoice_artifacts.length
+        ? 'none of the files'
+        : missing.length > 0
+          ? `missing ${missing.map((a) => a.path).join(', ')}`
+          : '',
+      differing.length > 0
+        ? `not the published file (sha256): ${differing.map((a) => a.path).join(', ')}`
+        : '',
+    ];
+    problems.push(`${candidate}: ${parts.filter((p) => p !== '').join('; ')}`);
   }
   throw new ArtifactsMissing(`EN 16931 / UBL 2.1 validation artifacts not found (${problems.join('; ')})`);
 }
