@@ -7,6 +7,7 @@ import {
   billing_events_usage,
 } from '../billing/analytics/cli.js';
 import { BillUsageError, bill_command } from '../billing/cli-bill.js';
+import { invoice_command, invoice_usage } from '../billing/cli-einvoice.js';
 import { collection_command, collection_commands, collection_usage } from '../billing/collection/cli.js';
 import { payments_command } from '../billing/payments/cli-payments.js';
 import { ConfigError, load_config } from '../core/config.js';
@@ -47,7 +48,7 @@ commands:
               capture --payment ID [--amount-minor N]     capture a hold
               refund --payment ID [--amount-minor N] --reason TEXT
               collect --invoice ID                        account credit, then the saved card
-${collection_usage}
+${invoice_usage}${collection_usage}
 ${what_if_usage}
 ${billing_events_usage}`;
 
@@ -230,6 +231,7 @@ async function main(argv: string[]): Promise<number> {
     await billing_events_command(argv.slice(1), load_config());
     return 0;
   }
+  if (command === 'invoice') return await invoice_command(argv.slice(1));
   if (command === 'payments') {
     await payments_command(argv.slice(1), load_config());
     return 0;
