@@ -244,6 +244,9 @@ function provider_error(error: unknown): PaymentProviderError {
   }
   const code = error.code;
   if (error instanceof Stripe.errors.StripeIdempotencyError) {
+    // 409: another request with this key is still being processed (docs "Idempotent requests"):
+    // its outcome is not known yet, so the call stays pending and is sent again later.
+    if (error.statusCode === 409) return new PaymentProviderError('unavailable', error.message, code);
     return new PaymentProviderError('idempotency_conflict', error.message, code);
   }
   if (error instanceof Stripe.errors.StripeConnectionError || error instanceof Stripe.errors.StripeAPIError) {

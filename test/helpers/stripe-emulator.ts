@@ -436,6 +436,9 @@ export class StripeEmulator {
   private readonly idempotency = new Map<string, SavedAnswer>();
   private readonly in_flight = new Set<string>();
   private readonly stalls: Stall[] = [];
+  private readonly request_delays: { pattern: RegExp; ms: number; remaining: number; reached: () => void }[] =
+    [];
+  private readonly answer_watchers: { pattern: RegExp; remaining: number; sent: () => void }[] = [];
   private held: WebhookDelivery[] = [];
   private delivering = 0;
   private readonly idle_waiters: (() => void)[] = [];
@@ -548,6 +551,28 @@ export class StripeEmulator {
       remaining: options.count ?? 1,
     });
     return promise;
+  }
+
+  /**
+   * The next `count` requests matching "METHOD /path" wait `ms` before they do their work, as a
+   * slow gateway would; the work is done even when the caller has gone (a killed client), like a
+   * request Stripe received. Meanwhile the same idempotency key gets Stripe's 409 "in progress".
+   * Resolves when the first such request arrived.
+   */
+  delay_requests(pattern: RegExp, ms: number, count = 1): Promise<void> {
+    let reached!: () => void;
+    const promise = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    this.request_delays.push({ pattern, ms, remaining: count, reached });
+    return promise;
+  }
+
+  /** Resolves once the next request matching "METHOD /path" has been answered (its body sent). */
+  answer_sent(pattern: RegExp): Promise<void> {
+    return new Promise<void>((sent) => {
+      this.answer_watchers.push({ pattern, remaining: 1, sent });
+    });
   }
 
   /** The payer completes (or fails) a 3-D Secure challenge, as on Stripe's test page. */
@@ -702,6 +727,14 @@ export class StripeEmulator {
         return;
       }
     }
+    const delay = this.request_delays.find((d) => d.remaining > 0 && d.pattern.test(method_path));
+    if (delay !== undefined) {
+      delay.remaining--;
+      if (idempotency_key !== null) this.in_flight.add(idempotency_key);
+      delay.reached();
+      await new Promise((resolve) => setTimeout(resolve, delay.ms));
+      if (idempotency_key !== null) this.in_flight.delete(idempotency_key);
+    }
     let status = 200;
     let answer: JsonObject;
     let saved = true;
@@ -730,7 +763,9 @@ export class StripeEmulator {
     }
     if (res.destroyed) return;
     res.statusCode = status;
-    res.end(text);
+    const watcher = this.answer_watchers.find((w) => w.remaining > 0 && w.pattern.test(method_path));
+    if (watcher !== undefined) watcher.remaining--;
+    res.end(text, () => watcher?.sent());
   }
 
   private answer(res: ServerResponse, status: number, body: JsonObject): void {
