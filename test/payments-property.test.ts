@@ -124,6 +124,8 @@ const command: fc.Arbitrary<Command> = fc.oneof(
       card: fc.constantFrom(
         'pm_card_visa',
         'pm_card_visa',
+        'pm_card_visa',
+        'pm_card_mastercard',
         'pm_card_mastercard',
         'pm_card_chargeDeclined',
         'pm_card_chargeDeclinedInsufficientFunds',
@@ -144,8 +146,8 @@ const command: fc.Arbitrary<Command> = fc.oneof(
     weight: 4,
     arbitrary: fc.record({
       t: fc.constant('capture' as const),
-      target: fc.nat(),
-      part: fc.integer({ min: 0, max: 100 }),
+      target: fc.nat({ max: 3 }),
+      part: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 60 })),
       fault,
     }),
   },
@@ -153,12 +155,15 @@ const command: fc.Arbitrary<Command> = fc.oneof(
     weight: 4,
     arbitrary: fc.record({
       t: fc.constant('refund' as const),
-      target: fc.nat(),
-      part: fc.integer({ min: 0, max: 100 }),
+      target: fc.nat({ max: 3 }),
+      part: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 60 })),
       fault,
     }),
   },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('cancel' as const), target: fc.nat(), fault }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant('cancel' as const), target: fc.nat({ max: 3 }), fault }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('pause' as const) }) },
   {
     weight: 2,
@@ -271,6 +276,13 @@ describe('payments property: ledger and gateway agree after random operations, d
   }, 60_000);
 
   afterAll(async () => {
+    if (emulator !== undefined) {
+      // What the runs exercised, for the log.
+      console.info(
+        `payments property: ${emulator.payment_intents.size} intents, ${emulator.executed_count(/\/capture$/)} captures, ` +
+          `${emulator.refunds.size} refunds, ${emulator.executed_count(/\/cancel$/)} cancels, ${emulator.deliveries.length} deliveries`,
+      );
+    }
     await emulator?.stop();
     await new Promise<void>((r) => receiver.close(() => r()));
     await ledger?.close();
@@ -284,8 +296,18 @@ describe('payments property: ledger and gateway agree after random operations, d
 
   /** One command; refusals the ledger is right to make (FieldError) and lost answers are expected. */
   async function run(cmd: Command, mine: number[]): Promise<void> {
-    const target = () =>
-      mine.length === 0 ? undefined : mine[(cmd as { target: number }).target % mine.length];
+    // Mostly a payment in a state the command applies to (else any): the command then does
+    // something, and sometimes it meets one it must refuse.
+    const target = async (states: PaymentState[]) => {
+      if (mine.length === 0) return undefined;
+      const n = (cmd as { target: number }).target;
+      const fitting = await ledger.query<{ id: number }>(
+        'SELECT id FROM payments WHERE id = ANY($1::int8[]) AND state = ANY($2::text[]) ORDER BY id',
+        [mine, states],
+      );
+      if (n < 3 && fitting.length > 0) return fitting[fitting.length - 1 - (n % fitting.length)]!.id;
+      return mine[mine.length - 1 - (n % mine.length)];
+    };
     const expected = (error: unknown) =>
       error instanceof FieldError || error instanceof PaymentUnavailableError;
     const guarded = async (work: () => Promise<void>) => {
@@ -337,7 +359,7 @@ describe('payments property: ledger and gateway agree after random operations, d
         });
         return;
       case 'capture': {
-        const id = target();
+        const id = await target(['authorized']);
         if (id === undefined) return;
         const p = await payment(id);
         await guarded(async () => {
@@ -349,7 +371,7 @@ describe('payments property: ledger and gateway agree after random operations, d
         return;
       }
       case 'refund': {
-        const id = target();
+        const id = await target(['captured', 'partly_refunded']);
         if (id === undefined) return;
         const p = await payment(id);
         await guarded(async () => {
@@ -365,7 +387,7 @@ describe('payments property: ledger and gateway agree after random operations, d
         return;
       }
       case 'cancel': {
-        const id = target();
+        const id = await target(['authorized', 'requires_action']);
         if (id === undefined) return;
         await guarded(async () => {
           provider.fault = cmd.fault;
@@ -577,12 +599,12 @@ describe('payments property: ledger and gateway agree after random operations, d
     for (const intent of refunds_of_intent.keys()) expect(known.has(intent)).toBe(true);
   }
 
-  const runs = Number(process.env.PAYMENTS_PROPERTY_RUNS ?? 25);
+  const runs = Number(process.env.PAYMENTS_PROPERTY_RUNS ?? 15);
   const seed = process.env.PAYMENTS_PROPERTY_SEED;
 
   it('agree to the cent, nothing done twice, every transition recorded', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 18 }), async (commands) => {
+      fc.asyncProperty(fc.array(command, { minLength: 4, maxLength: 16, size: 'max' }), async (commands) => {
         const mine: number[] = [];
         for (const cmd of commands) await run(cmd, mine);
         await recover();
