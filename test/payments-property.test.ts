@@ -594,6 +594,28 @@ describe('payments property: ledger and gateway agree after random operations, d
       );
       expect(money_moves.length, `${label} refund transitions`).toBe(succeeded.length);
     }
+    // Fees: each captured charge's balance transaction recorded once by the sweep, its fee as the
+    // gateway took it; the journal's fee expense is their sum.
+    const recorded = await ledger.query<{ payment_id: number; fee_minor: number; net_minor: number }>(
+      "SELECT payment_id, fee_minor, net_minor FROM provider_balance_transactions WHERE type = 'charge'",
+    );
+    let fees = 0;
+    for (const p of payments.filter((p) => p.captured_minor > 0)) {
+      const intent = emulator.payment_intents.get(p.provider_payment_id!)!;
+      const txn = [...emulator.balance_transactions.values()].find(
+        (t) => t.type === 'charge' && t.source === intent.latest_charge,
+      )!;
+      expect(
+        recorded.filter((r) => r.payment_id === p.id),
+        `payment ${p.id} fee`,
+      ).toEqual([{ payment_id: p.id, fee_minor: txn.fee, net_minor: txn.net }]);
+      fees += txn.fee;
+    }
+    expect(recorded.length).toBe(payments.filter((p) => p.captured_minor > 0).length);
+    const [fee_expense] = await ledger.query<{ b: number }>(
+      "SELECT coalesce(sum(debit_minor - credit_minor), 0)::int8 AS b FROM journal_lines WHERE ledger_account = 'payment_fees'",
+    );
+    expect(fee_expense!.b).toBe(fees);
     // Every refund at the gateway belongs to a ledger payment.
     const known = new Set(payments.map((p) => p.provider_payment_id));
     for (const intent of refunds_of_intent.keys()) expect(known.has(intent)).toBe(true);
