@@ -17,6 +17,9 @@ import type { LedgerMigration } from '../migrations.js';
  *   choice for credit notes (refund to the payment, or keep as account credit).
  * - `account_credit`: movements of an account's credit (+ added from a credit note, - used for an
  *   invoice); the balance is the sum.
+ * - 101 `provider_balance_transactions`: the gateway's balance movements (charge with its fee,
+ *   refund, payout, failed payout) by id, each matched to its ledger payment or refund;
+ *   `provider_payouts`: payouts to the bank with their reconciliation (billing/payments/payouts.ts).
  */
 export const payment_migrations: readonly LedgerMigration[] = [
   {
