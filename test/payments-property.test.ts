@@ -633,7 +633,7 @@ describe('payments property: ledger and gateway agree after random operations, d
     for (const intent of refunds_of_intent.keys()) expect(known.has(intent)).toBe(true);
   }
 
-  const runs = Number(process.env.PAYMENTS_PROPERTY_RUNS ?? 15);
+  const runs = Number(process.env.PAYMENTS_PROPERTY_RUNS ?? 40);
   const seed = process.env.PAYMENTS_PROPERTY_SEED;
 
   it('agree to the cent, nothing done twice, every transition recorded', async () => {

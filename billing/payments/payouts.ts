@@ -254,12 +254,18 @@ export async function apply_payout(
   // A payout only moves forward: a late "pending" after "paid" changes nothing.
   const rank: Record<string, number> = { pending: 0, in_transit: 1, paid: 2, failed: 3, canceled: 3 };
   if (before !== undefined && (rank[payout.status] ?? 0) <= (rank[before.status] ?? 0)) return;
-  await tx.query(
+  // Two events of one new payout applied at once both find no row: the insert or update keeps
+  // only a step forward, so a "pending" committed second never undoes a "paid".
+  const rank_sql = (status: string) =>
+    `CASE ${status} WHEN 'pending' THEN 0 WHEN 'in_transit' THEN 1 WHEN 'paid' THEN 2 ELSE 3 END`;
+  const [changed] = await tx.query(
     `INSERT INTO provider_payouts (provider, payout_id, currency, amount_minor, status, arrival_on, failure_code, created_at_ms,
        updated_at_ms)
      VALUES ($1, $2, $3, $4, $5, $6::date, $7, $8, $9)
      ON CONFLICT (provider, payout_id) DO UPDATE SET status = EXCLUDED.status, failure_code = EXCLUDED.failure_code,
-       arrival_on = EXCLUDED.arrival_on, updated_at_ms = EXCLUDED.updated_at_ms`,
+       arrival_on = EXCLUDED.arrival_on, updated_at_ms = EXCLUDED.updated_at_ms
+     WHERE ${rank_sql('EXCLUDED.status')} > ${rank_sql('provider_payouts.status')}
+     RETURNING 1`,
     [
       provider,
       payout.provider_payout_id,
@@ -272,6 +278,7 @@ export async function apply_payout(
       at_ms,
     ],
   );
+  if (changed === undefined) return;
   const source_id = `payout:${provider}:${payout.provider_payout_id}`;
   const base = {
     occurred_at_ms: at_ms,
