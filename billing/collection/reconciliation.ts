@@ -5,14 +5,19 @@ import {
   type TerminalReconciliation,
   terminal_reconciliation,
 } from '../pay-at-charger/terminal-reconciliation.js';
+import { type PayoutReport, payout_report } from '../payments/payouts.js';
 
 /**
  * The reconciliation of a day: every bank file line booked that day was stored with the one
  * collection or invoice it matched (bank-returns.ts); this reports those that matched nothing,
  * matched with another amount or currency, or repeated a line already applied, the collections
- * due by that day that no bank line has settled, returned or rejected yet, and the bank charges.
+ * due by that day that no bank line has settled, returned or rejected yet, and the bank charges;
+ * and from the card gateway (billing/payments/payouts.ts): the payouts arriving that day, each
+ * against the sum of its balance transactions and the ledger's payments (what did not match
+ * listed), balance transactions recorded that day that matched no ledger payment or disagree with
+ * it, and the provider fees booked that day.
  */
-export interface ReconciliationReport {
+export interface ReconciliationReport extends PayoutReport {
   day: string;
   lines_total: number;
   lines_matched: number;
@@ -121,5 +126,6 @@ export async function reconciliation_report(
     })),
     fees: fees.map((f) => ({ ...f, amount: money(f.amount_minor, f.currency) })),
     terminal_captures: await terminal_reconciliation(db, day),
+    ...(await payout_report(db, day)),
   };
 }
