@@ -444,6 +444,30 @@ export interface PayoutTransactionView {
   note: string;
 }
 
+/** A provider_balance_transactions row as the views read it (minor units). */
+type BalanceTransactionRow = Omit<PayoutTransactionView, 'amount' | 'fee' | 'net'> & {
+  amount_minor: number;
+  fee_minor: number;
+  net_minor: number;
+};
+
+const balance_transaction_columns =
+  'transaction_id, type, source_id, payment_id, refund_id, currency, amount_minor, fee_minor, net_minor, match_status, note';
+
+function transaction_view({
+  amount_minor,
+  fee_minor,
+  net_minor,
+  ...rest
+}: BalanceTransactionRow): PayoutTransactionView {
+  return {
+    ...rest,
+    amount: text_of_minor(amount_minor, rest.currency),
+    fee: text_of_minor(fee_minor, rest.currency),
+    net: text_of_minor(net_minor, rest.currency),
+  };
+}
+
 export interface PayoutView {
   provider: string;
   payout_id: string;
@@ -497,31 +521,14 @@ export async function get_payout(
     [provider, payout_id],
   );
   if (row === undefined) return undefined;
-  const items = await db.query<{
-    transaction_id: string;
-    type: string;
-    source_id: string;
-    payment_id: number | null;
-    refund_id: number | null;
-    currency: string;
-    amount_minor: number;
-    fee_minor: number;
-    net_minor: number;
-    match_status: string;
-    note: string;
-  }>(
-    `SELECT transaction_id, type, source_id, payment_id, refund_id, currency, amount_minor, fee_minor, net_minor, match_status, note
+  const items = await db.query<BalanceTransactionRow>(
+    `SELECT ${balance_transaction_columns}
      FROM provider_balance_transactions WHERE provider = $1 AND payout_id = $2 ORDER BY created_at_ms, transaction_id`,
     [provider, payout_id],
   );
   return {
     ...payout_view(row),
-    items: items.map(({ amount_minor, fee_minor, net_minor, ...rest }) => ({
-      ...rest,
-      amount: text_of_minor(amount_minor, rest.currency),
-      fee: text_of_minor(fee_minor, rest.currency),
-      net: text_of_minor(net_minor, rest.currency),
-    })),
+    items: items.map(transaction_view),
   };
 }
 
@@ -567,20 +574,8 @@ export async function payout_report(db: Queryable, day: string): Promise<PayoutR
     });
   }
   const day_start = Date.parse(`${day}T00:00:00Z`);
-  const unmatched = await db.query<{
-    transaction_id: string;
-    type: string;
-    source_id: string;
-    payment_id: number | null;
-    refund_id: number | null;
-    currency: string;
-    amount_minor: number;
-    fee_minor: number;
-    net_minor: number;
-    match_status: string;
-    note: string;
-  }>(
-    `SELECT transaction_id, type, source_id, payment_id, refund_id, currency, amount_minor, fee_minor, net_minor, match_status, note
+  const unmatched = await db.query<BalanceTransactionRow>(
+    `SELECT ${balance_transaction_columns}
      FROM provider_balance_transactions WHERE recorded_at_ms >= $1 AND recorded_at_ms < $2
        AND match_status IN ('unmatched', 'mismatch') ORDER BY recorded_at_ms, transaction_id LIMIT 10000`,
     [day_start, day_start + 86_400_000],
@@ -592,12 +587,7 @@ export async function payout_report(db: Queryable, day: string): Promise<PayoutR
   );
   return {
     payouts,
-    transactions_unmatched: unmatched.map(({ amount_minor, fee_minor, net_minor, ...rest }) => ({
-      ...rest,
-      amount: text_of_minor(amount_minor, rest.currency),
-      fee: text_of_minor(fee_minor, rest.currency),
-      net: text_of_minor(net_minor, rest.currency),
-    })),
+    transactions_unmatched: unmatched.map(transaction_view),
     provider_fees: fees.map((f) => ({ ...f, amount: text_of_minor(f.amount_minor, f.currency) })),
   };
 }
