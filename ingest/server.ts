@@ -477,8 +477,9 @@ export class IngestServer {
 
   /**
    * Processes a CALL and sends its answer; resolves with the answer's text, or undefined when the
-   * charger gets none or its retry must be processed again. One async function, not a chain of promises: a chain costs a promise and
-   * closures per step, per CALL, all garbage for the young-generation GC.
+   * charger gets none or its retry must be processed again. One async function, not a chain of
+   * promises: a chain costs a promise and closures per step, per CALL, all garbage for the
+   * young-generation GC.
    */
   private async respond(
     ws: uWS.WebSocket<Connection>,

@@ -144,8 +144,8 @@ export class PartnerRegistry {
   }
 
   /**
-   * Starts a rotation: `token` is accepted beside the current one until finish_rotation or
-   * abort_rotation. Returns the record as written.
+   * Starts a rotation: `token` is accepted beside the current one until `save` makes it the
+   * current one, or abort_rotation drops it. Returns the record as written.
    */
   async offer_token(record: PartnerRecord, token: string): Promise<PartnerRecord> {
     const offered: PartnerRecord = { ...record, pending_token_sha256: token_sha256(token) };
@@ -156,11 +156,11 @@ export class PartnerRegistry {
 
   /** Ends a rotation that failed: the offered token stops working, the current one stays. */
   async abort_rotation(offered: PartnerRecord): Promise<void> {
-    const { pending_token_sha256: pending, ...record } = offered;
+    const pending = offered.pending_token_sha256;
     const current = await this.get(offered.partner_id);
     if (current !== undefined && current.pending_token_sha256 === pending) {
       const { pending_token_sha256: _p, ...rest } = current;
-      await this.kv.put(partner_key(record.partner_id), JSON.stringify(rest));
+      await this.kv.put(partner_key(offered.partner_id), JSON.stringify(rest));
     }
     if (pending !== undefined && current?.token_sha256 !== pending) await this.kv.delete(hash_key(pending));
   }
