@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,9 +11,9 @@ import { type BillingEvent, record_billing_events } from '../billing/events.js';
 import { type Ledger, open_pglite, open_server } from '../billing/ledger.js';
 import { migrate_ledger } from '../billing/migrations.js';
 import { create_logger } from '../core/log.js';
-import { built_module, project_root } from '../core/paths.js';
 import { type PrivateClickHouse, start_clickhouse_server } from './helpers/clickhouse-server.js';
 import { start_test_postgres } from './helpers/postgres.js';
+import { run_cli } from './helpers/process.js';
 import { eventually, start_test_stack } from './helpers/stack.js';
 
 /**
@@ -49,24 +48,7 @@ async function store_ids(store: Store): Promise<{ rows: number; ids: number[] }>
 }
 
 function ship_process(env: Record<string, string>, batch_max: number) {
-  const child = spawn(
-    process.execPath,
-    [built_module('app/cli.js'), 'billing-events', 'ship', '--batch-max', String(batch_max), '--progress'],
-    {
-      cwd: project_root,
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  child.stderr!.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, exited, output: () => output };
+  return run_cli(['billing-events', 'ship', '--batch-max', String(batch_max), '--progress'], env);
 }
 
 /**

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,8 +8,8 @@ import type { PaymentRow } from '../billing/payments/apply.js';
 import type { PaymentsContext } from '../billing/payments/operations.js';
 import { capture_payment, create_hold } from '../billing/payments/payments.js';
 import { StripeProvider } from '../billing/payments/stripe.js';
-import { built_module, project_root } from '../core/paths.js';
 import { start_test_postgres } from './helpers/postgres.js';
+import { run_cli } from './helpers/process.js';
 import { type StripeEmulator, start_stripe_emulator } from './helpers/stripe-emulator.js';
 
 /**
@@ -68,28 +67,13 @@ describe.each(['pglite', 'server'] as const)('SIGKILL during a capture or a refu
   }
 
   function cli(args: string[]) {
-    const child = spawn(process.execPath, [built_module('app/cli.js'), 'payments', ...args], {
-      cwd: project_root,
-      env: {
-        ...process.env,
-        DATA_DIR: dir,
-        ...(database_url !== undefined ? { DATABASE_URL: database_url } : {}),
-        STRIPE_SECRET_KEY: emulator.secret_key,
-        STRIPE_WEBHOOK_SECRET: emulator.webhook_secret,
-        STRIPE_API_BASE: emulator.api_base,
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    return run_cli(['payments', ...args], {
+      DATA_DIR: dir,
+      ...(database_url !== undefined ? { DATABASE_URL: database_url } : {}),
+      STRIPE_SECRET_KEY: emulator.secret_key,
+      STRIPE_WEBHOOK_SECRET: emulator.webhook_secret,
+      STRIPE_API_BASE: emulator.api_base,
     });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    return { child, exited, output: () => output };
   }
 
   async function run_to_end(args: string[]): Promise<string> {

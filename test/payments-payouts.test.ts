@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconciliation_report } from '../billing/collection/reconciliation.js';
@@ -11,7 +9,12 @@ import { get_payout, list_payouts } from '../billing/payments/payouts.js';
 import { StripeProvider } from '../billing/payments/stripe.js';
 import { sweep_payments } from '../billing/payments/sweep.js';
 import { ledger_backends, open_test_ledger } from './helpers/billing.js';
-import { put_driver, put_payments_entity } from './helpers/payments.js';
+import {
+  put_driver,
+  put_payments_entity,
+  start_webhook_receiver,
+  type WebhookReceiver,
+} from './helpers/payments.js';
 import { type StripeEmulator, start_stripe_emulator } from './helpers/stripe-emulator.js';
 
 /**
@@ -36,7 +39,7 @@ describe.each(ledger_backends)('provider fees and payouts on %s', (backend) => {
   let dispose: () => Promise<void>;
   let emulator: StripeEmulator;
   let ctx: PaymentsContext;
-  let receiver: Server;
+  let receiver: WebhookReceiver;
   const today = new Date().toISOString().slice(0, 10);
 
   beforeAll(async () => {
@@ -45,24 +48,16 @@ describe.each(ledger_backends)('provider fees and payouts on %s', (backend) => {
     dispose = opened.dispose;
     await put_payments_entity(ledger);
     await put_driver(ledger, 'pay');
-    receiver = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        void (async () => {
-          try {
-            await process_provider_event(ctx, ctx.provider.parse_event(Buffer.concat(chunks), req.headers));
-            res.statusCode = 200;
-          } catch (error) {
-            res.statusCode = error instanceof EventNotReadyError ? 503 : 400;
-          }
-          res.end();
-        })();
-      });
+    receiver = await start_webhook_receiver(async (body, headers) => {
+      try {
+        await process_provider_event(ctx, ctx.provider.parse_event(body, headers));
+        return 200;
+      } catch (error) {
+        return error instanceof EventNotReadyError ? 503 : 400;
+      }
     });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     emulator = await start_stripe_emulator({
-      webhook_url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`,
+      webhook_url: receiver.url,
       webhook_retry_ms: 5,
       fee_percent_bp: 150,
       fee_fixed_minor: 25,
@@ -80,7 +75,7 @@ describe.each(ledger_backends)('provider fees and payouts on %s', (backend) => {
 
   afterAll(async () => {
     await emulator?.stop();
-    await new Promise<void>((r) => receiver.close(() => r()));
+    await receiver?.close();
     await dispose?.();
   });
 

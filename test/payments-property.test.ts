@@ -1,6 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -29,7 +27,13 @@ import { can_transition, type PaymentState } from '../billing/payments/states.js
 import { StripeProvider } from '../billing/payments/stripe.js';
 import { sweep_payments } from '../billing/payments/sweep.js';
 import { FieldError } from '../core/field-error.js';
-import { issue_invoice, put_driver, put_payments_entity } from './helpers/payments.js';
+import {
+  issue_invoice,
+  put_driver,
+  put_payments_entity,
+  start_webhook_receiver,
+  type WebhookReceiver,
+} from './helpers/payments.js';
 import { type StripeEmulator, start_stripe_emulator } from './helpers/stripe-emulator.js';
 
 /**
@@ -212,7 +216,7 @@ describe('payments property: ledger and gateway agree after random operations, d
   let emulator: StripeEmulator;
   let provider: CrashingProvider;
   let ctx: PaymentsContext;
-  let receiver: Server;
+  let receiver: WebhookReceiver;
   /** While the ledger is being reopened the endpoint answers 503 (the gateway retries). */
   let down = false;
   let handling = 0;
@@ -236,34 +240,21 @@ describe('payments property: ledger and gateway agree after random operations, d
     await put_payments_entity(ledger);
     await put_driver(ledger, 'vis');
     await put_driver(ledger, 'dec');
-    receiver = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        if (down) {
-          res.statusCode = 503;
-          res.end();
-          return;
-        }
-        handling++;
-        void (async () => {
-          try {
-            const event = ctx.provider.parse_event(Buffer.concat(chunks), req.headers);
-            await process_provider_event(ctx, event);
-            res.statusCode = 200;
-          } catch (error) {
-            if (!(error instanceof EventNotReadyError)) unexpected.push(error);
-            res.statusCode = error instanceof EventNotReadyError ? 503 : 500;
-          } finally {
-            handling--;
-          }
-          res.end();
-        })();
-      });
+    receiver = await start_webhook_receiver(async (body, headers) => {
+      if (down) return 503;
+      handling++;
+      try {
+        await process_provider_event(ctx, ctx.provider.parse_event(body, headers));
+        return 200;
+      } catch (error) {
+        if (!(error instanceof EventNotReadyError)) unexpected.push(error);
+        return error instanceof EventNotReadyError ? 503 : 500;
+      } finally {
+        handling--;
+      }
     });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     emulator = await start_stripe_emulator({
-      webhook_url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`,
+      webhook_url: receiver.url,
       webhook_retry_ms: 5,
       webhook_attempts_max: 7,
     });
@@ -294,7 +285,7 @@ describe('payments property: ledger and gateway agree after random operations, d
       );
     }
     await emulator?.stop();
-    await new Promise<void>((r) => receiver.close(() => r()));
+    await receiver?.close();
     await ledger?.close();
     rmSync(dir, { recursive: true, force: true });
   });
