@@ -290,15 +290,23 @@ describe('three NATS nodes, two of each role, nodes killed under load', () => {
     for (const c of chargers) for (const [tx, wh] of c.sessions) expected.set(`${c.id}/${tx}`, wh);
     expect(expected.size).toBe(total_sessions);
     const count = async (sql: string) => Number((await store.query<{ n: string }>(sql))[0]?.n ?? 0);
-    await eventually(
-      async () =>
-        (await count(
-          `SELECT toString(count()) AS n FROM evrate.rated_sessions FINAL WHERE charge_point_id LIKE 'CP-CL-%'`,
-        )) === total_sessions
-          ? true
-          : undefined,
-      180_000,
-    );
+    const rated = () =>
+      count(
+        `SELECT toString(count()) AS n FROM evrate.rated_sessions FINAL WHERE charge_point_id LIKE 'CP-CL-%'`,
+      );
+    try {
+      await eventually(async () => ((await rated()) === total_sessions ? true : undefined), 300_000);
+    } catch (error) {
+      const stored = await store.query<{ session_id: string }>(
+        `SELECT session_id FROM evrate.rated_sessions FINAL WHERE charge_point_id LIKE 'CP-CL-%'`,
+      );
+      const have = new Set(stored.map((r) => r.session_id));
+      const missing = [...expected.keys()].filter((id) => !have.has(id));
+      for (const [i, p] of processes.entries()) writeFileSync(`/tmp/cluster-process-${i}.log`, p.output());
+      throw new Error(
+        `${have.size} of ${total_sessions} sessions rated; missing ${missing.slice(0, 20).join(' ')} (${String(error)})`,
+      );
+    }
     const rows = await store.query<{ session_id: string; energy_wh: string; excl: string; incl: string }>(
       `SELECT session_id, toString(energy_wh) AS energy_wh, toString(total_excl_vat) AS excl,
               toString(total_incl_vat) AS incl
