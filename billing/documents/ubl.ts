@@ -72,17 +72,19 @@ export function ubl_document(doc: DocumentView, credited_number?: string): strin
       l.session_id === null
         ? ''
         : ` | session ${l.session_id} v${l.session_version} | ${((l.energy_wh ?? 0) / 1000).toFixed(3)} kWh | ${Math.round((l.duration_s ?? 0) / 60)} min | tariff ${l.tariff_id} v${l.tariff_version}`;
+    // A discount line (negative net) is quantity -1 at its positive price: BR-27, the item net price is never negative.
+    const quantity = l.net_minor < 0 ? -1 : 1;
     return [
       `<cac:${root}Line>`,
       `<cbc:ID>${l.line_no}</cbc:ID>`, // BT-126
-      `<cbc:${credit ? 'CreditedQuantity' : 'InvoicedQuantity'} unitCode="C62">1</cbc:${credit ? 'CreditedQuantity' : 'InvoicedQuantity'}>`, // BT-129, BT-130
+      `<cbc:${credit ? 'CreditedQuantity' : 'InvoicedQuantity'} unitCode="C62">${quantity}</cbc:${credit ? 'CreditedQuantity' : 'InvoicedQuantity'}>`, // BT-129, BT-130
       amount('LineExtensionAmount', l.net_minor, c), // BT-131
       '<cac:Item>',
       `<cbc:Description>${xml_text(l.description + details)}</cbc:Description>`, // BT-154
-      `<cbc:Name>${xml_text(l.kind === 'fee' ? 'Membership fee' : 'EV charging session')}</cbc:Name>`, // BT-153
+      `<cbc:Name>${xml_text(l.kind === 'fee' ? 'Membership fee' : l.kind === 'discount' ? 'Membership discount' : 'EV charging session')}</cbc:Name>`, // BT-153
       tax_category('ClassifiedTaxCategory', l.vat_percent), // BT-151, BT-152
       '</cac:Item>',
-      `<cac:Price>${amount('PriceAmount', l.net_minor, c)}</cac:Price>`, // BT-146
+      `<cac:Price>${amount('PriceAmount', Math.abs(l.net_minor), c)}</cac:Price>`, // BT-146
       `</cac:${root}Line>`,
     ].join('');
   });

@@ -1,8 +1,10 @@
 import { FieldError } from '../../core/field-error.js';
 import { prorated_fee_minor, text_of_minor } from '../amounts.js';
 import type { Ledger, Queryable } from '../ledger.js';
+import type { MembershipBenefits } from '../memberships.js';
 import { days_between, parse_period, period_bounds } from '../period.js';
 import { create_drafts, type DocumentLine, type DraftDocument, issue_drafts } from './issue.js';
+import { membership_lines_of_account } from './membership-lines.js';
 import { per_session_draft } from './per-session.js';
 import {
   accounts_for_billing,
@@ -325,9 +327,10 @@ async function close_accounts_period(
     monthly_fee_minor: number;
     starts_on: string;
     ends_on: string | null;
+    benefits: MembershipBenefits;
   }>(
     `SELECT account_id, plan_id, currency, monthly_fee_minor, to_char(starts_on, 'YYYY-MM-DD') AS starts_on,
-       to_char(ends_on, 'YYYY-MM-DD') AS ends_on
+       to_char(ends_on, 'YYYY-MM-DD') AS ends_on, benefits
      FROM memberships WHERE account_id = ANY($1::text[]) AND starts_on <= $3::date AND (ends_on IS NULL OR ends_on >= $2::date)
      ORDER BY account_id, starts_on, plan_id`,
     [open_ids, period_bounds(run.period, 'UTC').first_day, period_bounds(run.period, 'UTC').last_day],
@@ -391,6 +394,16 @@ async function close_accounts_period(
         net_minor: fee_minor,
         vat_percent: account.fee_vat_percent,
       });
+    }
+    if (account.billing_period === 'monthly') {
+      for (const { currency, lines } of membership_lines_of_account(
+        memberships_of.get(account.id) ?? [],
+        own_sessions,
+        bounds,
+        account.time_zone,
+      )) {
+        group(currency).lines.push(...lines);
+      }
     }
     for (const [currency, g] of [...by_currency.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
       for (const session_id of g.session_ids) billed.push({ session_id, draft: drafts.length });
