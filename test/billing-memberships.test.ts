@@ -18,6 +18,7 @@ import { create_logger } from '../core/log.js';
 import { type MeterSample, rate_session } from '../rating/engine.js';
 import { type Tariff, validate_tariff } from '../rating/tariff.js';
 import { ledger_backends, open_test_ledger, rated_row, test_legal_entity } from './helpers/billing.js';
+import { type Benefits, expected_discounts, expected_total, type Part } from './helpers/membership-oracle.js';
 
 /**
  * Memberships beyond the monthly fee: included kWh, volume tiers and loyalty as discount lines of
@@ -27,7 +28,6 @@ import { ledger_backends, open_test_ledger, rated_row, test_legal_entity } from 
  * lines; bad membership values are a 400 naming the field and change nothing.
  */
 const D = Decimal.clone({ precision: 60, rounding: Decimal.ROUND_HALF_UP });
-type Dec = InstanceType<typeof D>;
 const now_ms = Date.parse('2026-12-04T12:00:00Z');
 const address = { line1: 'Weg 1', postal_code: '1000 AA', city: 'Amsterdam', country_code: 'NL' };
 const token = 'memberships-operator-token';
@@ -74,12 +74,6 @@ function rated(session_id: string, id_tag: string, stop_iso: string, energy_wh: 
   });
 }
 
-interface Benefits {
-  included_energy?: { kwh: string; price_per_kwh: string };
-  volume_tiers?: { above_kwh: string; discount_per_kwh: string }[];
-  loyalty?: { every_nth_session: number; discount_percent: string };
-}
-
 const plus: Benefits = {
   included_energy: { kwh: '30', price_per_kwh: '0.10' },
   volume_tiers: [
@@ -92,95 +86,6 @@ const half: Benefits = {
   included_energy: { kwh: '40', price_per_kwh: '0' },
   loyalty: { every_nth_session: 2, discount_percent: '100' },
 };
-
-interface Part {
-  vat_percent: string;
-  net_minor: number;
-}
-interface Sess {
-  session_id: string;
-  energy_wh: number;
-  net_minor: number;
-  parts: Part[];
-}
-
-/**
- * The discount lines the rules give, computed here kWh band by kWh band: [rule, vat %, cents]
- * (cents positive, to be taken off). One membership per account in this test.
- */
-function expected_discounts(sessions: Sess[], b: Benefits, days_active: number, days: number) {
-  const credit = new Map<string, Dec>();
-  const put = (rule: string, s: Sess, amount: Dec) => {
-    for (const p of s.parts) {
-      const share = s.parts.length === 1 ? amount : amount.mul(p.net_minor).div(s.net_minor);
-      const key = `${rule}|${new D(p.vat_percent).toString()}`;
-      credit.set(key, (credit.get(key) ?? new D(0)).add(share));
-    }
-  };
-  const included_wh = b.included_energy
-    ? new D(b.included_energy.kwh).mul(1000).mul(days_active).div(days).floor().toNumber()
-    : 0;
-  const bands = (b.volume_tiers ?? []).map((t, i, all) => ({
-    name: `volume_tier${i}`,
-    lo: Math.max(Number(t.above_kwh) * 1000, included_wh),
-    hi: i + 1 < all.length ? Number(all[i + 1]!.above_kwh) * 1000 : Infinity,
-    cents_per_wh: new D(t.discount_per_kwh).mul(100).div(1000),
-  }));
-  let at_wh = 0;
-  sessions.forEach((s, index) => {
-    let cost = new D(s.net_minor);
-    const lo = at_wh;
-    const hi = at_wh + s.energy_wh;
-    at_wh = hi;
-    const inside = Math.max(0, Math.min(hi, included_wh) - lo);
-    if (inside > 0 && b.included_energy) {
-      const c = D.min(
-        cost,
-        D.max(
-          0,
-          cost
-            .mul(inside)
-            .div(s.energy_wh)
-            .sub(new D(b.included_energy.price_per_kwh).mul(100).mul(inside).div(1000)),
-        ),
-      );
-      cost = cost.sub(c);
-      put('included_energy', s, c);
-    }
-    for (const band of bands) {
-      const wh = Math.max(0, Math.min(hi, band.hi) - Math.max(lo, band.lo));
-      if (wh === 0) continue;
-      const c = D.min(cost, band.cents_per_wh.mul(wh));
-      cost = cost.sub(c);
-      put(band.name, s, c);
-    }
-    if (b.loyalty && (index + 1) % b.loyalty.every_nth_session === 0) {
-      const c = cost.mul(b.loyalty.discount_percent).div(100);
-      put('loyalty', s, c);
-    }
-  });
-  return [...credit.entries()]
-    .map(([key, c]) => [key, c.toDecimalPlaces(0, D.ROUND_HALF_UP).toNumber()] as const)
-    .filter(([, c]) => c !== 0);
-}
-
-/** Invoice total from session nets, the fee and the discounts, VAT per rate rounded once. */
-function expected_total(
-  sessions: Sess[],
-  fee_cents: number,
-  discounts: readonly (readonly [string, number])[],
-) {
-  const by_rate = new Map<string, number>();
-  const add = (rate: string, cents: number) =>
-    by_rate.set(new D(rate).toString(), (by_rate.get(new D(rate).toString()) ?? 0) + cents);
-  for (const s of sessions) for (const p of s.parts) add(p.vat_percent, p.net_minor);
-  if (fee_cents > 0) add('21', fee_cents);
-  for (const [key, cents] of discounts) add(key.split('|')[1]!, -cents);
-  let total = 0;
-  for (const [rate, net] of by_rate)
-    total += net + new D(net).mul(rate).div(100).toDecimalPlaces(0, D.ROUND_HALF_UP).toNumber();
-  return { total, by_rate };
-}
 
 describe.each(ledger_backends)('membership benefits on %s', (backend) => {
   let ledger: Ledger;
