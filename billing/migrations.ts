@@ -329,6 +329,22 @@ ALTER TABLE billing_runs ADD COLUMN resumed_by_run_id int8 REFERENCES billing_ru
 `,
   },
   {
+    version: 7,
+    name: 'membership benefits (included energy, volume tiers, loyalty) and their discount lines',
+    sql: `
+-- memberships.ts MembershipBenefits, validated there: {included_energy?, volume_tiers?, loyalty?}.
+ALTER TABLE memberships ADD COLUMN benefits jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE invoice_lines DROP CONSTRAINT invoice_lines_kind_check;
+ALTER TABLE invoice_lines ADD CONSTRAINT invoice_lines_kind_check
+  CHECK (kind IN ('session', 'fee', 'credit', 'discount'));
+-- A discount line names its membership plan and rule; it takes off, never adds.
+ALTER TABLE invoice_lines ADD COLUMN plan_id text;
+ALTER TABLE invoice_lines ADD COLUMN rule text CHECK (rule IN ('included_energy', 'volume_tier', 'loyalty'));
+ALTER TABLE invoice_lines ADD CONSTRAINT invoice_lines_discount_sign
+  CHECK (kind <> 'discount' OR (net_minor <= 0 AND rule IS NOT NULL));
+`,
+  },
+  {
     version: 20,
     name: 'billing events carry the transaction that wrote them, for shipping in commit-safe order',
     sql: `

@@ -80,7 +80,13 @@ export function ubl_document(doc: DocumentView, credited_number?: string): strin
     const quantity = l.net_minor < 0 ? '-1' : '1';
     const quantity_tag = credit ? 'CreditedQuantity' : 'InvoicedQuantity';
     const name =
-      l.session_id !== null ? 'EV charging session' : l.kind === 'fee' ? 'Membership fee' : 'Credit';
+      l.session_id !== null
+        ? 'EV charging session'
+        : l.kind === 'fee'
+          ? 'Membership fee'
+          : l.kind === 'discount'
+            ? 'Membership discount'
+            : 'Credit';
     return [
       `<cac:${root}Line>`,
       `<cbc:ID>${l.line_no}</cbc:ID>`, // BT-126
