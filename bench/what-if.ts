@@ -12,6 +12,7 @@
  * threads, merging the figures. Also the engine alone on one thread, on one chunk, for comparison.
  * Default store: the embedded engine (chdb) in a temporary directory; `--url` uses a server.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -247,6 +248,17 @@ async function main(): Promise<void> {
       console.log(
         `  candidate tou: ${total?.sessions ?? 0} sessions, ${total?.min_price_sessions ?? 0} at min_price, failed ${totals[0]?.failed ?? 0}`,
       );
+      // Every figure and change of every candidate, for comparing two builds' answers.
+      const digest = createHash('sha256');
+      for (const t of totals) {
+        for (const key of [...t.figures.keys()].sort())
+          digest.update(
+            `${key}=${JSON.stringify(t.figures.get(key), (_, v) => (typeof v === 'bigint' ? `${v}` : v))}\n`,
+          );
+        digest.update(JSON.stringify(t.changes, (_, v) => (typeof v === 'bigint' ? `${v}` : v)));
+        digest.update(`${t.other_currency}/${t.failed}\n`);
+      }
+      console.log(`  results digest ${digest.digest('hex').slice(0, 16)}`);
     } finally {
       await pool.close();
     }

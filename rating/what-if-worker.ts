@@ -1,3 +1,4 @@
+import { RowBinaryReader } from '../analytics/row-binary.js';
 import { block_ms, local_block, zone_blocks } from './local-time.js';
 import { facts_of_logged_rows, type LoggedFactRow, type SessionFacts } from './rerate.js';
 import { type RatedVersion, replay_session, type SessionRules } from './session.js';
@@ -294,7 +295,97 @@ function fail(partial: CandidatePartial, session_id: string, error: string): voi
   if (partial.failures.length < failures_kept_max) partial.failures.push({ session_id, error });
 }
 
+/**
+ * A chunk as ClickHouse answered it, in RowBinary (rating/what-if.ts read_packed_chunk): decoded
+ * here, on the worker thread, so that the main thread only moves bytes (transferred, not copied).
+ */
+export interface PackedWhatIfTask {
+  candidates: Tariff[];
+  rules: SessionRules;
+  changes_max: number;
+  /** Rows of packed_session_columns, one per session. */
+  sessions_bytes: Uint8Array;
+  /** Rows of packed_event_columns, one per logged fact, in any order. */
+  events_bytes: Uint8Array;
+}
+
+export interface PackedResult {
+  partials: CandidatePartial[];
+  sessions: number;
+  /** Sessions without a logged start (rated before the log existed): the caller rebuilds their facts. */
+  without_log: WhatIfSession[];
+}
+
+/** The columns read_packed_chunk selects from session_facts, with the types decode_sessions reads. */
+export const packed_session_columns = `session_id, station_id, payment_method, currency,
+  toInt64(energy_wh), toInt64(started_at_ms), toString(total_excl_vat), toString(total_incl_vat),
+  toUInt8(provisional), toUInt32(version)`;
+
+/** The columns read_packed_chunk selects from session_events, with the types decode_logs reads. */
+export const packed_event_columns =
+  'session_id, toUInt64(seq), toUInt32(idx), toInt64(received_at_ms), kind, fact';
+
+export function decode_sessions(bytes: Uint8Array): WhatIfSession[] {
+  const r = new RowBinaryReader(bytes);
+  const sessions: WhatIfSession[] = [];
+  while (!r.done) {
+    sessions.push({
+      session_id: r.string(),
+      station_id: r.string(),
+      payment_method: r.string(),
+      currency: r.string(),
+      energy_wh: r.int64(),
+      started_at_ms: r.int64(),
+      before_excl_vat: r.string(),
+      before_incl_vat: r.string(),
+      provisional: r.uint8() === 1,
+      version: r.uint32(),
+    });
+  }
+  return sessions;
+}
+
+export function decode_logs(bytes: Uint8Array): Map<string, LoggedColumns> {
+  const r = new RowBinaryReader(bytes);
+  const logs = new Map<string, LoggedColumns>();
+  while (!r.done) {
+    const session_id = r.string();
+    let log = logs.get(session_id);
+    if (log === undefined) {
+      log = { seq: [], idx: [], received_at_ms: [], kind: [], fact: [] };
+      logs.set(session_id, log);
+    }
+    log.seq.push(r.int64(false));
+    log.idx.push(r.uint32());
+    log.received_at_ms.push(r.int64());
+    log.kind.push(r.string());
+    log.fact.push(r.string());
+  }
+  return logs;
+}
+
+export function run_packed_task(task: PackedWhatIfTask): PackedResult {
+  const logs = decode_logs(task.events_bytes);
+  const all = decode_sessions(task.sessions_bytes);
+  const sessions: WhatIfSession[] = [];
+  const without_log: WhatIfSession[] = [];
+  for (const session of all) {
+    const log = logs.get(session.session_id);
+    if (log?.kind.includes('start')) {
+      session.log = log;
+      sessions.push(session);
+    } else without_log.push(session);
+  }
+  const partials = run_what_if_task({
+    candidates: task.candidates,
+    rules: task.rules,
+    changes_max: task.changes_max,
+    sessions,
+  });
+  return { partials, sessions: all.length, without_log };
+}
+
 /** Piscina entry point. */
-export default function run(task: WhatIfTask): CandidatePartial[] {
-  return run_what_if_task(task);
+export default function run(task: WhatIfTask | PackedWhatIfTask): CandidatePartial[] | PackedResult {
+  return 'sessions_bytes' in task ? run_packed_task(task) : run_what_if_task(task);
 }
