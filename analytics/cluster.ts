@@ -42,6 +42,7 @@ const sharding_keys: Record<string, string> = {
 
 const create_table =
   /^\s*CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*(\(([\s\S]*?)\)|AS (\w+)\.(\w+))\s*ENGINE = (\w*MergeTree)(\(([^)]*)\))?([\s\S]*)$/;
+const create_plain_view = /^\s*CREATE VIEW IF NOT EXISTS (\w+)\.(\w+) AS\s+([\s\S]*)$/;
 const create_view = /^\s*CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) TO (\w+)\.(\w+) AS ([\s\S]*)$/;
 
 export function cluster_ddl(options: ClusterDdlOptions): string[] {
@@ -121,6 +122,14 @@ export function cluster_ddl(options: ClusterDdlOptions): string[] {
         }
         out.push(
           `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${name} ON CLUSTER ${cluster} TO ${db}.${target}_local AS ${local_select}`,
+        );
+        continue;
+      }
+      const plain_view = create_plain_view.exec(statement);
+      if (plain_view !== null) {
+        // A plain view reads the Distributed tables of its name, so every shard's rows: one per node.
+        out.push(
+          `CREATE VIEW IF NOT EXISTS ${db}.${plain_view[2]} ON CLUSTER ${cluster} AS ${plain_view[3]}`,
         );
         continue;
       }

@@ -1,3 +1,4 @@
+import { billing_event_statements, billing_view_statements } from './billing-events.js';
 import { dispute_statements } from './disputes.js';
 import { occupancy_rollup_statements } from './occupancy-rollup.js';
 import { ocpp_frame_statements } from './ocpp-frames.js';
@@ -424,6 +425,16 @@ export const migrations: readonly Migration[] = [
     version: 46,
     name: 'transaction messages as received (raw OCPP frames), bounded by the raw retention',
     statements: (db) => ocpp_frame_statements(db),
+  },
+  {
+    version: 50,
+    name: "billing ledger events, shipped exactly once from the ledger's outbox",
+    statements: (db) => billing_event_statements(db),
+  },
+  {
+    version: 51,
+    name: 'billing views: invoices with what was received and credited, revenue per VAT rate, dispute cases',
+    statements: (db) => billing_view_statements(db),
   },
 ];
 

@@ -407,7 +407,7 @@ export function collection_routes(deps: CollectionRouteDeps): Route[] {
       doc: {
         path: '/v1/reconciliation',
         summary:
-          'The reconciliation of a day: bank file lines that matched nothing, another amount, or repeated one; collections not yet confirmed; bank charges',
+          'The reconciliation of a day: bank file lines that matched nothing, another amount, or repeated one; collections not yet confirmed; bank charges; card gateway payouts arriving that day against their balance transactions and the ledger, balance transactions that matched no ledger payment, provider fees',
         tags,
         parameters: [
           { name: 'day', in: 'query', required: true, schema: { type: 'string', format: 'date' } },

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import { dispute_figures } from '../analytics/disputes.js';
+import { submit_chargeback_evidence } from '../billing/disputes/chargeback.js';
 import {
   type Actor,
   add_message,
@@ -27,6 +28,7 @@ import {
   validate_resolution,
 } from '../billing/disputes/index.js';
 import type { DisputeState } from '../billing/disputes/workflow.js';
+import { PaymentProviderError } from '../billing/payments/provider.js';
 import { FieldError } from '../core/field-error.js';
 import { RateLimiter } from '../core/rate-limit.js';
 import { HttpError, int_param, type Route, type RouteContext, send_json } from './http.js';
@@ -496,6 +498,41 @@ export function dispute_routes(deps: DisputeRouteDeps): Route[] {
           await existing(id);
           const request = validate_resolution(await ctx.json_body());
           send_json(ctx.res, 200, await resolve_case(deps, id, request, support));
+        }),
+    },
+    {
+      method: 'POST',
+      path: /^\/v1\/disputes\/([^/]+)\/chargeback-evidence$/,
+      auth: 'operator',
+      param_names: ['id'],
+      doc: {
+        path: '/v1/disputes/{id}/chargeback-evidence',
+        summary:
+          "Submit a chargeback case's evidence bundle to the payment provider (Stripe dispute evidence: the session, the findings and the bundle's manifest digests), once per case",
+        tags: ['disputes'],
+        parameters: [case_path()],
+        responses: {
+          '200': { description: '{case, manifest_sha256, provider_status, evidence}' },
+          '400': { description: 'not a chargeback case, or no provider configured' },
+          '409': { description: 'the case is resolved' },
+          '502': { description: 'the provider refused the evidence' },
+          '503': { description: 'the provider did not answer: submit again (same key)' },
+        },
+      },
+      handle: (ctx) =>
+        guarded(async () => {
+          const id = case_id_of(ctx.params[0]!);
+          await existing(id);
+          try {
+            send_json(ctx.res, 200, await submit_chargeback_evidence(deps, id, support));
+          } catch (error) {
+            if (error instanceof PaymentProviderError)
+              throw new HttpError(
+                error.code === 'unavailable' ? 503 : 502,
+                `the payment provider refused: ${error.message}`,
+              );
+            throw error;
+          }
         }),
     },
     {

@@ -9,7 +9,12 @@ import {
 import { EventNotReadyError, process_provider_event } from '../billing/payments/events.js';
 import { type PaymentsContext, pending_operation, run_operation } from '../billing/payments/operations.js';
 import { PaymentUnavailableError, refund_payment } from '../billing/payments/payments.js';
-import { type PaymentProvider, PaymentProviderError } from '../billing/payments/provider.js';
+import { get_payout, list_payouts, record_payment_fees, sync_payouts } from '../billing/payments/payouts.js';
+import {
+  type PaymentProvider,
+  PaymentProviderError,
+  type ProviderEvent,
+} from '../billing/payments/provider.js';
 import { get_payment, payments_of_account, payments_of_invoice } from '../billing/payments/query.js';
 import { FieldError } from '../core/field-error.js';
 import type { Logger } from '../core/log.js';
@@ -27,6 +32,12 @@ export interface PaymentRouteDeps {
   /** Unset when no gateway is configured (STRIPE_SECRET_KEY): the routes that need it answer 503. */
   provider: PaymentProvider | undefined;
   log: Logger;
+  /**
+   * Called after an event was applied (or found a duplicate, so a redelivery finishes what a crash
+   * interrupted): the disputes module opens and resolves chargeback cases here. A failure answers
+   * 500, and the provider delivers the event again.
+   */
+  after_event?: ((event: ProviderEvent) => Promise<unknown>) | undefined;
 }
 
 /** A webhook body is a small JSON event; Stripe's are far below this. */
@@ -123,6 +134,7 @@ export function payment_routes(deps: PaymentRouteDeps): Route[] {
         }
         try {
           const outcome = await process_provider_event(payments, event);
+          if (outcome === 'applied' || outcome === 'duplicate') await deps.after_event?.(event);
           send_json(ctx.res, 200, { received: true, outcome });
         } catch (error) {
           if (error instanceof EventNotReadyError) {
@@ -136,6 +148,7 @@ export function payment_routes(deps: PaymentRouteDeps): Route[] {
         }
       },
     },
+    ...payout_routes(deps, context),
     {
       method: 'GET',
       path: /^\/v1\/payments\/([^/]+)$/,
@@ -417,6 +430,113 @@ export function payment_routes(deps: PaymentRouteDeps): Route[] {
           200,
           next === undefined ? { skipped: result.skipped ?? null } : await get_payment(ledger, next),
         );
+      },
+    },
+  ];
+}
+
+const payout_statuses = ['pending', 'in_transit', 'paid', 'failed', 'canceled'];
+const reconciliations = ['pending', 'matched', 'mismatch'];
+
+/**
+ * The gateway's payouts (before `/v1/payments/{id}`, which would take "payouts" for an id): the
+ * list, one payout with the balance transactions it settled and how each matched the ledger, and
+ * a sync that lists the gateway's payouts and fees now instead of waiting for the sweep.
+ */
+function payout_routes(deps: PaymentRouteDeps, context: () => PaymentsContext): Route[] {
+  const { ledger } = deps;
+  const payout_schema = {
+    type: 'object',
+    description:
+      'A payout of the gateway balance to the bank: amount, status (pending, in_transit, paid, failed, canceled), arrival_on, failure_code, reconciliation (pending, matched, mismatch) with the net of its balance transactions and a note of what did not match; items: its balance transactions (type, source, amount, fee, net, the ledger payment or refund, match_status matched | unmatched | mismatch | payout)',
+  };
+  const choice = (value: string | null, field: string, allowed: string[]) => {
+    if (value === null) return undefined;
+    if (!allowed.includes(value))
+      throw new HttpError(400, `${field}: must be one of ${allowed.join(', ')}`, field);
+    return value;
+  };
+  return [
+    {
+      method: 'GET',
+      path: /^\/v1\/payments\/payouts$/,
+      auth: 'operator',
+      doc: {
+        path: '/v1/payments/payouts',
+        summary:
+          'Payouts of the gateway balance to the bank, newest arrival first, with their reconciliation',
+        tags: ['payments'],
+        parameters: [
+          { name: 'status', in: 'query', required: false, schema: { type: 'string', enum: payout_statuses } },
+          {
+            name: 'reconciliation',
+            in: 'query',
+            required: false,
+            schema: { type: 'string', enum: reconciliations },
+          },
+        ],
+        responses: {
+          '200': {
+            description: '{payouts: [payout]}',
+            content: { 'application/json': { schema: payout_schema } },
+          },
+          '400': { description: 'a bad filter (the body names it)' },
+        },
+      },
+      async handle(ctx) {
+        const status = choice(ctx.url.searchParams.get('status'), 'status', payout_statuses);
+        const reconciliation = choice(
+          ctx.url.searchParams.get('reconciliation'),
+          'reconciliation',
+          reconciliations,
+        );
+        send_json(ctx.res, 200, { payouts: await list_payouts(ledger, { status, reconciliation }) });
+      },
+    },
+    {
+      method: 'POST',
+      path: /^\/v1\/payments\/payouts\/sync$/,
+      auth: 'operator',
+      doc: {
+        path: '/v1/payments/payouts/sync',
+        summary:
+          "Lists the gateway's payouts of the last 14 days and the fees of captured payments now, reconciles every paid or failed payout not reconciled yet",
+        tags: ['payments'],
+        responses: {
+          '200': { description: '{listed, reconciled, fees}' },
+          '503': { description: 'no gateway configured, or it did not answer' },
+        },
+      },
+      async handle(ctx) {
+        const payments = context();
+        const result = await guarded(async () => {
+          const fees = await record_payment_fees(payments, 200);
+          return { ...(await sync_payouts(payments)), fees };
+        });
+        send_json(ctx.res, 200, result);
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/v1\/payments\/payouts\/([^/]+)$/,
+      auth: 'operator',
+      param_names: ['id'],
+      doc: {
+        path: '/v1/payments/payouts/{id}',
+        summary: 'One payout with the balance transactions it settled and how each matched the ledger',
+        tags: ['payments'],
+        parameters: [id_path('id')],
+        responses: {
+          '200': { description: 'the payout', content: { 'application/json': { schema: payout_schema } } },
+          '404': { description: 'no such payout' },
+        },
+      },
+      async handle(ctx) {
+        const id = ctx.params[0]!;
+        const provider = deps.provider?.name ?? 'stripe';
+        const payout = /^[A-Za-z0-9_]{1,255}$/.test(id) ? await get_payout(ledger, provider, id) : undefined;
+        if (payout === undefined) throw new HttpError(404, 'id: no such payout', 'id');
+        send_json(ctx.res, 200, payout);
       },
     },
   ];

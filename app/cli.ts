@@ -1,7 +1,13 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import {
+  BillingEventsUsageError,
+  billing_events_command,
+  billing_events_usage,
+} from '../billing/analytics/cli.js';
 import { BillUsageError, bill_command } from '../billing/cli-bill.js';
+import { invoice_command, invoice_usage } from '../billing/cli-einvoice.js';
 import { collection_command, collection_commands, collection_usage } from '../billing/collection/cli.js';
 import { payments_command } from '../billing/payments/cli-payments.js';
 import { ConfigError, load_config } from '../core/config.js';
@@ -42,8 +48,9 @@ commands:
               capture --payment ID [--amount-minor N]     capture a hold
               refund --payment ID [--amount-minor N] --reason TEXT
               collect --invoice ID                        account credit, then the saved card
-${collection_usage}
-${what_if_usage}`;
+${invoice_usage}${collection_usage}
+${what_if_usage}
+${billing_events_usage}`;
 
 /** A mistake in what the user gave the CLI: printed as one line, exit code 2. */
 class UsageError extends Error {}
@@ -220,6 +227,11 @@ async function main(argv: string[]): Promise<number> {
     await bill_command(argv.slice(1), load_config());
     return 0;
   }
+  if (command === 'billing-events') {
+    await billing_events_command(argv.slice(1), load_config());
+    return 0;
+  }
+  if (command === 'invoice') return await invoice_command(argv.slice(1));
   if (command === 'payments') {
     await payments_command(argv.slice(1), load_config());
     return 0;
@@ -245,7 +257,8 @@ main(process.argv.slice(2)).then(
     else if (
       error instanceof UsageError ||
       error instanceof BillUsageError ||
-      error instanceof WhatIfUsageError
+      error instanceof WhatIfUsageError ||
+      error instanceof BillingEventsUsageError
     ) {
       process.stderr.write(`evrate: ${error.message}\n`);
       process.exit(2);

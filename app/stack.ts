@@ -8,7 +8,7 @@ import { analytics_routes } from '../api/analytics-routes.js';
 import { billing_routes } from '../api/billing-routes.js';
 import { collection_routes } from '../api/collection-routes.js';
 import { command_routes } from '../api/command-routes.js';
-import { dispute_routes } from '../api/dispute-routes.js';
+import { type DisputeRouteDeps, dispute_routes } from '../api/dispute-routes.js';
 import type { Route } from '../api/http.js';
 import {
   type CdrMapping,
@@ -28,7 +28,9 @@ import { pricing_routes } from '../api/pricing-routes.js';
 import { rerate_routes } from '../api/rerate-routes.js';
 import { ApiServer } from '../api/server.js';
 import { token_routes } from '../api/token-routes.js';
+import { start_billing_event_shipper } from '../billing/analytics/shipper.js';
 import { start_collection_schedule } from '../billing/collection/index.js';
+import { apply_chargeback_event } from '../billing/disputes/chargeback.js';
 import { parse_deadline_rules } from '../billing/disputes/index.js';
 import {
   type Ledger,
@@ -120,7 +122,15 @@ export async function start_stack(
     // Only rating and the API read or write ClickHouse: an ingest-only process neither opens it
     // (no embedded chdb, its threads and memory, beside the sockets) nor needs to reach it.
     let store: Store | undefined;
-    if (config.roles.has('rating') || config.roles.has('api')) {
+    if (
+      config.roles.has('rating') ||
+      config.roles.has('api') ||
+      // A billing process ships its ledger's events to a ClickHouse server; the embedded engine
+      // belongs to the process that runs rating or the API (one process per chdb directory).
+      (config.roles.has('billing') &&
+        config.billing_events_ship_interval_ms > 0 &&
+        config.clickhouse_url !== undefined)
+    ) {
       const opened = await open_store(config);
       store = opened;
       shutdown.add('store', () => opened.close());
@@ -220,6 +230,18 @@ export async function start_stack(
       }
       const collection = start_collection_schedule(ledger, tokens, config, log);
       shutdown.add('collection-schedule', () => collection.close());
+      if (store !== undefined && config.billing_events_ship_interval_ms > 0) {
+        const shipper = start_billing_event_shipper(
+          ledger,
+          store,
+          config.billing_events_ship_interval_ms,
+          log,
+          {
+            deadline_rules: parse_deadline_rules(config.dispute_deadline_working_days),
+          },
+        );
+        shutdown.add('billing-events-shipper', () => shipper.stop());
+      }
     }
 
     let ocpp_port = 0;
@@ -322,6 +344,21 @@ export async function start_stack(
         rules: rating_rules(config),
         cpo: { country_code: config.ocpi_country_code, party_id: config.ocpi_party_id },
       });
+      const disputes: DisputeRouteDeps | undefined =
+        ledger === undefined
+          ? undefined
+          : {
+              ledger,
+              store,
+              tariffs,
+              max_power_w_of: async (id) => (await charge_points.cached_profile(id))?.max_power_w,
+              power_w_max: config.rating_power_max_w,
+              rules: parse_deadline_rules(config.dispute_deadline_working_days),
+              default_time_zone: config.default_time_zone,
+              payment_provider: payment_provider_of(config),
+              nats,
+              on_error: (error, what) => log.warn({ err: error }, `${what} failed`),
+            };
       const api: ApiServer = new ApiServer(
         {
           host: config.api_host,
@@ -379,21 +416,11 @@ export async function start_stack(
                 ledger,
                 provider: payment_provider_of(config),
                 log: log.child({ component: 'payments-api' }),
+                after_event: (event) => apply_chargeback_event(disputes!, event),
               })),
           ...(pay?.routes ?? []),
           ...(ledger === undefined ? [] : collection_routes({ ledger, tokens, config })),
-          ...(ledger === undefined
-            ? []
-            : dispute_routes({
-                ledger,
-                store,
-                tariffs,
-                max_power_w_of: async (id) => (await charge_points.cached_profile(id))?.max_power_w,
-                power_w_max: config.rating_power_max_w,
-                rules: parse_deadline_rules(config.dispute_deadline_working_days),
-                default_time_zone: config.default_time_zone,
-                on_error: (error, what) => log.warn({ err: error }, `${what} failed`),
-              })),
+          ...(disputes === undefined ? [] : dispute_routes(disputes)),
         ],
         log.child({ component: 'api' }),
       );

@@ -2,6 +2,7 @@ import { FieldError } from '../core/field-error.js';
 import { Money } from '../core/money.js';
 import { minor_of, text_of_minor } from './amounts.js';
 import type { Ledger, Queryable } from './ledger.js';
+import { benefit_fields, has_benefits, type MembershipBenefits, validate_benefits } from './memberships.js';
 
 /**
  * Billing accounts (a driver, or a company/fleet with cost centres), the tokens they own, their
@@ -42,6 +43,10 @@ export interface Membership {
   /** First day, YYYY-MM-DD; ends_on is the last day (inclusive), absent while it runs. */
   starts_on: string;
   ends_on?: string;
+  /** Beyond the fee (memberships.ts): included kWh per period, volume tiers, loyalty. */
+  included_energy?: MembershipBenefits['included_energy'];
+  volume_tiers?: MembershipBenefits['volume_tiers'];
+  loyalty?: MembershipBenefits['loyalty'];
 }
 
 export interface Account {
@@ -254,7 +259,11 @@ export function validate_account(id: string, value: unknown): Account {
   const memberships = list('memberships', 100).map((m, i): Membership => {
     const field = `memberships[${i}]`;
     const mo = object_of(m, field);
-    only_fields(mo, ['plan_id', 'currency', 'monthly_fee', 'starts_on', 'ends_on'], `${field}.`);
+    only_fields(
+      mo,
+      ['plan_id', 'currency', 'monthly_fee', 'starts_on', 'ends_on', ...benefit_fields],
+      `${field}.`,
+    );
     const membership_currency =
       mo.currency === undefined ? currency : validate_currency(mo.currency, `${field}.currency`);
     const fee = mo.monthly_fee;
@@ -272,6 +281,13 @@ export function validate_account(id: string, value: unknown): Account {
       if (membership.ends_on < membership.starts_on)
         throw new FieldError(`${field}.ends_on`, 'is before starts_on');
     }
+    const benefits = validate_benefits(mo, `${field}.`);
+    if (has_benefits(benefits) && billing_period !== 'monthly') {
+      // Period benefits need the period's invoice; a per-session invoice is issued before the period ends.
+      const name = benefit_fields.find((f) => benefits[f] !== undefined)!;
+      throw new FieldError(`${field}.${name}`, 'needs billing_period monthly');
+    }
+    Object.assign(membership, benefits);
     return membership;
   });
   return {
@@ -289,6 +305,12 @@ export function validate_account(id: string, value: unknown): Account {
     tokens,
     memberships,
   };
+}
+
+function benefits_of(m: Membership): MembershipBenefits {
+  const benefits: MembershipBenefits = {};
+  for (const f of benefit_fields) if (m[f] !== undefined) Object.assign(benefits, { [f]: m[f] });
+  return benefits;
 }
 
 export class ConflictError extends FieldError {}
@@ -431,9 +453,10 @@ export async function put_account(
       [account.id, JSON.stringify(account.tokens)],
     );
     await tx.query(
-      `INSERT INTO memberships (account_id, plan_id, currency, monthly_fee_minor, starts_on, ends_on)
-       SELECT $1, x.plan_id, x.currency, x.monthly_fee_minor, x.starts_on::date, x.ends_on::date
-       FROM jsonb_to_recordset($2::jsonb) AS x(plan_id text, currency text, monthly_fee_minor int8, starts_on text, ends_on text)`,
+      `INSERT INTO memberships (account_id, plan_id, currency, monthly_fee_minor, starts_on, ends_on, benefits)
+       SELECT $1, x.plan_id, x.currency, x.monthly_fee_minor, x.starts_on::date, x.ends_on::date, x.benefits
+       FROM jsonb_to_recordset($2::jsonb) AS x(plan_id text, currency text, monthly_fee_minor int8, starts_on text, ends_on text,
+         benefits jsonb)`,
       [
         account.id,
         JSON.stringify(
@@ -443,6 +466,7 @@ export async function put_account(
             monthly_fee_minor: minor_of(m.monthly_fee, m.currency),
             starts_on: m.starts_on,
             ends_on: m.ends_on ?? null,
+            benefits: benefits_of(m),
           })),
         ),
       ],
@@ -490,9 +514,10 @@ export async function get_account(db: Queryable, id: string): Promise<Account | 
     monthly_fee_minor: number;
     starts_on: string;
     ends_on: string | null;
+    benefits: MembershipBenefits;
   }>(
     `SELECT plan_id, currency, monthly_fee_minor, to_char(starts_on, 'YYYY-MM-DD') AS starts_on,
-       to_char(ends_on, 'YYYY-MM-DD') AS ends_on FROM memberships WHERE account_id = $1 ORDER BY starts_on, plan_id`,
+       to_char(ends_on, 'YYYY-MM-DD') AS ends_on, benefits FROM memberships WHERE account_id = $1 ORDER BY starts_on, plan_id`,
     [id],
   );
   return {
@@ -507,6 +532,7 @@ export async function get_account(db: Queryable, id: string): Promise<Account | 
       monthly_fee: text_of_minor(m.monthly_fee_minor, m.currency),
       starts_on: m.starts_on,
       ...(m.ends_on === null ? {} : { ends_on: m.ends_on }),
+      ...m.benefits,
     })),
   };
 }

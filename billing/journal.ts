@@ -33,7 +33,10 @@ export interface JournalEntry {
     | 'payment_charged_back'
     | 'chargeback_reversed'
     | 'account_credit_added'
-    | 'account_credit_used';
+    | 'account_credit_used'
+    // billing/payments/payouts.ts: the provider's balance paid out to the bank (and a failed one)
+    | 'payout_paid'
+    | 'payout_failed';
   source_id: string;
   currency: string;
   posted_at_ms: number;

@@ -17,7 +17,7 @@ export interface LedgerMigration {
   sql: string;
 }
 
-/** Billing's own versions: 1 to 99. Payments own 100 to 199, disputes 200 to 299, pay at the charger 300 to 349. */
+/** Billing's own versions: 1 to 99 (20 to 29: billing analytics). Payments own 100 to 199, disputes 200 to 299, pay at the charger 300 to 349. */
 const billing_migrations: readonly LedgerMigration[] = [
   {
     version: 1,
@@ -326,6 +326,35 @@ ALTER TABLE billing_runs ADD CONSTRAINT billing_runs_status_check
   CHECK (status IN ('running', 'finished', 'failed', 'abandoned'));
 ALTER TABLE billing_runs ADD COLUMN lease_expires_at_ms int8;
 ALTER TABLE billing_runs ADD COLUMN resumed_by_run_id int8 REFERENCES billing_runs(id);
+`,
+  },
+  {
+    version: 7,
+    name: 'membership benefits (included energy, volume tiers, loyalty) and their discount lines',
+    sql: `
+-- memberships.ts MembershipBenefits, validated there: {included_energy?, volume_tiers?, loyalty?}.
+ALTER TABLE memberships ADD COLUMN benefits jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE invoice_lines DROP CONSTRAINT invoice_lines_kind_check;
+ALTER TABLE invoice_lines ADD CONSTRAINT invoice_lines_kind_check
+  CHECK (kind IN ('session', 'fee', 'credit', 'discount'));
+-- A discount line names its membership plan and rule; it takes off, never adds.
+ALTER TABLE invoice_lines ADD COLUMN plan_id text;
+ALTER TABLE invoice_lines ADD COLUMN rule text CHECK (rule IN ('included_energy', 'volume_tier', 'loyalty'));
+ALTER TABLE invoice_lines ADD CONSTRAINT invoice_lines_discount_sign
+  CHECK (kind <> 'discount' OR (net_minor <= 0 AND rule IS NOT NULL));
+`,
+  },
+  {
+    version: 20,
+    name: 'billing events carry the transaction that wrote them, for shipping in commit-safe order',
+    sql: `
+-- The shipper to ClickHouse (billing/analytics/shipper.ts) reads events below the oldest running
+-- transaction (pg_snapshot_xmin of its snapshot) in (xid, id) order: every transaction below that
+-- horizon has committed or aborted, so no event can appear later behind the shipper's cursor,
+-- whatever order concurrent writers commit in (ids alone may commit out of order). Rows from
+-- before carry this migration's transaction.
+ALTER TABLE billing_events ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+CREATE INDEX billing_events_by_xid ON billing_events (xid, id);
 `,
   },
 ];

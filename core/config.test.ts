@@ -43,6 +43,13 @@ describe('load_config', () => {
     });
   });
 
+  it('reads the replicas of streams and buckets: 1, 3 or 5', () => {
+    expect(load_config({}).nats_replicas).toBe(1);
+    expect(load_config({ NATS_REPLICAS: '3' }).nats_replicas).toBe(3);
+    expect(() => load_config({ NATS_REPLICAS: '2' })).toThrow(/NATS_REPLICAS: must be 1, 3 or 5/);
+    expect(() => load_config({ NATS_REPLICAS: '7' })).toThrow(/NATS_REPLICAS: must be between/);
+  });
+
   it('reads the working days a dispute case may stay in each state', () => {
     expect(load_config({}).dispute_deadline_working_days).toBe(
       'open=1,investigating=5,proposed_resolution=10,escalated=30',
@@ -68,6 +75,18 @@ describe('load_config', () => {
     expect(shown).not.toContain('secret-secret-secret');
     expect(shown).not.toContain(':pw@');
     expect(shown).not.toContain('"pw"');
+  });
+
+  it('reads the billing events shipment interval: 5 s by default, 0 turns it off', () => {
+    expect(load_config({}).billing_events_ship_interval_ms).toBe(5000);
+    expect(load_config({ BILLING_EVENTS_SHIP_INTERVAL_MS: '0' }).billing_events_ship_interval_ms).toBe(0);
+    expect(load_config({ BILLING_EVENTS_SHIP_INTERVAL_MS: '250' }).billing_events_ship_interval_ms).toBe(250);
+    expect(() => load_config({ BILLING_EVENTS_SHIP_INTERVAL_MS: '-1' })).toThrow(
+      /BILLING_EVENTS_SHIP_INTERVAL_MS/,
+    );
+    expect(() => load_config({ BILLING_EVENTS_SHIP_INTERVAL_MS: 'soon' })).toThrow(
+      /BILLING_EVENTS_SHIP_INTERVAL_MS/,
+    );
   });
 
   it('reads the Stripe settings: a secret key needs its webhook secret; secrets are not logged', () => {

@@ -25,6 +25,8 @@ export interface Config {
   nats_port: number;
   nats_stream: string;
   nats_subject_prefix: string;
+  /** Replicas of every JetStream stream and KV bucket evrate creates: 1, 3 or 5 (a cluster). */
+  nats_replicas: number;
 
   /** Unset: the embedded engine (chdb) with its data under data_dir. */
   clickhouse_url: string | undefined;
@@ -54,6 +56,8 @@ export interface Config {
   stripe_api_base: string | undefined;
   /** Pause between payment sweeps (pending calls resent, credit notes paid out, cards charged); 0 off. */
   payments_sweep_interval_ms: number;
+  /** Pause between shipments of the ledger's billing events to ClickHouse (billing/analytics); 0 off. */
+  billing_events_ship_interval_ms: number;
 
   ocpp_host: string;
   ocpp_port: number;
@@ -262,6 +266,13 @@ function read_tls(env: Env): Config['ocpp_tls'] {
   return { cert_file: path.resolve(cert_file), key_file: path.resolve(key_file) };
 }
 
+/** NATS_REPLICAS: JetStream replicates over an odd number of servers (a quorum), at most 5. */
+function read_replicas(env: Env): number {
+  const replicas = read_int(env, 'NATS_REPLICAS', 1, 1, 5);
+  if (replicas % 2 === 0) throw new ConfigError('NATS_REPLICAS', 'must be 1, 3 or 5 (a quorum of servers)');
+  return replicas;
+}
+
 export function load_config(env: Env = process.env): Config {
   const log_level = read_string(env, 'LOG_LEVEL', 'info');
   if (!(log_levels as readonly string[]).includes(log_level)) {
@@ -353,6 +364,7 @@ export function load_config(env: Env = process.env): Config {
     nats_port: read_int(env, 'NATS_PORT', 0, 0, 65535),
     nats_stream: stream,
     nats_subject_prefix: prefix,
+    nats_replicas: read_replicas(env),
 
     clickhouse_url: read_url(env, 'CLICKHOUSE_URL', ['http:', 'https:']),
     clickhouse_user: read_string(env, 'CLICKHOUSE_USER', 'default'),
@@ -365,6 +377,7 @@ export function load_config(env: Env = process.env): Config {
     stripe_webhook_secret,
     stripe_api_base: read_url(env, 'STRIPE_API_BASE', ['http:', 'https:']),
     payments_sweep_interval_ms: read_int(env, 'PAYMENTS_SWEEP_INTERVAL_MS', 60_000, 0, 86_400_000),
+    billing_events_ship_interval_ms: read_int(env, 'BILLING_EVENTS_SHIP_INTERVAL_MS', 5000, 0, 3_600_000),
     dunning_reminder_days,
     dunning_second_reminder_days,
     dunning_suspend_days,

@@ -18,13 +18,36 @@ export async function start_nats_server(options: {
   store_dir: string;
   port: number;
   log?: Logger;
+  /** A member of a JetStream cluster on loopback: its name, route port and the other routes. */
+  cluster?: { name: string; server_name: string; route_port: number; routes: string[] };
 }): Promise<LocalNatsServer> {
   require_binary(nats_server_binary, 'nats-server');
   mkdirSync(options.store_dir, { recursive: true });
   const port = options.port === 0 ? await free_port() : options.port;
+  const cluster = options.cluster;
   const { child, server, output } = spawn_server(
     nats_server_binary,
-    ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', options.store_dir],
+    [
+      '-js',
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-sd',
+      options.store_dir,
+      ...(cluster === undefined
+        ? []
+        : [
+            '-n',
+            cluster.server_name,
+            '--cluster_name',
+            cluster.name,
+            '--cluster',
+            `nats://127.0.0.1:${cluster.route_port}`,
+            '--routes',
+            cluster.routes.join(','),
+          ]),
+    ],
     options.log,
   );
   const failed = new Promise<never>((_, reject) =>

@@ -11,6 +11,8 @@ export interface Nats {
   kvm: Kvm;
   /** Subject that ingest publishes event batches to. */
   events_subject: string;
+  /** Replicas of the streams and KV buckets this connection creates (NATS_REPLICAS). */
+  replicas: number;
   close(): Promise<void>;
 }
 
@@ -18,7 +20,7 @@ export interface Nats {
 export const events_duplicate_window_ms = 120_000;
 
 export async function connect_nats(
-  config: Pick<Config, 'nats_stream' | 'nats_subject_prefix' | 'node_id'>,
+  config: Pick<Config, 'nats_stream' | 'nats_subject_prefix' | 'node_id'> & { nats_replicas?: number },
   url: string,
   log: Logger,
 ): Promise<Nats> {
@@ -42,13 +44,15 @@ export async function connect_nats(
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const events_subject = `${config.nats_subject_prefix}.events`;
-  await ensure_events_stream(jsm, config.nats_stream, events_subject);
+  const replicas = config.nats_replicas ?? 1;
+  await ensure_events_stream(jsm, config.nats_stream, events_subject, replicas);
   return {
     nc,
     js,
     jsm,
     kvm: new Kvm(nc),
     events_subject,
+    replicas,
     async close() {
       if (!nc.isClosed()) await nc.drain();
     },
@@ -59,9 +63,15 @@ export async function connect_nats(
  * The replayable log of every accepted OCPP event. Limits retention; `discard: new` so that a
  * full stream refuses publishes (chargers get no answer and retry) instead of dropping old events.
  */
-async function ensure_events_stream(jsm: JetStreamManager, name: string, subject: string): Promise<void> {
+async function ensure_events_stream(
+  jsm: JetStreamManager,
+  name: string,
+  subject: string,
+  replicas: number,
+): Promise<void> {
   const config = {
     name,
+    num_replicas: replicas,
     subjects: [subject, `${subject}.>`],
     storage: 'file' as const,
     discard: 'new' as const,
@@ -83,6 +93,7 @@ function is_not_found(error: unknown): boolean {
 export async function open_kv(nats: Nats, bucket: string, options: { ttl_ms?: number } = {}): Promise<KV> {
   return await nats.kvm.create(bucket, {
     history: 1,
+    replicas: nats.replicas,
     ...(options.ttl_ms === undefined ? {} : { ttl: options.ttl_ms }),
   });
 }

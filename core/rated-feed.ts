@@ -42,6 +42,7 @@ export function ensure_rated_stream(nats: Nats): Promise<void> {
       const config = {
         name: stream,
         subjects: [`${subject}.>`],
+        num_replicas: nats.replicas,
         storage: 'file' as const,
         duplicate_window: rated_duplicate_window_ms * 1_000_000,
       };

@@ -15,6 +15,7 @@ import { migrate } from '../analytics/migrations.js';
 import type { Store } from '../analytics/store.js';
 import { expand_query, type GrafanaQueryContext } from './grafana-macros.js';
 import { seed_data, seed_store, seed_week } from './seed.js';
+import { seed_what_if } from './seed-what-if.js';
 
 type Cell = string | number;
 type Row = Record<string, Cell>;
@@ -42,7 +43,7 @@ interface Panel {
 interface Dashboard {
   title: string;
   panels: Panel[];
-  templating: { list: { name: string; type: string; query: string }[] };
+  templating: { list: { name: string; type: string; query: string; multi?: boolean }[] };
 }
 
 const column_px = 50;
@@ -288,13 +289,19 @@ function heat_color(fraction: number): string {
 function draw_table(panel: Panel, rows: Row[], box: Box): string {
   const columns = Object.keys(rows[0] ?? {});
   const heatmap = panel.fieldConfig.defaults.custom?.cellOptions?.type === 'color-background';
+  // In a heatmap, text columns (weekday, a scenario's name) are labels; numbers are cells,
+  // coloured by their size (a negative change as strongly as a positive one).
+  const is_cell = (c: string) => heatmap && c !== 'weekday' && rows.every((r) => is_number(r[c]));
   const line_h = Math.min(18, (box.h - 4) / (Math.min(rows.length, table_rows_max) + 1));
+  // A text column is as wide as its longest value too (a scenario's name), numbers as their header.
+  const longest = (c: string) =>
+    rows.every((r) => is_number(r[c])) ? 0 : Math.max(...rows.map((r) => String(r[c]).length));
   const widths = columns.map((c) =>
-    heatmap && c !== 'weekday' ? 1 : Math.max(2.2, field_settings(panel, c).name.length / 6),
+    is_cell(c) ? 1 : Math.max(2.2, field_settings(panel, c).name.length / 6, longest(c) / 5.5),
   );
   const unit_w = box.w / widths.reduce((a, b) => a + b, 0);
   const values = heatmap
-    ? rows.flatMap((r) => columns.filter((c) => c !== 'weekday').map((c) => Number(r[c])))
+    ? rows.flatMap((r) => columns.filter(is_cell).map((c) => Math.abs(Number(r[c]))))
     : [];
   const max_value = Math.max(1e-9, ...values);
   let out = '';
@@ -312,8 +319,8 @@ function draw_table(panel: Panel, rows: Row[], box: Box): string {
       const numeric = is_number(raw) && !label_names.has(column);
       const settings = field_settings(panel, column);
       const shown = numeric ? format_value(Number(raw), settings.unit, settings.decimals) : String(raw);
-      if (heatmap && column !== 'weekday')
-        out += rect(x + 0.5, y + 0.5, w - 1, line_h - 1, heat_color(Number(raw) / max_value));
+      if (is_cell(column))
+        out += rect(x + 0.5, y + 0.5, w - 1, line_h - 1, heat_color(Math.abs(Number(raw)) / max_value));
       else if (numeric && panel.fieldConfig.defaults.thresholds && settings.unit === 'percent')
         out += rect(
           x + 2,
@@ -326,8 +333,8 @@ function draw_table(panel: Panel, rows: Row[], box: Box): string {
       out += text(
         x + w / 2,
         y + line_h - 5,
-        heatmap && column !== 'weekday'
-          ? format_value(Number(raw), 'none', Number(raw) >= 10 ? 0 : (settings.decimals ?? 0))
+        is_cell(column)
+          ? format_value(Number(raw), 'none', Math.abs(Number(raw)) >= 10 ? 0 : (settings.decimals ?? 0))
           : shown,
         {
           size: heatmap ? 9 : 10,
@@ -420,6 +427,7 @@ export async function render_dashboard(
   dashboard: Dashboard,
   context: GrafanaQueryContext,
   shown: Record<string, string>,
+  source = 'seeded data',
 ): Promise<string> {
   const width = 24 * column_px;
   const header_h = 40;
@@ -433,7 +441,7 @@ export async function render_dashboard(
     26,
     `${range} · ${Object.entries(shown)
       .map(([k, v]) => `${k}: ${v}`)
-      .join(' · ')} · seeded data`,
+      .join(' · ')} · ${source}`,
     { size: 11, anchor: 'end', fill: '#8e8e9e' },
   );
   for (const panel of dashboard.panels) {
@@ -454,7 +462,40 @@ export async function render_dashboard(
     else if (panel.type === 'piechart') body += draw_pie(panel, rows, box);
     else throw new Error(`no drawing for panel type ${panel.type}`);
   }
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height.toFixed(0)}" viewBox="0 0 ${width} ${height.toFixed(0)}" font-family="Inter, Helvetica, Arial, sans-serif" role="img" aria-label="${escape_xml(dashboard.title)}"><title>${escape_xml(dashboard.title)} (seeded data)</title>${body}</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height.toFixed(0)}" viewBox="0 0 ${width} ${height.toFixed(0)}" font-family="Inter, Helvetica, Arial, sans-serif" role="img" aria-label="${escape_xml(dashboard.title)}"><title>${escape_xml(dashboard.title)} (${escape_xml(source)})</title>${body}</svg>\n`;
+}
+
+export const billing_dashboard_file = 'billing.json';
+
+/**
+ * A dashboard's SVG as a PNG, drawn by headless Chromium (Debian's, through playwright-core) at
+ * the SVG's own size; written to `file` and returned.
+ */
+export async function svg_to_png(svg: string, file: string): Promise<Buffer> {
+  const { chromium } = await import('playwright-core');
+  const width = Number(/width="(\d+)"/.exec(svg)?.[1] ?? 1200);
+  const height = Number(/height="(\d+)"/.exec(svg)?.[1] ?? 800);
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+    ],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width, height } });
+    await page.setContent(
+      `<!doctype html><html><body style="margin:0;background:#111217">${svg}</body></html>`,
+    );
+    const png = await page.screenshot({ path: file, clip: { x: 0, y: 0, width, height } });
+    return png;
+  } finally {
+    await browser.close();
+  }
 }
 
 async function main(): Promise<void> {
@@ -470,11 +511,16 @@ async function main(): Promise<void> {
   try {
     await migrate(store);
     await seed_store(store, seed_data());
+    // The what-if dashboard shows scenarios priced by the real path over the seeded week.
+    await seed_what_if(store);
     mkdirSync(out_dir, { recursive: true });
     const shown = { currency: 'EUR', tz: 'Europe/Berlin' };
     for (const file of readdirSync(build_dir)
       .filter((f) => f.endsWith('.json'))
       .sort()) {
+      // The Billing dashboard shows the ledger's events, which the seeded week has none of: its
+      // picture is drawn by test/billing-dashboard.test.ts from billing made by the real paths.
+      if (file === billing_dashboard_file) continue;
       const dashboard = JSON.parse(readFileSync(path.join(build_dir, file), 'utf8')) as Dashboard;
       const base: GrafanaQueryContext = {
         from_ms: seed_week.from_ms,
@@ -498,6 +544,18 @@ async function main(): Promise<void> {
           kind: 'values',
           selected: 'all',
           options: rows.map((r) => String(Object.values(r)[0])),
+        };
+      }
+      // Variables of their own (what-if scenarios, billing): every value, or the first one.
+      for (const variable of dashboard.templating.list.filter(
+        (v) => v.type === 'query' && variables[v.name] === undefined,
+      )) {
+        const rows = await store.query<Row>(expand_query(variable.query, base));
+        const options = rows.map((r) => String(Object.values(r)[0]));
+        variables[variable.name] = {
+          kind: 'values',
+          selected: variable.multi === true ? 'all' : [options[0] ?? shown.currency],
+          options,
         };
       }
       const svg = await render_dashboard(store, dashboard, { ...base, variables }, shown);

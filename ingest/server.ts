@@ -477,8 +477,9 @@ export class IngestServer {
 
   /**
    * Processes a CALL and sends its answer; resolves with the answer's text, or undefined when the
-   * charger gets none. One async function, not a chain of promises: a chain costs a promise and
-   * closures per step, per CALL, all garbage for the young-generation GC.
+   * charger gets none or its retry must be processed again. One async function, not a chain of
+   * promises: a chain costs a promise and closures per step, per CALL, all garbage for the
+   * young-generation GC.
    */
   private async respond(
     ws: uWS.WebSocket<Connection>,
@@ -489,16 +490,23 @@ export class IngestServer {
   ): Promise<string | undefined> {
     try {
       let reply: string | undefined;
+      /** An InternalError: answered, but not remembered, so the retry is processed afresh. */
+      let failed_to_process = false;
       try {
         reply = await this.handle(connection, frame, raw);
       } catch (error) {
         reply = this.reply_to_failure(connection, frame, error);
+        failed_to_process = !(error instanceof OcppError);
       }
       if (reply !== undefined) {
         this.send(ws, reply);
         answer_seconds.observe((performance.now() - started) / 1000);
       }
-      return reply;
+      // OCPP 1.6 section 3.7.1: a charger sends a transaction-related message again after a
+      // "failure to process the message" (CALLERROR InternalError), with the same message id. A
+      // failure of ours (NATS unreachable a moment) is transient: replaying the remembered error
+      // to every retry would turn it into a permanent one.
+      return failed_to_process ? undefined : reply;
     } finally {
       connection.in_flight--;
     }

@@ -44,10 +44,11 @@ export class TransactionIdAllocator {
     try {
       await this.starts.create(key, String(id));
       return id;
-    } catch {
-      // A concurrent retry recorded its id first: use that one (this id stays unused).
+    } catch (error) {
+      // A concurrent retry recorded its id first: use that one (this id stays unused). No record
+      // means the create itself failed (NATS unreachable a moment): that error, to be retried.
       const winner = await this.starts.get(key);
-      if (winner === null || winner.operation !== 'PUT') throw new Error('start id record vanished');
+      if (winner === null || winner.operation !== 'PUT') throw error;
       return Number(winner.string());
     }
   }

@@ -1,5 +1,5 @@
 import { insert_or_quarantine } from '../analytics/quarantine.js';
-import { rated_session_json } from '../analytics/sessions.js';
+import { type RatedSessionRow, rated_session_json } from '../analytics/sessions.js';
 import { ident, type SqlFragment, sql } from '../analytics/sql.js';
 import type { Store } from '../analytics/store.js';
 import { Money, money_text } from '../core/money.js';
@@ -312,8 +312,17 @@ function difference(a: CdrPrice, b: CdrPrice, currency: string): CdrPrice {
 }
 
 export async function rerate(
-  /** `nats`: where the new versions are announced to billing (core/rated-feed.ts), once stored. */
-  deps: { store: Store; tariffs: TariffStore; nats?: Nats },
+  /**
+   * `nats`: where the new versions are announced to billing (core/rated-feed.ts), once stored.
+   * `on_stored`: the versions as stored, for a caller that announces them itself later (a dispute
+   * resolution records them in the ledger first, then publishes them on the feed).
+   */
+  deps: {
+    store: Store;
+    tariffs: TariffStore;
+    nats?: Nats;
+    on_stored?: (rows: readonly RatedSessionRow[]) => void;
+  },
   selection: RerateSelection,
   tariff_ref: { tariff_id: string; version?: number },
   rules: SessionRules = default_session_rules,
@@ -393,6 +402,7 @@ export async function rerate(
     written.map((w) => rated_session_json(w.row)),
   );
   await insert_or_quarantine(store, 'rated_session_versions', written.map(rated_version_json));
+  deps.on_stored?.(written.map((w) => w.row));
   if (deps.nats !== undefined)
     await publish_rated_versions(
       deps.nats,

@@ -1,10 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Decimal } from 'decimal.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { doc_of } from '../api/openapi.js';
+import {
+  ArtifactsMissing,
+  einvoice_artifacts_dir,
+  format_einvoice_report,
+  validate_einvoice,
+} from '../billing/documents/einvoice-validate.js';
 import { run_ocpp16_session, TestCharger } from './helpers/charger.js';
 import { api_get, api_put, eventually, start_test_stack, test_operator_token } from './helpers/stack.js';
 
@@ -53,6 +59,22 @@ async function api(
 
 function xpath(file: string, expression: string): string {
   return execFileSync('xmllint', ['--xpath', expression, file]).toString().trim();
+}
+
+/** The UBL 2.1 XSD and the EN 16931 rules, when their artifacts are here (test/einvoice-validation.test.ts). */
+async function expect_valid_einvoice(xml: string): Promise<void> {
+  let artifacts_dir: string;
+  try {
+    artifacts_dir = einvoice_artifacts_dir(process.env.EINVOICE_ARTIFACTS_DIR || undefined);
+  } catch (error) {
+    if (!(error instanceof ArtifactsMissing)) throw error;
+    console.warn(`e-invoice validation skipped: ${error.message}`);
+    return;
+  }
+  const report = await validate_einvoice(xml, { artifacts_dir });
+  console.info(`e-invoice: ${report.valid ? 'valid' : 'INVALID'}\n${format_einvoice_report(report)}`);
+  expect(report.xsd).toEqual([]);
+  expect(report.fatal).toEqual([]);
 }
 
 describe('billing over the API, from an OCPP charger to an invoice', () => {
@@ -260,7 +282,8 @@ describe('billing over the API, from an OCPP charger to an invoice', () => {
     expect(
       xpath(ubl_file, "string(//*[local-name()='InvoiceLine'][1]/*[local-name()='LineExtensionAmount'])"),
     ).toBe('5.32'); // BT-131
-  });
+    await expect_valid_einvoice(ubl.bytes.toString());
+  }, 900_000);
 
   it('credits part of the invoice, never more than remains, and takes a payment of the rest', async () => {
     const too_much = await api(stack, 'POST', '/v1/credit-notes', {
@@ -294,6 +317,7 @@ describe('billing over the API, from an OCPP charger to an invoice', () => {
     expect(xpath(ubl_file, "string(//*[local-name()='BillingReference']//*[local-name()='ID'])")).toBe(
       'INV-000001',
     ); // BT-25
+    await expect_valid_einvoice(readFileSync(ubl_file, 'utf8'));
 
     // 12.28 - 1.19 = 11.09 remains.
     const over = await api(stack, 'POST', `/v1/invoices/${invoice_id}/payments`, {
@@ -341,5 +365,5 @@ describe('billing over the API, from an OCPP charger to an invoice', () => {
     // 12.28 - 1.19 - 11.09 = 0.
     expect(receivable).toBe(0);
     expect(lines.reduce((sum, l) => sum + cents(l.debit) - cents(l.credit), 0)).toBe(0);
-  });
+  }, 900_000);
 });

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,8 +12,8 @@ import {
 import { list_billing_runs, run_billing } from '../billing/invoices/run.js';
 import { type Ledger, open_pglite } from '../billing/ledger.js';
 import { record_rated_versions } from '../billing/rated-versions.js';
-import { built_module, project_root } from '../core/paths.js';
 import { ledger_backends, open_test_ledger, rated_row, test_legal_entity } from './helpers/billing.js';
+import { run_cli } from './helpers/process.js';
 
 /**
  * Billing runs in child processes (`evrate bill`, the built CLI): killed with SIGKILL at random
@@ -35,21 +34,7 @@ function done(output: string): number {
 const lease_ms = 1000;
 
 function bill(env: Record<string, string>, period: string, extra: string[] = []) {
-  const args = [built_module('app/cli.js'), 'bill', '--period', period, ...extra];
-  const child = spawn(process.execPath, args, {
-    cwd: project_root,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  child.stderr!.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, exited, output: () => output };
+  return run_cli(['bill', '--period', period, ...extra], env);
 }
 
 function half_up_cents(d: Decimal): Decimal {

@@ -53,10 +53,21 @@ function build_fresh(): { dir: string; files: string[] } {
 }
 
 const fresh = build_fresh();
-const dashboards: Dashboard[] = fresh.files.map(
+const all_dashboards: Dashboard[] = fresh.files.map(
   (file) => JSON.parse(readFileSync(path.join(fresh.dir, file), 'utf8')) as Dashboard,
 );
+/**
+ * Dashboards over data this seed does not make (what-if scenarios, billing events): their figures
+ * are checked by their own tests (test/what-if.test.ts, test/billing-dashboard.test.ts) on data
+ * made by the real path; the structure checks below apply to them too.
+ */
+const figures_checked_elsewhere = new Set(['evrate-what-if', 'evrate-billing']);
+const dashboards = all_dashboards;
+const seeded_dashboards = all_dashboards.filter((d) => !figures_checked_elsewhere.has(d.uid));
 afterAll(() => rmSync(fresh.dir, { recursive: true, force: true }));
+
+/** The Billing dashboard's picture is drawn by test/billing-dashboard.test.ts, not from the seed. */
+const seeded_files = fresh.files.filter((f) => f !== 'billing.json');
 
 /** Every variable reference in a text: ${name}, ${name:format}, $name, [[name]]; not $__macros. */
 function variable_references(text: string): string[] {
@@ -100,7 +111,7 @@ describe('dashboard build', () => {
           timeout: 90_000,
         },
       );
-      const images = fresh.files.map((f) => f.replace(/\.json$/, '.svg'));
+      const images = seeded_files.map((f) => f.replace(/\.json$/, '.svg'));
       expect(readdirSync(dir).sort()).toEqual(images);
       for (const image of images) {
         expect(
@@ -315,7 +326,9 @@ describe.each(store_transports)('dashboard queries on seeded data ($name)', (tra
   async function variable_options(ctx: FigureContext): Promise<Record<string, string[]>> {
     const options: Record<string, string[]> = {};
     const context = grafana_context(ctx, {});
-    for (const variable of dashboards.flatMap((d) => d.templating.list).filter((v) => v.type === 'query')) {
+    for (const variable of seeded_dashboards
+      .flatMap((d) => d.templating.list)
+      .filter((v) => v.type === 'query')) {
       const rows = await test_store.store.query<Record<string, string>>(
         expand_query(variable.query, context),
       );
@@ -334,7 +347,7 @@ describe.each(store_transports)('dashboard queries on seeded data ($name)', (tra
     const expected = expected_figures(data, ctx);
     const checked = new Set<string>();
     const problems: string[] = [];
-    for (const dashboard of dashboards) {
+    for (const dashboard of seeded_dashboards) {
       for (const panel of dashboard.panels) {
         const key = `${dashboard.uid}/${panel.title}`;
         const figures = expected[key];

@@ -23,21 +23,28 @@ interface FakeEmsp {
   cdrs_received: unknown[];
   /** When set, the versions endpoint answers HTTP 500. */
   broken: boolean;
+  /** Credentials objects we PUT to it (token rotation), and what our versions endpoint answered to
+   * the new token while it handled each PUT. */
+  put_credentials: { token: string; url: string; versions_status: number }[];
+  /** The token B it accepts now; a PUT of our credentials replaces it with `${token_b}-<n>`. */
+  readonly token_b: string;
   close(): Promise<void>;
 }
 
-async function start_fake_emsp(token_b: string): Promise<FakeEmsp> {
+async function start_fake_emsp(token_b: string, party: [string, string] = ['DE', 'ABC']): Promise<FakeEmsp> {
   const state = {
     authorizations: [] as string[],
     request_ids: [] as string[],
     cdrs_received: [] as unknown[],
     broken: false,
+    put_credentials: [] as { token: string; url: string; versions_status: number }[],
+    token_b,
   };
   let base = '';
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
       state.authorizations.push(req.headers.authorization ?? '');
       state.request_ids.push(String(req.headers['x-request-id'] ?? ''));
       const reply = (status: number, body: unknown) => {
@@ -46,7 +53,7 @@ async function start_fake_emsp(token_b: string): Promise<FakeEmsp> {
       };
       const ok = (data: unknown) =>
         reply(200, { data, status_code: 1000, timestamp: new Date().toISOString() });
-      if (req.headers.authorization !== `Token ${b64(token_b)}`)
+      if (req.headers.authorization !== `Token ${b64(state.token_b)}`)
         return reply(401, { status_code: 2000, timestamp: '' });
       if (state.broken) return reply(500, { status_code: 3000, timestamp: '' });
       if (req.url === '/ocpi/versions') return ok([{ version: '2.2.1', url: `${base}/ocpi/2.2.1` }]);
@@ -58,6 +65,15 @@ async function start_fake_emsp(token_b: string): Promise<FakeEmsp> {
             { identifier: 'cdrs', role: 'RECEIVER', url: `${base}/ocpi/2.2.1/cdrs` },
           ],
         });
+      }
+      if (req.url === '/ocpi/2.2.1/credentials' && req.method === 'PUT') {
+        // As a partner does on a PUT (credentials "PUT Method"): fetch the caller's versions with
+        // the token it sent, then answer with a new token for the caller.
+        const ours = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { token: string; url: string };
+        const check = await fetch(ours.url, { headers: { authorization: `Token ${b64(ours.token)}` } });
+        state.put_credentials.push({ ...ours, versions_status: check.status });
+        state.token_b = `${token_b}-${state.put_credentials.length}`;
+        return ok(emsp_credentials(state.token_b, `${base}/ocpi/versions`, ...party));
       }
       if (req.url === '/ocpi/2.2.1/cdrs' && req.method === 'POST') {
         state.cdrs_received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
@@ -74,6 +90,10 @@ async function start_fake_emsp(token_b: string): Promise<FakeEmsp> {
     authorizations: state.authorizations,
     request_ids: state.request_ids,
     cdrs_received: state.cdrs_received,
+    put_credentials: state.put_credentials,
+    get token_b() {
+      return state.token_b;
+    },
     get broken() {
       return state.broken;
     },
@@ -323,6 +343,72 @@ describe('OCPI 2.2.1 credentials and authentication', () => {
     expect(put_unregistered.status).toBe(405);
     const delete_unregistered = await ocpi('DELETE', '/ocpi/2.2.1/credentials', again_a);
     expect(delete_unregistered.status).toBe(405);
+  });
+
+  it('rotates our token C when the operator asks: the partner gets it by PUT, the old one then dies', async () => {
+    const partner = await start_fake_emsp('rotating-emsp-token-b', ['DE', 'ROT']);
+    try {
+      const token_a = (await create_partner('emsp-rot', [{ country_code: 'DE', party_id: 'ROT' }])).body
+        .token_a!;
+      const registered = await ocpi(
+        'POST',
+        '/ocpi/2.2.1/credentials',
+        token_a,
+        emsp_credentials(partner.token_b, partner.url, 'DE', 'ROT'),
+      );
+      expect(registered.body.status_code).toBe(1000);
+      const token_c = (registered.body.data as { token: string }).token;
+      const rotate = (partner_id: string, token = test_operator_token) =>
+        fetch(`${stack.api_url}/v1/partners/${partner_id}/rotate-token`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}` },
+        });
+
+      // Only the operator rotates; unknown and unregistered partners are named.
+      expect((await rotate('emsp-rot', 'not-the-operator')).status).toBe(401);
+      const unknown = await rotate('nobody');
+      expect(unknown.status).toBe(404);
+      expect(await unknown.json()).toMatchObject({ field: 'partner_id' });
+      await create_partner('emsp-pending', [{ country_code: 'DE', party_id: 'PEN' }]);
+      expect((await rotate('emsp-pending')).status).toBe(409);
+
+      // The partner is down: 502, nothing changes, the old token C still works.
+      partner.broken = true;
+      const refused = await rotate('emsp-rot');
+      expect(refused.status).toBe(502);
+      expect(((await refused.json()) as { error: string }).error).toMatch(/old one stays/);
+      partner.broken = false;
+      expect(partner.put_credentials).toHaveLength(0);
+      expect((await ocpi('GET', '/ocpi/2.2.1/cdrs', token_c)).status).toBe(200);
+
+      const old_b = partner.token_b;
+      const rotated = await rotate('emsp-rot');
+      expect(rotated.status).toBe(200);
+      const view = (await rotated.json()) as Record<string, unknown>;
+      expect(view).toMatchObject({ partner_id: 'emsp-rot', status: 'registered', partner_token_set: true });
+      expect(typeof view.rotated_at_ms).toBe('number');
+      expect(JSON.stringify(view)).not.toMatch(/token_sha256|rotating-emsp-token-b/);
+
+      // The partner received a new token C, could use it while answering, and it works now;
+      // the old C is refused.
+      expect(partner.put_credentials).toHaveLength(1);
+      const sent = partner.put_credentials[0]!;
+      expect(sent.url).toBe(`${stack.api_url}/ocpi/versions`);
+      expect(sent.token).not.toBe(token_c);
+      expect(sent.versions_status).toBe(200);
+      expect((await ocpi('GET', '/ocpi/2.2.1/cdrs', sent.token)).status).toBe(200);
+      expect((await ocpi('GET', '/ocpi/2.2.1/cdrs', token_c)).status).toBe(401);
+
+      // We call the partner with the new token B it answered: a second rotation is sent with it.
+      expect(partner.token_b).not.toBe(old_b);
+      const seen = partner.authorizations.length;
+      expect((await rotate('emsp-rot')).status).toBe(200);
+      expect(partner.authorizations[seen]).toBe(`Token ${b64(`${old_b}-1`)}`);
+      expect((await ocpi('GET', '/ocpi/2.2.1/cdrs', sent.token)).status).toBe(401);
+      expect((await ocpi('GET', '/ocpi/2.2.1/cdrs', partner.put_credentials[1]!.token)).status).toBe(200);
+    } finally {
+      await partner.close();
+    }
   });
 
   it('limits the request rate per partner with 429 and Retry-After in the envelope', async () => {

@@ -112,6 +112,7 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
     kwh: number,
     id_token?: Json,
     remote_start_id?: number,
+    trigger_reason?: string,
   ) {
     const at = new Date(at_ms).toISOString();
     const context =
@@ -124,7 +125,12 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
       eventType,
       timestamp: at,
       triggerReason:
-        eventType === 'Started' ? 'RemoteStart' : eventType === 'Ended' ? 'RemoteStop' : 'MeterValuePeriodic',
+        trigger_reason ??
+        (eventType === 'Started'
+          ? 'RemoteStart'
+          : eventType === 'Ended'
+            ? 'RemoteStop'
+            : 'MeterValuePeriodic'),
       seqNo,
       transactionInfo: {
         transactionId: transaction_id,
@@ -402,16 +408,117 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
     expect(JSON.parse(signed!.signed_data).encodingMethod).toBe('OCMF');
     expect((await b.context.request.get(`${session_url}/receipt.pdf`)).status()).toBe(403);
 
-    // Dispute this charge: recorded once for the disputes desk.
-    await again.selectOption('#dispute-reason', 'wrong_amount');
+    // Dispute this charge: a case of the disputes module, on the payer's own session only.
+    await again.selectOption('#dispute-reason', 'energy');
+    await again.fill('#dispute-amount', '1.00');
     await again.fill('#dispute-message', 'I charged less than that.');
+    await shot(again, 'dispute-form');
     await again.click('#dispute');
-    await again.locator('#dispute-recorded').waitFor();
-    const disputes = await ledger.query(
-      'SELECT reason, message FROM pay_dispute_requests WHERE pay_session_id = $1',
-      [id],
+    await again.locator('#dispute-case').waitFor();
+    const case_id = Number(await again.locator('#dispute-case').getAttribute('data-case-id'));
+    expect(await text(again, '#dispute-state')).toBe('Received, not yet looked at');
+    expect(await text(again, '#dispute-amount-given')).toBe('EUR 1.00');
+    const [opened] = await ledger.query<{
+      session_id: string;
+      source: string;
+      reason: string;
+      amount_disputed_minor: number;
+      state: string;
+      findings: { check: string; status: string }[];
+    }>(
+      'SELECT session_id, source, reason, amount_disputed_minor, state, findings FROM dispute_cases WHERE id = $1',
+      [case_id],
     );
-    expect(disputes).toEqual([{ reason: 'wrong_amount', message: 'I charged less than that.' }]);
+    expect(opened).toMatchObject({
+      session_id: 'CP-PAY-201/TX-PAY-1',
+      source: 'driver',
+      reason: 'energy',
+      amount_disputed_minor: 100,
+      state: 'open',
+    });
+    // The automatic investigation ran on the session's facts and its findings are on the page.
+    expect(opened!.findings.map((f) => f.check)).toContain('energy_vs_power');
+    expect(await again.locator('#dispute-findings li').count()).toBe(opened!.findings.length);
+    const [message] = await ledger.query<{ author_kind: string; body: string }>(
+      'SELECT author_kind, body FROM dispute_messages WHERE case_id = $1 ORDER BY seq LIMIT 1',
+      [case_id],
+    );
+    expect(message).toEqual({ author_kind: 'claimant', body: 'I charged less than that.' });
+    const [opened_event] = await ledger.query<{ amount_minor: number; source: string; case_id: string }>(
+      `SELECT amount_minor, attributes->>'source' AS source, attributes->>'case_id' AS case_id FROM billing_events
+       WHERE kind = 'dispute_opened' AND (attributes->>'case_id')::int8 = $1`,
+      [case_id],
+    );
+    expect(opened_event).toEqual({ amount_minor: 100, source: 'driver', case_id: String(case_id) });
+    await shot(again, 'dispute-case');
+
+    // The payer downloads the evidence bundle of their session; its manifest names every part.
+    const bundle_res = await a.context.request.get(`${session_url}/dispute/bundle.json`);
+    expect(bundle_res.status()).toBe(200);
+    const bundle = (await bundle_res.json()) as {
+      manifest: { case_id: number; parts: { name: string }[] };
+      parts: Record<string, string>;
+    };
+    expect(bundle.manifest.case_id).toBe(case_id);
+    expect(Object.keys(bundle.parts)).toContain('bundle.pdf');
+    const bundle_pdf = await a.context.request.get(`${session_url}/dispute/bundle.pdf`);
+    expect(bundle_pdf.headers()['content-type']).toBe('application/pdf');
+    expect((await bundle_pdf.body()).subarray(0, 4).toString()).toBe('%PDF');
+
+    // A second dispute of the same charge opens no second case.
+    const twice = await a.context.request.post(`${session_url}/dispute`, {
+      form: { reason: 'other', amount: '0.50', message: 'again' },
+      maxRedirects: 0,
+    });
+    expect(twice.status()).toBe(303);
+    expect(
+      await ledger.query('SELECT id FROM dispute_cases WHERE session_id = $1', ['CP-PAY-201/TX-PAY-1']),
+    ).toEqual([{ id: case_id }]);
+
+    // Bad input names its field and opens nothing.
+    for (const [form, field] of [
+      [{ reason: 'energy', amount: '99.00', message: 'too much' }, 'amount'],
+      [{ reason: 'energy', amount: 'one euro', message: 'too much' }, 'amount'],
+      [{ reason: 'bogus', amount: '1.00', message: 'too much' }, 'reason'],
+      [{ reason: 'energy', amount: '1.00', message: '' }, 'message'],
+    ] as const) {
+      const bad = await a.context.request.post(`${session_url}/dispute`, { form, maxRedirects: 0 });
+      expect({ status: bad.status(), field: ((await bad.json()) as Json).field }).toEqual({
+        status: 400,
+        field,
+      });
+    }
+
+    // Another browser can neither read the case, nor fetch its evidence, nor dispute the charge.
+    const b_receipt = await b.context.request.get(`${session_url}/receipt`);
+    expect(b_receipt.status()).toBe(403);
+    expect(await b_receipt.text()).not.toContain('dispute-case');
+    expect((await b.context.request.get(`${session_url}/dispute/bundle.json`)).status()).toBe(403);
+    expect((await b.context.request.get(`${session_url}/dispute/bundle.pdf`)).status()).toBe(403);
+    const b_dispute = await b.context.request.post(`${session_url}/dispute`, {
+      form: { reason: 'other', amount: '1.00', message: 'not mine' },
+      maxRedirects: 0,
+    });
+    expect(b_dispute.status()).toBe(403);
+    expect((await b.context.request.get(`${stack.api_url}/v1/claimant/disputes/${case_id}`)).status()).toBe(
+      404,
+    );
+    // Nor can it open one on the payer's session through the claimant API without the session's token.
+    const b_claim = await b.context.request.post(`${stack.api_url}/v1/claimant/disputes`, {
+      data: {
+        session_id: 'CP-PAY-201/TX-PAY-1',
+        id_tag: 'PAYAAAAAAAAAAAAAAAA',
+        reason: 'other',
+        amount_disputed_minor: 100,
+        message: 'not mine',
+      },
+    });
+    expect(b_claim.status()).toBe(404);
+    expect(
+      await ledger.query('SELECT count(*)::int AS n FROM dispute_cases WHERE session_id = $1', [
+        'CP-PAY-201/TX-PAY-1',
+      ]),
+    ).toEqual([{ n: 1 }]);
 
     expect(sent_to_us.some((s) => s.includes('4242424242424242'))).toBe(false);
     await again.close();
@@ -505,6 +612,67 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
     await page.close();
   });
 
+  it('asks for 3-D Secure when the card needs it: the challenge completed authorizes the hold and starts the charge', async () => {
+    const charger = await connect('CP-PAY-3DS', 'ocpp2.0.1');
+    const evse_url = `${stack.api_url}/pay/CP-PAY-3DS/1`;
+    const page = await a.context.newPage();
+    await eventually(async () => {
+      await page.goto(evse_url);
+      return (await text(page, '#evse-state')) === 'Free' ? true : undefined;
+    });
+    const id = await pay(page, evse_url, '4000002760003184');
+    await page.click('#pay-button');
+    // The issuer's challenge, hosted by the gateway, in a dialog over the page (as Stripe.js shows it).
+    const challenge = page.frameLocator('#emulator-3ds iframe');
+    await challenge.locator('#complete').waitFor();
+    expect(await page.locator('#emulator-3ds[role=dialog]').count()).toBe(1);
+    const pending = await ledger_row(id);
+    expect(pending.status).toBe('awaiting_payment');
+    const intent_id = String(pending.provider_payment_id);
+    expect(emulator.payment_intents.get(intent_id)).toMatchObject({
+      status: 'requires_action',
+      amount_capturable: 0,
+    });
+    await shot(page, '3ds-challenge');
+    expect(charger.starts).toEqual([]);
+    await challenge.locator('#complete').click();
+    await page.locator('#energy').waitFor();
+    expect(await page.locator('#emulator-3ds').count()).toBe(0);
+    expect((await ledger_row(id)).status).toBe('starting');
+    expect(emulator.payment_intents.get(intent_id)).toMatchObject({
+      status: 'requires_capture',
+      amount_capturable: 1900,
+    });
+    const start = await eventually(async () => charger.starts[0]);
+    expect((start.idToken as { idToken: string }).idToken).toBe((await ledger_row(id)).id_tag);
+    await page.close();
+  });
+
+  it('shows a clear page and holds nothing when the 3-D Secure challenge fails', async () => {
+    const evse_url = `${stack.api_url}/pay/CP-PAY-16/1`;
+    const page = await a.context.newPage();
+    const id = await pay(page, evse_url, '4000002760003184');
+    await page.click('#pay-button');
+    const challenge = page.frameLocator('#emulator-3ds iframe');
+    await challenge.locator('#fail').click();
+    await page.locator('#outcome[data-status=declined]').waitFor();
+    expect(await page.locator('#outcome').getAttribute('data-reason')).toBe(
+      'payment_intent_authentication_failure',
+    );
+    expect(await text(page, '#outcome')).toBe(
+      'Your bank did not confirm the payment (3-D Secure). Nothing was reserved on your card.',
+    );
+    const row = await ledger_row(id);
+    expect(row).toMatchObject({ status: 'declined', reason: 'payment_intent_authentication_failure' });
+    expect(emulator.payment_intents.get(String(row.provider_payment_id))).toMatchObject({
+      status: 'canceled',
+      amount_capturable: 0,
+      amount_received: 0,
+    });
+    await shot(page, '3ds-failed');
+    await page.close();
+  });
+
   it('releases the hold when the car draws no power', async () => {
     const charger = await connect('CP-PAY-IDLE', 'ocpp2.0.1');
     const evse_url = `${stack.api_url}/pay/CP-PAY-IDLE/1`;
@@ -583,47 +751,265 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
     expect(on_16).toMatchObject({ status: 400, body: { field: 'command' } });
   });
 
-  it("settles a terminal session from the terminal provider's capture confirmation, once", async () => {
+  it("rates a session a charger's own terminal authorized, settles it from the terminal provider's confirmation once, and reconciles it", async () => {
+    // The terminal provider gets its own credential; the operator token is no credential there.
+    const registered = await operator('POST', '/v1/pay-at-charger/terminal-providers', {
+      id: 'acme-pay',
+      name: 'Acme Payment Terminals',
+    });
+    expect(registered.status).toBe(201);
+    const token = String(registered.body.token);
+    expect(token).toMatch(/^tp\.acme-pay\./);
+    const [kept] = await stack.ledger!.query<{ token_sha256: string }>(
+      "SELECT token_sha256 FROM pay_terminal_providers WHERE id = 'acme-pay'",
+    );
+    expect(kept!.token_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(kept!.token_sha256).not.toContain(token.split('.')[2]!);
+    const confirm = async (body: unknown, authorization?: string) => {
+      const res = await fetch(`${stack.api_url}/v1/pay-at-charger/terminal-confirmations`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(authorization === undefined ? {} : { authorization }),
+        },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as Json };
+    };
+
+    // The charger's terminal authorized the card; the charger starts the session itself with the
+    // terminal's reference as its idToken (OCPP 2.0.1, see billing/pay-at-charger/terminal.ts).
+    const charger = await connect('CP-PAY-TERM', 'ocpp2.0.1');
+    const reference = 'TERM-AUTH-7F3A9C';
+    const id_token = {
+      idToken: reference,
+      type: 'Local',
+      additionalInfo: [{ additionalIdToken: reference, type: 'PaymentTerminal' }],
+    };
+    const t0 = Date.now() - 40 * 60_000;
+    await transaction_event(charger, 'Started', 0, 'TX-TERM-1', t0, 100, id_token, undefined, 'Authorized');
+    await transaction_event(charger, 'Updated', 1, 'TX-TERM-1', t0 + 20 * 60_000, 106);
+    await transaction_event(charger, 'Updated', 2, 'TX-TERM-1', t0 + 30 * 60_000, 110);
+    await transaction_event(
+      charger,
+      'Ended',
+      3,
+      'TX-TERM-1',
+      t0 + 30 * 60_000,
+      110,
+      id_token,
+      undefined,
+      'StopAuthorized',
+    );
+    // Rated: 10 kWh x 0.30 + 30 min x 1.20/h = 3.60 net, 4.284 -> 4.28 incl. 19 % VAT.
+    const rated = await eventually(async () => {
+      const [row] = await stack.ledger!.query<{ session_id: string; total_incl_vat: string; id_tag: string }>(
+        `SELECT session_id, total_incl_vat::text AS total_incl_vat, id_tag FROM session_versions
+         WHERE id_tag = $1 AND final ORDER BY version DESC LIMIT 1`,
+        [reference],
+      );
+      return row;
+    });
+    expect(rated.session_id).toBe('CP-PAY-TERM/TX-TERM-1');
+    const rated_minor = minor_of(rated.total_incl_vat, 'EUR');
+    expect(rated_minor).toBe(428);
+
     const confirmation = {
-      id: 'FAC-1',
-      authorization_reference: 'TERM-AUTH-1',
-      total_costs: { excl_vat: '10.00', incl_vat: '11.90' },
+      id: 'FAC-7F3A9C',
+      authorization_reference: reference,
+      total_costs: { excl_vat: '3.60', incl_vat: text_of_minor(rated_minor, 'EUR') },
       currency: 'EUR',
       eft_data: ['PAN ****1234', 'AID A0000000041010'],
       capture_status_code: 'SUCCESS',
-      last_updated: '2026-12-07T12:00:00Z',
+      capture_status_message: 'Captured',
+      last_updated: new Date().toISOString(),
     };
-    expect(await operator('POST', '/v1/pay-at-charger/terminal-confirmations', confirmation)).toMatchObject({
+    const journal = (source: string) =>
+      stack.ledger!.query<{ ledger_account: string; debit_minor: number; credit_minor: number }>(
+        `SELECT l.ledger_account, l.debit_minor, l.credit_minor FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id
+         WHERE e.source_id = $1 ORDER BY l.line_no`,
+        [source],
+      );
+    const confirmations = () => stack.ledger!.query('SELECT id FROM pay_terminal_confirmations ORDER BY id');
+
+    // No credential, a wrong one, the operator's: 401, and nothing is recorded.
+    const before = await confirmations();
+    expect(await confirm(confirmation)).toMatchObject({ status: 401 });
+    expect(await confirm(confirmation, `Bearer ${test_operator_token}`)).toMatchObject({ status: 401 });
+    expect(await confirm(confirmation, `Bearer ${token.slice(0, -2)}xx`)).toMatchObject({ status: 401 });
+    expect(await confirm(confirmation, `Bearer tp.other.${token.split('.')[2]}`)).toMatchObject({
+      status: 401,
+    });
+    expect(await confirmations()).toEqual(before);
+    // A bad body: 400 naming the field, nothing recorded.
+    const bearer = `Bearer ${token}`;
+    for (const [body, field] of [
+      [{ ...confirmation, capture_status_code: 'OK' }, 'capture_status_code'],
+      [{ ...confirmation, currency: 'eur' }, 'currency'],
+      [{ ...confirmation, total_costs: { excl_vat: '3,60' } }, 'total_costs.excl_vat'],
+      [{ ...confirmation, eft_data: 'PAN' }, 'eft_data'],
+      [{ ...confirmation, last_updated: 'yesterday' }, 'last_updated'],
+    ] as const) {
+      expect(await confirm(body, bearer)).toMatchObject({ status: 400, body: { field } });
+    }
+    expect(await confirmations()).toEqual(before);
+
+    // The confirmation settles it; a repeat changes nothing.
+    expect(await confirm(confirmation, bearer)).toMatchObject({
       status: 200,
-      body: { recorded: true },
+      body: { recorded: true, session_id: 'CP-PAY-TERM/TX-TERM-1' },
     });
-    expect(await operator('POST', '/v1/pay-at-charger/terminal-confirmations', confirmation)).toMatchObject({
+    expect(await confirm(confirmation, bearer)).toMatchObject({
       status: 200,
-      body: { recorded: false },
+      body: { recorded: false, session_id: 'CP-PAY-TERM/TX-TERM-1' },
     });
-    const bad = await operator('POST', '/v1/pay-at-charger/terminal-confirmations', {
-      ...confirmation,
-      id: 'FAC-2',
-      capture_status_code: 'OK',
-    });
-    expect(bad).toMatchObject({ status: 400, body: { field: 'capture_status_code' } });
-    const lines = await stack.ledger!.query<{
-      ledger_account: string;
-      debit_minor: number;
-      credit_minor: number;
-    }>(
-      `SELECT l.ledger_account, l.debit_minor, l.credit_minor FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id
-       WHERE e.source_id = 'terminal:FAC-1' ORDER BY l.line_no`,
-    );
-    expect(lines).toEqual([
-      { ledger_account: 'cash', debit_minor: 1190, credit_minor: 0 },
-      { ledger_account: 'revenue:vat_19', debit_minor: 0, credit_minor: 1000 },
-      { ledger_account: 'vat_payable:19', debit_minor: 0, credit_minor: 190 },
+    expect(await journal(`terminal:${confirmation.id}`)).toEqual([
+      { ledger_account: 'cash', debit_minor: 428, credit_minor: 0 },
+      { ledger_account: 'revenue:vat_19', debit_minor: 0, credit_minor: 360 },
+      { ledger_account: 'vat_payable:19', debit_minor: 0, credit_minor: 68 },
     ]);
     const events = await stack.ledger!.query(
-      `SELECT kind, amount_minor FROM billing_events WHERE attributes->>'method' = 'terminal'`,
+      `SELECT kind, amount_minor, attributes->>'session_id' AS session_id, attributes->>'provider' AS provider
+       FROM billing_events WHERE attributes->>'method' = 'terminal' AND attributes->>'confirmation_id' = $1`,
+      [confirmation.id],
     );
-    expect(events).toEqual([{ kind: 'payment_received', amount_minor: 1190 }]);
+    expect(events).toEqual([
+      {
+        kind: 'payment_received',
+        amount_minor: 428,
+        session_id: 'CP-PAY-TERM/TX-TERM-1',
+        provider: 'acme-pay',
+      },
+    ]);
+
+    // A second terminal session whose capture is not its rated total.
+    const other_reference = 'TERM-AUTH-88B1';
+    const other_token = { idToken: other_reference, type: 'Local' };
+    await transaction_event(
+      charger,
+      'Started',
+      0,
+      'TX-TERM-2',
+      t0,
+      200,
+      other_token,
+      undefined,
+      'Authorized',
+    );
+    await transaction_event(
+      charger,
+      'Ended',
+      1,
+      'TX-TERM-2',
+      t0 + 30 * 60_000,
+      210,
+      other_token,
+      undefined,
+      'StopAuthorized',
+    );
+    await eventually(async () => {
+      const [row] = await stack.ledger!.query('SELECT 1 FROM session_versions WHERE id_tag = $1 AND final', [
+        other_reference,
+      ]);
+      return row;
+    });
+    expect(
+      await confirm(
+        {
+          ...confirmation,
+          id: 'FAC-88B1',
+          authorization_reference: other_reference,
+          total_costs: { excl_vat: '5.00', incl_vat: '5.95' },
+        },
+        bearer,
+      ),
+    ).toMatchObject({ status: 200, body: { recorded: true } });
+
+    // OCPP 1.6: the reference is StartTransaction's idTag (CiString20Type).
+    const charger_16 = await connect('CP-PAY-TERM16', 'ocpp1.6');
+    const reference_16 = 'TA16-5521';
+    const started = (await charger_16.client.call('StartTransaction', {
+      connectorId: 1,
+      idTag: reference_16,
+      meterStart: 0,
+      timestamp: new Date(t0).toISOString(),
+    })) as { transactionId: number };
+    await charger_16.client.call('MeterValues', {
+      connectorId: 1,
+      transactionId: started.transactionId,
+      meterValue: [
+        {
+          timestamp: new Date(t0 + 15 * 60_000).toISOString(),
+          sampledValue: [{ value: '5000', measurand: 'Energy.Active.Import.Register', unit: 'Wh' }],
+        },
+      ],
+    });
+    await charger_16.client.call('StopTransaction', {
+      transactionId: started.transactionId,
+      idTag: reference_16,
+      meterStop: 10_000,
+      timestamp: new Date(t0 + 30 * 60_000).toISOString(),
+      reason: 'Local',
+    });
+    const session_16 = `CP-PAY-TERM16/${started.transactionId}`;
+    await eventually(async () => {
+      const [row] = await stack.ledger!.query(
+        'SELECT 1 FROM session_versions WHERE id_tag = $1 AND session_id = $2 AND final',
+        [reference_16, session_16],
+      );
+      return row;
+    });
+    expect(
+      await confirm({ ...confirmation, id: 'FAC-5521', authorization_reference: reference_16 }, bearer),
+    ).toMatchObject({ status: 200, body: { recorded: true, session_id: session_16 } });
+
+    // The reconciliation of the day: the first and the 1.6 one matched, the second mismatched.
+    const today = new Date().toISOString().slice(0, 10);
+    const report = await operator('GET', `/v1/reconciliation?day=${today}`);
+    expect(report.status).toBe(200);
+    const captures = report.body.terminal_captures as { captures_matched: number; items: Json[] };
+    expect(captures.items).toEqual([
+      {
+        confirmation_id: 'FAC-7F3A9C',
+        authorization_reference: reference,
+        terminal_provider_id: 'acme-pay',
+        capture_status_code: 'SUCCESS',
+        session_id: 'CP-PAY-TERM/TX-TERM-1',
+        currency: 'EUR',
+        captured: '4.28',
+        rated_total: '4.28',
+        rated_currency: 'EUR',
+        difference: '0.00',
+        status: 'matched',
+      },
+      {
+        confirmation_id: 'FAC-88B1',
+        authorization_reference: other_reference,
+        terminal_provider_id: 'acme-pay',
+        capture_status_code: 'SUCCESS',
+        session_id: 'CP-PAY-TERM/TX-TERM-2',
+        currency: 'EUR',
+        captured: '5.95',
+        rated_total: '4.28',
+        rated_currency: 'EUR',
+        difference: '1.67',
+        status: 'mismatched',
+      },
+      {
+        confirmation_id: 'FAC-5521',
+        authorization_reference: reference_16,
+        terminal_provider_id: 'acme-pay',
+        capture_status_code: 'SUCCESS',
+        session_id: session_16,
+        currency: 'EUR',
+        captured: '4.28',
+        rated_total: '4.28',
+        rated_currency: 'EUR',
+        difference: '0.00',
+        status: 'matched',
+      },
+    ]);
+    expect(captures.captures_matched).toBe(2);
   });
 
   it('rate-limits the public pages per client address (HTTP 429 with Retry-After)', async () => {

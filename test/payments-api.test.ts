@@ -243,4 +243,36 @@ describe('card payments over the API, from an OCPP charger to a refunded credit 
     expect(retry).toMatchObject({ status: 400, body: { field: 'id' } });
     expect((await api(stack, 'GET', '/v1/payments/999999')).status).toBe(404);
   });
+
+  it('pays out the balance: payout.paid through the webhook, reconciled to the cent, listed over the API', async () => {
+    // 11.90 captured (fee 2.9 % + 0.30 = 0.65), 2.38 refunded: 8.87 paid out.
+    const payout_id = emulator.pay_out('eur', { arrival_days: 0 });
+    emulator.settle_payout(payout_id, 'paid');
+    await emulator.deliveries_idle();
+    const synced = await api(stack, 'POST', '/v1/payments/payouts/sync');
+    expect(synced.status).toBe(200);
+    const payout = await eventually(async () => {
+      const { body } = await api(stack, 'GET', `/v1/payments/payouts/${payout_id}`);
+      return body.reconciliation === 'matched' ? body : undefined;
+    });
+    expect(payout).toMatchObject({
+      amount: '8.87',
+      status: 'paid',
+      transactions: 2,
+      transactions_net: '8.87',
+    });
+    expect((payout.items as { type: string; fee: string }[]).find((i) => i.type === 'charge')).toMatchObject({
+      fee: '0.65',
+    });
+    const list = await api(stack, 'GET', '/v1/payments/payouts?status=paid');
+    expect((list.body.payouts as { payout_id: string }[]).map((p) => p.payout_id)).toEqual([payout_id]);
+    expect(await api(stack, 'GET', '/v1/payments/payouts?status=lost')).toMatchObject({
+      status: 400,
+      body: { field: 'status' },
+    });
+    expect((await api(stack, 'GET', '/v1/payments/payouts/po_none')).status).toBe(404);
+    const today = new Date().toISOString().slice(0, 10);
+    const report = await api(stack, 'GET', `/v1/reconciliation?day=${today}`);
+    expect(report.body).toMatchObject({ payouts: [{ payout_id, reconciliation: 'matched', items: [] }] });
+  });
 });

@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create_credit_note } from '../billing/credit-notes/create.js';
 import type { Ledger } from '../billing/ledger.js';
@@ -17,7 +15,13 @@ import {
 import { get_payment, payments_of_invoice } from '../billing/payments/query.js';
 import { StripeProvider } from '../billing/payments/stripe.js';
 import { ledger_backends, open_test_ledger } from './helpers/billing.js';
-import { issue_invoice, put_driver, put_payments_entity } from './helpers/payments.js';
+import {
+  issue_invoice,
+  put_driver,
+  put_payments_entity,
+  start_webhook_receiver,
+  type WebhookReceiver,
+} from './helpers/payments.js';
 import { type StripeEmulator, start_stripe_emulator } from './helpers/stripe-emulator.js';
 
 /**
@@ -49,7 +53,7 @@ describe.each(ledger_backends)('card payments in the ledger on %s', (backend) =>
   let dispose: () => Promise<void>;
   let emulator: StripeEmulator;
   let ctx: PaymentsContext;
-  let receiver: Server;
+  let receiver: WebhookReceiver;
   let webhook_results: string[] = [];
 
   beforeAll(async () => {
@@ -59,25 +63,16 @@ describe.each(ledger_backends)('card payments in the ledger on %s', (backend) =>
     await put_payments_entity(ledger);
     for (const id of ['ann', 'ben', 'cas', 'dee', 'jun'])
       await put_driver(ledger, id, id === 'jun' ? 'JPY' : 'EUR');
-    receiver = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        void (async () => {
-          try {
-            const event = ctx.provider.parse_event(Buffer.concat(chunks), req.headers);
-            webhook_results.push(await process_provider_event(ctx, event));
-            res.statusCode = 200;
-          } catch (error) {
-            res.statusCode = error instanceof EventNotReadyError ? 503 : 400;
-          }
-          res.end();
-        })();
-      });
+    receiver = await start_webhook_receiver(async (body, headers) => {
+      try {
+        webhook_results.push(await process_provider_event(ctx, ctx.provider.parse_event(body, headers)));
+        return 200;
+      } catch (error) {
+        return error instanceof EventNotReadyError ? 503 : 400;
+      }
     });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     emulator = await start_stripe_emulator({
-      webhook_url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`,
+      webhook_url: receiver.url,
       webhook_retry_ms: 5,
     });
     const provider = new StripeProvider({
@@ -92,7 +87,7 @@ describe.each(ledger_backends)('card payments in the ledger on %s', (backend) =>
 
   afterAll(async () => {
     await emulator?.stop();
-    await new Promise<void>((r) => receiver.close(() => r()));
+    await receiver?.close();
     await dispose?.();
   });
 

@@ -1,4 +1,4 @@
-import type { Route } from '../http.js';
+import { HttpError, type Route } from '../http.js';
 import { ocpi_caller } from './auth.js';
 import { check_partner_url, OcpiClientError, OcpiDestinationRefusedError, ocpi_call } from './client.js';
 import { type OcpiContext, ocpi_version, versions_url } from './context.js';
@@ -146,6 +146,75 @@ function not_allowed(message: string): OcpiError {
   });
 }
 
+function check_roles(record: PartnerRecord, roles: CredentialsRole[]): void {
+  const allowed = new Set(record.parties.map(party_key));
+  for (const role of roles) {
+    if (!allowed.has(party_key(role))) {
+      throw invalid_parameter(
+        'roles',
+        `party ${party_key(role)} is not one the operator registered for this partner`,
+      );
+    }
+  }
+}
+
+/**
+ * Operator-initiated token rotation (credentials "Updating the credentials and resetting the
+ * credentials token"): we PUT our credentials with a new token C to the partner's credentials
+ * endpoint with its token B, and it answers with its credentials for us (a new token B). The new
+ * C is accepted from the moment it is sent, because the partner fetches our endpoints with it
+ * before it answers (credentials PUT); the old C stops working once the partner has answered.
+ * If the partner cannot be reached or refuses, the old tokens stay and the new C never works.
+ */
+export async function rotate_partner_token(context: OcpiContext, partner_id: string): Promise<PartnerRecord> {
+  const record = await context.partners.get(partner_id);
+  if (record === undefined) throw new HttpError(404, `no partner ${partner_id}`, 'partner_id');
+  if (record.status !== 'registered' || record.partner_token === undefined) {
+    throw new HttpError(409, `partner ${partner_id} is ${record.status}, not registered`, 'partner_id');
+  }
+  const endpoint = record.endpoints?.find((e) => e.identifier === 'credentials');
+  if (endpoint === undefined) {
+    throw new HttpError(409, `partner ${partner_id} lists no credentials endpoint`, 'partner_id');
+  }
+  const token_c = new_credentials_token();
+  const offered = await context.partners.offer_token(record, token_c);
+  let answer: CredentialsBody;
+  try {
+    const result = await ocpi_call<unknown>(
+      'PUT',
+      endpoint.url,
+      record.partner_token,
+      our_credentials(context, token_c),
+      context.client,
+    );
+    answer = parse_credentials(result.body.data);
+    check_roles(record, answer.roles);
+  } catch (error) {
+    await context.partners.abort_rotation(offered);
+    const reason = error instanceof OcpiError ? `${error.message} (their answer)` : (error as Error).message;
+    throw new HttpError(502, `the partner did not accept the new token; the old one stays: ${reason}`);
+  }
+  const current = await context.partners.get(partner_id);
+  if (current === undefined || current.token_sha256 !== record.token_sha256) {
+    await context.partners.abort_rotation(offered);
+    throw new HttpError(409, `partner ${partner_id} changed during the rotation`, 'partner_id');
+  }
+  const now = Date.now();
+  const { pending_token_sha256: _pending, ...rest } = current;
+  const rotated: PartnerRecord = {
+    ...rest,
+    token_sha256: token_sha256(token_c),
+    token_kind: 'C',
+    partner_token: answer.token,
+    versions_url: answer.url,
+    roles: answer.roles,
+    rotated_at_ms: now,
+    updated_at_ms: now,
+  };
+  await context.partners.save(rotated, current);
+  return rotated;
+}
+
 /** Credentials module: GET, POST (register), PUT (update), DELETE (unregister). */
 export function credentials_routes(context: OcpiContext): Route[] {
   const path = /^\/ocpi\/2\.2\.1\/credentials\/?$/;
@@ -153,15 +222,7 @@ export function credentials_routes(context: OcpiContext): Route[] {
   const envelope = { description: 'OCPI response envelope' };
   const register = async (record: PartnerRecord, body: unknown): Promise<{ token_c: string }> => {
     const credentials = parse_credentials(body);
-    const allowed = new Set(record.parties.map(party_key));
-    for (const role of credentials.roles) {
-      if (!allowed.has(party_key(role))) {
-        throw invalid_parameter(
-          'roles',
-          `party ${party_key(role)} is not one the operator registered for this partner`,
-        );
-      }
-    }
+    check_roles(record, credentials.roles);
     const endpoints = await fetch_partner_endpoints(context, credentials);
     const token_c = new_credentials_token();
     const updated: PartnerRecord = {
@@ -174,6 +235,7 @@ export function credentials_routes(context: OcpiContext): Route[] {
       version: ocpi_version,
       endpoints,
       roles: credentials.roles,
+      pending_token_sha256: undefined,
       updated_at_ms: Date.now(),
     };
     // Re-read: a concurrent DELETE or PUT must not be undone by this write.

@@ -1,5 +1,6 @@
 import { HttpError, type Route, send_json } from '../http.js';
 import { type OcpiContext, versions_url } from './context.js';
+import { rotate_partner_token } from './credentials.js';
 import { type Party, partner_id_pattern, partner_view, partners_max } from './partners.js';
 
 const parties_max = 16;
@@ -28,7 +29,7 @@ function parse_parties(value: unknown): Party[] {
   });
 }
 
-/** Operator routes for OCPI partner onboarding: issue token A, list partners. */
+/** Operator routes for OCPI partner onboarding: issue token A, list partners, rotate our token. */
 export function partner_routes(context: OcpiContext): Route[] {
   return [
     {
@@ -96,6 +97,27 @@ export function partner_routes(context: OcpiContext): Route[] {
       },
       async handle({ res }) {
         send_json(res, 200, { partners: (await context.partners.list()).map(partner_view) });
+      },
+    },
+    {
+      method: 'POST',
+      path: /^\/v1\/partners\/([A-Za-z0-9_.-]{1,64})\/rotate-token$/,
+      auth: 'operator',
+      doc: {
+        path: '/v1/partners/{partner_id}/rotate-token',
+        summary:
+          "Rotate our credentials token C of a registered partner: sent to the partner's credentials endpoint (OCPI PUT), which answers with a new token B; the old C stops working when it has answered",
+        tags: ['partners'],
+        responses: {
+          '200': { description: 'the partner without tokens, with rotated_at_ms' },
+          '404': { description: 'no such partner' },
+          '409': { description: 'the partner is not registered' },
+          '502': { description: 'the partner did not accept the new token; nothing changed' },
+        },
+      },
+      async handle({ res, params }) {
+        const rotated = await rotate_partner_token(context, params[0]!);
+        send_json(res, 200, partner_view(rotated));
       },
     },
   ];

@@ -40,6 +40,13 @@ export interface PartnerRecord {
   /** SHA-256 (hex) of the token we issued that is valid now (A while pending, C once registered). */
   token_sha256: string;
   token_kind: 'A' | 'C';
+  /**
+   * SHA-256 of a new token C offered to the partner during an operator-initiated rotation: valid
+   * beside token_sha256 until the partner has answered (it may call us with it meanwhile).
+   */
+  pending_token_sha256?: string;
+  /** When the operator last rotated our token C (ms since the epoch). */
+  rotated_at_ms?: number;
   /** CREDENTIALS_TOKEN_B: the token we send in our requests to the partner. */
   partner_token?: string;
   versions_url?: string;
@@ -96,7 +103,8 @@ export class PartnerRegistry {
     const index = await this.kv.get(hash_key(sha));
     if (index === null || index.operation !== 'PUT') return undefined;
     const partner = await this.get(index.string());
-    if (partner === undefined || partner.token_sha256 !== sha) return undefined;
+    if (partner === undefined) return undefined;
+    if (partner.token_sha256 !== sha && partner.pending_token_sha256 !== sha) return undefined;
     return partner;
   }
 
@@ -135,6 +143,28 @@ export class PartnerRegistry {
     return { token_a, record };
   }
 
+  /**
+   * Starts a rotation: `token` is accepted beside the current one until `save` makes it the
+   * current one, or abort_rotation drops it. Returns the record as written.
+   */
+  async offer_token(record: PartnerRecord, token: string): Promise<PartnerRecord> {
+    const offered: PartnerRecord = { ...record, pending_token_sha256: token_sha256(token) };
+    await this.kv.put(hash_key(offered.pending_token_sha256!), record.partner_id);
+    await this.kv.put(partner_key(record.partner_id), JSON.stringify(offered));
+    return offered;
+  }
+
+  /** Ends a rotation that failed: the offered token stops working, the current one stays. */
+  async abort_rotation(offered: PartnerRecord): Promise<void> {
+    const pending = offered.pending_token_sha256;
+    const current = await this.get(offered.partner_id);
+    if (current !== undefined && current.pending_token_sha256 === pending) {
+      const { pending_token_sha256: _p, ...rest } = current;
+      await this.kv.put(partner_key(offered.partner_id), JSON.stringify(rest));
+    }
+    if (pending !== undefined && current?.token_sha256 !== pending) await this.kv.delete(hash_key(pending));
+  }
+
   /** Writes the record and moves the token index from the previous record's hash to the new one. */
   async save(record: PartnerRecord, previous: PartnerRecord | undefined): Promise<void> {
     await this.kv.put(hash_key(record.token_sha256), record.partner_id);
@@ -147,7 +177,7 @@ export class PartnerRegistry {
 
 /** The record without secrets, for the operator API. */
 export function partner_view(record: PartnerRecord): Record<string, unknown> {
-  const { token_sha256: _hash, partner_token, ...rest } = record;
+  const { token_sha256: _hash, pending_token_sha256: _pending, partner_token, ...rest } = record;
   return { ...rest, partner_token_set: partner_token !== undefined };
 }
 

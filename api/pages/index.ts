@@ -1,4 +1,5 @@
 import type { Store } from '../../analytics/store.js';
+import { parse_deadline_rules } from '../../billing/disputes/index.js';
 import type { Ledger } from '../../billing/ledger.js';
 import { PayAtCharger } from '../../billing/pay-at-charger/index.js';
 import type { PaymentProvider } from '../../billing/payments/provider.js';
@@ -52,6 +53,16 @@ export async function open_pay_pages(
     publishable_key: config.pay_provider_publishable_key,
     hold_duration_max_min: config.pay_hold_duration_max_min,
     requests_per_s_max: config.pay_requests_per_s_max,
+    disputes: {
+      ledger: deps.ledger,
+      store: deps.store,
+      tariffs: deps.tariffs,
+      max_power_w_of: async (id) => (await deps.charge_points.cached_profile(id))?.max_power_w,
+      power_w_max: config.rating_power_max_w,
+      rules: parse_deadline_rules(config.dispute_deadline_working_days),
+      default_time_zone: config.default_time_zone,
+      on_error: (error, what) => deps.log.warn({ err: error }, `${what} failed`),
+    },
     log: deps.log,
   });
   return {

@@ -5,14 +5,21 @@ import { ident, sql } from '../../analytics/sql.js';
 import type { Store } from '../../analytics/store.js';
 import { minor_of } from '../../billing/amounts.js';
 import {
+  type Bundle,
+  type DisputeDeps,
+  DisputeStateError,
+  generate_bundle,
+  NotFoundError,
+  stored_bundle,
+} from '../../billing/disputes/index.js';
+import { open_pay_dispute, pay_dispute_case } from '../../billing/pay-at-charger/dispute.js';
+import {
   type PayAtCharger,
   type PaySession,
-  parse_terminal_confirmation,
   pay_session,
   put_site_hold,
   receipt_of,
   receipt_pdf,
-  record_terminal_confirmation,
 } from '../../billing/pay-at-charger/index.js';
 import { request_command } from '../../core/commands.js';
 import { FieldError } from '../../core/field-error.js';
@@ -23,6 +30,7 @@ import { HttpError, type Route, type RouteContext, read_body, send_json } from '
 import { client_script } from './client-script.js';
 import { page, send_html } from './html.js';
 import { type Lang, lang_of, words } from './i18n.js';
+import { terminal_routes } from './terminal-routes.js';
 import {
   type EvseState,
   ended_body,
@@ -46,6 +54,8 @@ export interface PayPagesDeps {
   publishable_key: string;
   hold_duration_max_min: number;
   requests_per_s_max: number;
+  /** The disputes module (billing/disputes) the receipt's dispute button opens cases in. */
+  disputes: DisputeDeps;
   log: Logger;
 }
 
@@ -55,6 +65,8 @@ const stream_poll_ms = 1000;
 const stream_heartbeat_ms = 15_000;
 const cookie_max_age_s = 2 * 24 * 3600;
 const dispute_message_max = 2000;
+/** The claimant API's cookie (api/dispute-routes.ts dispute_token_cookie). */
+const dispute_cookie = 'evrate_dispute';
 
 // Loose in the pattern, checked in the handler: a bad evse_id is a 400 naming it, not a router 404.
 const cp_part = '([^/]{1,48})';
@@ -308,8 +320,28 @@ export class PayPages {
       pub(
         'POST',
         `${session}/dispute`,
-        'The payer disputes the charge (recorded for the disputes desk)',
+        "The payer disputes the charge: opens a dispute case (billing/disputes) on their own session, from the form's reason, amount and message",
         (ctx) => this.dispute(ctx),
+        {
+          responses: {
+            '303': { description: 'opened (or opened before): to the receipt, which shows the case' },
+            '400': { description: 'bad field (reason, amount, message), named' },
+            '403': { description: 'not the browser that paid' },
+            '409': { description: 'the charge is not settled yet' },
+          },
+        },
+      ),
+      pub(
+        'GET',
+        `${session}/dispute/bundle\\.pdf`,
+        "The evidence bundle of the payer's disputed session (PDF)",
+        (ctx) => this.dispute_bundle(ctx, 'pdf'),
+      ),
+      pub(
+        'GET',
+        `${session}/dispute/bundle\\.json`,
+        "The evidence bundle of the payer's disputed session (JSON with its SHA-256 manifest)",
+        (ctx) => this.dispute_bundle(ctx, 'json'),
       ),
       ...this.operator_routes(),
     ];
@@ -566,10 +598,7 @@ export class PayPages {
       ctx.res.end(pdf);
       return;
     }
-    const [dispute] = await this.deps.pay.ledger.query(
-      'SELECT 1 FROM pay_dispute_requests WHERE pay_session_id = $1',
-      [session.id],
-    );
+    const dispute = await pay_dispute_case(this.deps.pay.ledger, session.id);
     this.html(
       ctx,
       200,
@@ -583,7 +612,14 @@ export class PayPages {
         pdf_url: with_lang(`${path}/receipt.pdf`, lang),
         meter_url: `${path}/meter-data`,
         dispute_url: with_lang(`${path}/dispute`, lang),
-        dispute_recorded: dispute !== undefined,
+        dispute:
+          dispute === undefined
+            ? undefined
+            : {
+                case: dispute,
+                bundle_pdf_url: `${path}/dispute/bundle.pdf`,
+                bundle_json_url: `${path}/dispute/bundle.json`,
+              },
       }),
     );
   }
@@ -622,18 +658,59 @@ export class PayPages {
     const session = await this.own_session(ctx, lang);
     if (session === undefined) return;
     const form = new URLSearchParams(await read_body(ctx.req, 16 * 1024));
-    const reason = form.get('reason') ?? '';
-    if (!Object.hasOwn(words('en').dispute_reasons, reason))
-      throw new HttpError(400, 'reason is not one of the choices', 'reason');
-    const message = (form.get('message') ?? '').slice(0, dispute_message_max);
+    const message = form.get('message') ?? '';
+    if (message.length > dispute_message_max)
+      throw new HttpError(400, `message must be at most ${dispute_message_max} characters`, 'message');
     if (session.status !== 'settled') throw new HttpError(409, 'only a settled charge can be disputed', 'id');
-    // Recorded for the disputes desk (billing/disputes opens the case from here); once per session.
-    await this.deps.pay.ledger.query(
-      `INSERT INTO pay_dispute_requests (pay_session_id, reason, message, created_at_ms)
-       SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM pay_dispute_requests WHERE pay_session_id = $1)`,
-      [session.id, reason, message, Date.now()],
-    );
-    redirect(ctx.res, with_lang(`${session_path(session)}/receipt`, lang));
+    let opened: Awaited<ReturnType<typeof open_pay_dispute>>;
+    try {
+      opened = await open_pay_dispute(this.deps.disputes, session, {
+        reason: form.get('reason') ?? '',
+        amount: form.get('amount') ?? '',
+        message,
+      });
+    } catch (error) {
+      if (error instanceof NotFoundError) throw new HttpError(409, error.message, error.field);
+      if (error instanceof DisputeStateError) throw new HttpError(409, error.message, error.field);
+      if (error instanceof FieldError) throw new HttpError(400, error.message, error.field);
+      throw error;
+    }
+    const headers: Record<string, string[]> = {};
+    if (opened.access_token !== undefined) {
+      // The case's claimant token, for the claimant API (/v1/claimant/disputes/<id>) in this browser only.
+      headers['set-cookie'] = [
+        `${dispute_cookie}=${opened.access_token}; Path=/v1/claimant/disputes/${opened.case.id}; HttpOnly; Secure; SameSite=Strict; Max-Age=31536000`,
+      ];
+    }
+    redirect(ctx.res, with_lang(`${session_path(session)}/receipt`, lang), headers);
+  }
+
+  private async dispute_bundle(ctx: RouteContext, format: 'pdf' | 'json'): Promise<void> {
+    const lang = lang_of(ctx.req, ctx.url);
+    const session = await this.own_session(ctx, lang);
+    if (session === undefined) return;
+    const found = await pay_dispute_case(this.deps.pay.ledger, session.id);
+    if (found === undefined) throw new HttpError(404, 'this charge has no dispute case', 'id');
+    const bundle: Bundle =
+      (await stored_bundle(this.deps.pay.ledger, found.id)) ??
+      (await generate_bundle(this.deps.disputes, found.id, { kind: 'claimant', id: `pay:${session.id}` }));
+    const name = `dispute-${found.id}-evidence-${bundle.manifest.version}`;
+    if (format === 'pdf') {
+      const pdf = Buffer.from(bundle.parts['bundle.pdf'] ?? '', 'base64');
+      ctx.res.writeHead(200, {
+        'content-type': 'application/pdf',
+        'content-length': String(pdf.length),
+        'content-disposition': `attachment; filename="${name}.pdf"`,
+        'x-manifest-sha256': bundle.manifest_sha256,
+        'cache-control': 'no-store',
+      });
+      ctx.res.end(pdf);
+      return;
+    }
+    send_json(ctx.res, 200, bundle, {
+      'content-disposition': `attachment; filename="${name}.json"`,
+      'cache-control': 'no-store',
+    });
   }
 
   private operator_routes(): Route[] {
@@ -723,44 +800,7 @@ export class PayPages {
           send_json(res, 200, shown);
         },
       },
-      {
-        method: 'POST',
-        path: /^\/v1\/pay-at-charger\/terminal-confirmations$/,
-        auth: 'operator',
-        doc: {
-          path: '/v1/pay-at-charger/terminal-confirmations',
-          summary:
-            "A payment terminal provider's capture confirmation (OCPI 2.3 FinancialAdviceConfirmation fields); settles the terminal session in the ledger once",
-          tags: ['pay at the charger'],
-          request_body: {
-            type: 'object',
-            required: [
-              'id',
-              'authorization_reference',
-              'total_costs',
-              'currency',
-              'eft_data',
-              'capture_status_code',
-              'last_updated',
-            ],
-          },
-          responses: {
-            '200': { description: 'recorded (or seen before)' },
-            '400': { description: 'bad field' },
-          },
-        },
-        handle: async ({ res, json_body }) => {
-          let confirmation: ReturnType<typeof parse_terminal_confirmation>;
-          try {
-            confirmation = parse_terminal_confirmation(await json_body());
-          } catch (error) {
-            if (error instanceof FieldError) throw new HttpError(400, error.message, error.field);
-            throw error;
-          }
-          const outcome = await record_terminal_confirmation(this.deps.pay.ledger, confirmation);
-          send_json(res, 200, { id: confirmation.id, ...outcome });
-        },
-      },
+      ...terminal_routes({ ledger: this.deps.pay.ledger, limit: (ctx) => this.limit(ctx) }),
     ];
   }
 }

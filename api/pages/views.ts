@@ -1,4 +1,5 @@
 import { text_of_minor } from '../../billing/amounts.js';
+import type { CaseView } from '../../billing/disputes/index.js';
 import {
   type EvseOffer,
   type PaySession,
@@ -173,7 +174,10 @@ export function ended_body(input: { session: PaySession; lang: Lang; w: Words; e
   const amount = money(text_of_minor(session.hold_minor, session.currency), session.currency, lang);
   if (session.status === 'declined') {
     return `<h1>${esc(w.declined)}</h1>
-<div class="box alert" role="alert" id="outcome" data-status="declined"><p>${esc(w.declined_text)}</p></div>
+<div class="box alert" role="alert" id="outcome" data-status="declined" data-reason="${esc(session.reason ?? '')}"><p>${esc(
+      // A failed 3-D Secure challenge: the bank, not the card, said no.
+      session.reason === 'payment_intent_authentication_failure' ? w.authentication_failed : w.declined_text,
+    )}</p></div>
 <a class="button" href="${esc(input.evse_url)}">${esc(w.try_again)}</a>`;
   }
   if (session.status === 'released') {
@@ -208,7 +212,8 @@ export function receipt_body(input: {
   pdf_url: string;
   meter_url: string;
   dispute_url: string;
-  dispute_recorded: boolean;
+  /** The dispute case opened for this payment, with its bundle downloads. */
+  dispute?: { case: CaseView; bundle_pdf_url: string; bundle_json_url: string } | undefined;
 }): string {
   const { receipt: r, lang, w } = input;
   const m = (text: string) => esc(money(text, r.currency, lang));
@@ -244,16 +249,42 @@ ${input.session.stop_requested_by === 'cost_cap' ? `<p class="box" id="stopped-b
 <p><a href="${esc(input.meter_url)}" id="meter-data" download>${esc(w.download_meter)}</a></p>
 <section class="box" aria-labelledby="dispute-title">
 <h2 id="dispute-title">${esc(w.dispute_title)}</h2>
-${
-  input.dispute_recorded
-    ? `<p role="status" id="dispute-recorded">${esc(w.dispute_recorded)}</p>`
-    : `<form method="post" action="${esc(input.dispute_url)}">
-<label for="dispute-reason">${esc(w.dispute_reason)}</label>
-<select id="dispute-reason" name="reason">${reasons}</select>
-<label for="dispute-message">${esc(w.dispute_message)}</label>
-<textarea id="dispute-message" name="message" rows="3" maxlength="2000"></textarea>
-<button type="submit" class="secondary" id="dispute">${esc(w.dispute_button)}</button>
-</form>`
-}
+${input.dispute === undefined ? dispute_form(input.receipt, input.dispute_url, lang, w, reasons) : dispute_case_view(input.dispute, lang, w)}
 </section>`;
+}
+
+function dispute_form(r: Receipt, url: string, lang: Lang, w: Words, reasons: string): string {
+  return `<form method="post" action="${esc(url)}" id="dispute-form">
+<label for="dispute-reason">${esc(w.dispute_reason)}</label>
+<select id="dispute-reason" name="reason" required>${reasons}</select>
+<label for="dispute-amount">${esc(w.dispute_amount)} (${esc(r.currency)})</label>
+<input id="dispute-amount" name="amount" inputmode="decimal" required pattern="[0-9]{1,9}([.,][0-9]{1,2})?" value="${esc(decimal(r.captured, lang))}">
+<label for="dispute-message">${esc(w.dispute_message)}</label>
+<textarea id="dispute-message" name="message" rows="3" maxlength="2000" required></textarea>
+<button type="submit" class="secondary" id="dispute">${esc(w.dispute_button)}</button>
+</form>`;
+}
+
+function dispute_case_view(
+  d: { case: CaseView; bundle_pdf_url: string; bundle_json_url: string },
+  lang: Lang,
+  w: Words,
+): string {
+  const c = d.case;
+  const findings = c.findings
+    .map(
+      (f) =>
+        `<li data-check="${esc(f.check)}" data-status="${esc(f.status)}">${esc(w.finding_checks[f.check] ?? f.check)}: ${esc(w.finding_status[f.status] ?? f.status)}</li>`,
+    )
+    .join('');
+  return `<p role="status" id="dispute-recorded">${esc(w.dispute_recorded)}</p>
+<dl id="dispute-case" data-case-id="${esc(c.id)}" data-state="${esc(c.state)}">
+<dt>${esc(w.dispute_case)}</dt><dd id="dispute-case-id">${esc(c.id)}</dd>
+<dt>${esc(w.dispute_state)}</dt><dd id="dispute-state">${esc(w.dispute_states[c.state] ?? c.state)}</dd>
+<dt>${esc(w.dispute_reason_given)}</dt><dd id="dispute-reason-given">${esc(w.dispute_reasons[c.reason] ?? c.reason)}</dd>
+<dt>${esc(w.dispute_amount_given)}</dt><dd id="dispute-amount-given">${esc(money(text_of_minor(c.amount_disputed_minor, c.currency), c.currency, lang))}</dd>
+</dl>
+${findings === '' ? '' : `<h3>${esc(w.dispute_findings)}</h3><ul id="dispute-findings">${findings}</ul>`}
+<p><a href="${esc(d.bundle_pdf_url)}" id="dispute-bundle-pdf" download>${esc(w.dispute_bundle_pdf)}</a></p>
+<p><a href="${esc(d.bundle_json_url)}" id="dispute-bundle-json" download>${esc(w.dispute_bundle_json)}</a></p>`;
 }

@@ -140,6 +140,7 @@ async function reverse_attempt(
         method: 'sepa_debit',
         stage,
         reason_code: line.reason_code,
+        failure_code: line.reason_code || stage,
         end_to_end_id: attempt.end_to_end_id,
         attempt: attempt.attempt,
         source: message_type,
@@ -174,7 +175,12 @@ async function book_fee(
     occurred_at_ms: now_ms,
     amount_minor: row.fee_minor,
     currency: row.currency,
-    attributes: { source: message_type, line: row.source_line, reason_code: row.reason_code },
+    attributes: {
+      method: row.kind === 'transfer_credit' ? 'bank_transfer' : 'sepa_debit',
+      source: message_type,
+      line: row.source_line,
+      reason_code: row.reason_code,
+    },
   };
   if (account_id !== undefined) event.account_id = account_id;
   if (row.invoice_id !== null) event.invoice_id = row.invoice_id;

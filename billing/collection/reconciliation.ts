@@ -1,14 +1,23 @@
 import { FieldError } from '../../core/field-error.js';
 import { text_of_minor } from '../amounts.js';
 import type { Queryable } from '../ledger.js';
+import {
+  type TerminalReconciliation,
+  terminal_reconciliation,
+} from '../pay-at-charger/terminal-reconciliation.js';
+import { type PayoutReport, payout_report } from '../payments/payouts.js';
 
 /**
  * The reconciliation of a day: every bank file line booked that day was stored with the one
  * collection or invoice it matched (bank-returns.ts); this reports those that matched nothing,
  * matched with another amount or currency, or repeated a line already applied, the collections
- * due by that day that no bank line has settled, returned or rejected yet, and the bank charges.
+ * due by that day that no bank line has settled, returned or rejected yet, and the bank charges;
+ * and from the card gateway (billing/payments/payouts.ts): the payouts arriving that day, each
+ * against the sum of its balance transactions and the ledger's payments (what did not match
+ * listed), balance transactions recorded that day that matched no ledger payment or disagree with
+ * it, and the provider fees booked that day.
  */
-export interface ReconciliationReport {
+export interface ReconciliationReport extends PayoutReport {
   day: string;
   lines_total: number;
   lines_matched: number;
@@ -36,6 +45,8 @@ export interface ReconciliationReport {
     requested_on: string;
   }[];
   fees: { currency: string; amount: string; amount_minor: number }[];
+  /** Payment terminal captures confirmed that day against their rated sessions (pay at the charger). */
+  terminal_captures: TerminalReconciliation;
 }
 
 /** Items listed per report at most (the counts cover all). */
@@ -114,5 +125,7 @@ export async function reconciliation_report(
       amount: money(amount_minor, rest.currency),
     })),
     fees: fees.map((f) => ({ ...f, amount: money(f.amount_minor, f.currency) })),
+    terminal_captures: await terminal_reconciliation(db, day),
+    ...(await payout_report(db, day)),
   };
 }

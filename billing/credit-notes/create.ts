@@ -172,6 +172,53 @@ export async function create_credit_note_in(
 }
 
 /**
+ * A credit of net amounts at several of the invoice's VAT rates (one line per rate), in the
+ * caller's transaction: a dispute's re-rating of a session billed in several VAT parts gives back
+ * each part's own difference at its own rate.
+ */
+export async function create_credit_note_parts_in(
+  tx: Queryable,
+  request: {
+    invoice_id: number;
+    /** A part naming a session version is that session's price correction (see credit_sessions). */
+    parts: readonly {
+      vat_percent: string;
+      net_minor: number;
+      session_id?: string;
+      session_version?: number;
+    }[];
+    reason: string;
+  },
+  now_ms: number,
+): Promise<number> {
+  const invoice = check_invoice(await lock_invoice(tx, request.invoice_id));
+  const rates = await tx.query<{ vat_percent: string }>(
+    'SELECT trim_scale(vat_percent)::text AS vat_percent FROM invoice_vat WHERE invoice_id = $1',
+    [invoice.id],
+  );
+  const lines: DocumentLine[] = [];
+  for (const part of request.parts) {
+    if (!rates.some((r) => vat_key(r.vat_percent) === vat_key(part.vat_percent)))
+      throw new CreditNoteError('vat_percent', `${part.vat_percent} is not one of the invoice's VAT rates`);
+    if (!Number.isSafeInteger(part.net_minor) || part.net_minor <= 0)
+      throw new CreditNoteError('amount', 'every part must credit a positive integer of minor units');
+    lines.push({
+      kind: 'credit',
+      description: `Partial credit of invoice ${invoice.number_text} at ${vat_key(part.vat_percent)}% VAT${part.session_id === undefined ? '' : ` (session ${part.session_id} re-rated)`}`,
+      net_minor: part.net_minor,
+      vat_percent: vat_key(part.vat_percent),
+      ...(part.session_id === undefined
+        ? {}
+        : {
+            session_id: part.session_id,
+            ...(part.session_version === undefined ? {} : { session_version: part.session_version }),
+          }),
+    });
+  }
+  return await credit(tx, invoice, lines, request.reason, now_ms, 'amount');
+}
+
+/**
  * Sessions re-rated (a higher final version) after their version was invoiced: per invoice, one
  * credit note with a credit line per session line, and the sessions become unbilled again so that
  * the next billing run invoices the new version as an adjustment. In the feed's transaction.
@@ -202,11 +249,32 @@ export async function credit_sessions(
        ORDER BY line_no`,
       [invoice_id, JSON.stringify(sessions)],
     );
-    const lines: DocumentLine[] = rows.map((r) => ({
-      ...r,
-      kind: 'credit',
-      description: `Re-rated: ${r.description}`,
-    }));
+    // What credit notes gave back of these sessions on this invoice already (a dispute's re-rating
+    // credits a session's difference, billing/disputes/resolve.ts), per VAT rate: only the rest of
+    // each billed line is credited now, so the session is never credited beyond what was billed.
+    const earlier = await tx.query<{ session_id: string; vat_percent: string; net_minor: number }>(
+      `SELECT l.session_id, trim_scale(l.vat_percent)::text AS vat_percent, sum(l.net_minor)::int8 AS net_minor
+       FROM invoice_lines l JOIN invoices c ON c.id = l.invoice_id
+       WHERE c.credited_invoice_id = $1 AND c.kind = 'credit_note' AND l.kind = 'credit' AND l.session_id = ANY($2::text[])
+       GROUP BY l.session_id, l.vat_percent`,
+      [invoice_id, sessions.map((x) => x.session_id)],
+    );
+    const left = new Map(
+      earlier.map((e) => [`${e.session_id}|${vat_key(e.vat_percent)}`, Number(e.net_minor)]),
+    );
+    const lines: DocumentLine[] = [];
+    for (const r of rows) {
+      const key = `${r.session_id}|${vat_key(r.vat_percent)}`;
+      const taken = Math.min(left.get(key) ?? 0, r.net_minor);
+      left.set(key, (left.get(key) ?? 0) - taken);
+      if (r.net_minor - taken <= 0) continue;
+      lines.push({
+        ...r,
+        net_minor: r.net_minor - taken,
+        kind: 'credit',
+        description: `Re-rated: ${r.description}${taken > 0 ? ' (less what was credited before)' : ''}`,
+      });
+    }
     if (lines.length > 0) {
       created.push(
         await credit(tx, invoice, lines, 'sessions re-rated after invoicing', now_ms, 'session_id'),

@@ -2,9 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { write_dispute_fact } from '../../analytics/disputes.js';
 import type { Store } from '../../analytics/store.js';
 import { FieldError } from '../../core/field-error.js';
+import type { Nats } from '../../core/nats.js';
 import type { TariffStore } from '../../rating/tariff-store.js';
 import { record_billing_event } from '../events.js';
 import type { Ledger, Queryable } from '../ledger.js';
+import type { PaymentProvider } from '../payments/provider.js';
 import { type Finding, investigate } from './investigate.js';
 import { keys_for } from './meter-keys.js';
 import { load_session_facts, type SessionFacts } from './session-facts.js';
@@ -38,6 +40,10 @@ export interface DisputeDeps {
   power_w_max: number;
   rules: DeadlineRules;
   default_time_zone: string;
+  /** The rated feed: a dispute's re-rated version is announced on it after the ledger records it. */
+  nats?: Nats | undefined;
+  /** The card gateway: a credit note of a resolution is refunded through it (billing/payments). */
+  payment_provider?: PaymentProvider | undefined;
   /** Reports a failure that must not undo a committed change (the analytics copy). */
   on_error?: (error: unknown, what: string) => void;
 }
@@ -200,7 +206,9 @@ async function subject_facts(tx: Queryable, subject: Subject): Promise<SubjectFa
     } else {
       payment_reference = subject.reference;
       const sessions = await tx.query<{ session_id: string }>(
-        `SELECT session_id FROM invoice_lines WHERE invoice_id = $1 AND kind = 'session' ORDER BY line_no LIMIT 2`,
+        // Distinct: a session billed in several VAT parts has one line per part.
+        `SELECT DISTINCT session_id FROM invoice_lines WHERE invoice_id = $1 AND kind = 'session' AND session_id IS NOT NULL
+         ORDER BY session_id LIMIT 2`,
         [subject.invoice_id],
       );
       session_id = subject.session_id ?? (sessions.length === 1 ? sessions[0]!.session_id : '');

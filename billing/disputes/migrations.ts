@@ -108,4 +108,11 @@ CREATE TRIGGER meter_keys_append_only BEFORE UPDATE OR DELETE ON meter_keys
   FOR EACH ROW EXECUTE FUNCTION dispute_append_only();
 `,
   },
+  {
+    version: 201,
+    name: 'one chargeback case per provider dispute',
+    // A provider may deliver the same dispute event twice at once: the second opening fails here
+    // instead of making a second case (billing/disputes/chargeback.ts).
+    sql: `CREATE UNIQUE INDEX dispute_cases_chargeback ON dispute_cases (payment_reference) WHERE source = 'chargeback';`,
+  },
 ];

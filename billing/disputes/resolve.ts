@@ -1,12 +1,14 @@
 import type { RatedSessionRow } from '../../analytics/sessions.js';
 import { ident, sql } from '../../analytics/sql.js';
 import { FieldError } from '../../core/field-error.js';
+import { publish_rated_versions } from '../../core/rated-feed.js';
 import { RerateError, type RerateOutcome, rerate } from '../../rating/rerate.js';
-import { minor_of, text_of_minor } from '../amounts.js';
-import { create_credit_note_in } from '../credit-notes/create.js';
+import { minor_of, text_of_minor, vat_key } from '../amounts.js';
+import { create_credit_note_parts_in } from '../credit-notes/create.js';
 import { record_billing_events } from '../events.js';
 import type { Queryable } from '../ledger.js';
-import { session_vat_parts } from '../rated-versions.js';
+import type { OperationRow } from '../payments/operations.js';
+import { session_vat_parts, type VatPart } from '../rated-versions.js';
 import { generate_bundle } from './bundle.js';
 import {
   type Actor,
@@ -17,24 +19,26 @@ import {
   lock_case,
   publish_fact,
 } from './cases.js';
+import { add_credit_note_refunds, send_refunds } from './refund.js';
 import { check_move, type DisputeOutcome, dispute_outcomes } from './workflow.js';
 
 /**
  * Resolutions. Accepting (wholly or partly) corrects the money: a re-rating of the session with a
  * tariff version (rating/rerate.ts: a new rated version and its difference) and/or a goodwill
- * amount, credited by one credit note on the invoice that billed the session, in the same
- * transaction as the case's resolution, its audit row and its events. A session not invoiced yet
- * needs no credit note: the new version is what the next billing run invoices. Refunding a
- * credit note to the original payment is the payments module's work.
+ * amount, credited by one credit note on the invoice that billed the session (one line per VAT
+ * part the re-rating lowered), in the same transaction as the case's resolution, its audit row,
+ * its events and the refund intent of the credit note (refund.ts; the provider call follows the
+ * commit). A session not invoiced yet needs no credit note: the new version is what the next
+ * billing run invoices.
  *
  * Rejecting carries a written reason, sent to the claimant in the message log with the digest of
  * the evidence bundle generated for it. A chargeback's outcome (won or lost at the provider) is
- * recorded as such; the money of a lost chargeback moves in payments, not here.
+ * recorded as such; the money of a chargeback moves in payments, not here (chargeback.ts).
  *
- * The re-rated version is written to ClickHouse before the ledger transaction (rerate() is
- * ClickHouse's own writer); it is not announced on the rated feed, because this transaction
- * records it in the ledger itself and credits only the difference, where the feed would credit
- * the whole invoiced line and bill the new version again.
+ * The re-rated version is written to ClickHouse by rerate() (rating's own writer), recorded in the
+ * ledger by this transaction (crediting only the difference), and then published on the rated
+ * feed like rating's re-rate does: billing's feed consumer finds the version already recorded and
+ * changes nothing, so the version is billed once.
  */
 export interface ResolutionRequest {
   outcome: DisputeOutcome;
@@ -49,6 +53,8 @@ export interface ResolutionResult {
   rerate: RerateOutcome | null;
   credit_note_id: number | null;
   credited_net_minor: number;
+  /** The refunds of the credit note sent to the provider (pending ones are resent by the sweep). */
+  refunds: { payment_id: number; operation: string; status: string; error?: string }[];
   bundle_manifest_sha256: string | null;
 }
 
@@ -135,7 +141,11 @@ async function new_version_row(
 }
 
 /** The re-rated version into the ledger (as the feed would record it), returning its net. */
-async function record_version(tx: Queryable, row: RatedSessionRow, now_ms: number): Promise<number> {
+async function record_version(
+  tx: Queryable,
+  row: RatedSessionRow,
+  now_ms: number,
+): Promise<{ net_minor: number; vat_parts: VatPart[] }> {
   const net_minor = minor_of(row.total_excl_vat, row.currency);
   const vat_parts = session_vat_parts(row, net_minor);
   await tx.query(
@@ -171,7 +181,15 @@ async function record_version(tx: Queryable, row: RatedSessionRow, now_ms: numbe
     `UPDATE sessions SET final_version = $2 WHERE session_id = $1 AND (final_version IS NULL OR final_version < $2)`,
     [row.session_id, row.version],
   );
-  return net_minor;
+  return { net_minor, vat_parts };
+}
+
+/** Net minor units per VAT rate (vat_key), summed. */
+function by_rate(parts: readonly { vat_percent: string; net_minor: number }[]): Map<string, number> {
+  const rates = new Map<string, number>();
+  for (const p of parts)
+    rates.set(vat_key(p.vat_percent), (rates.get(vat_key(p.vat_percent)) ?? 0) + p.net_minor);
+  return rates;
 }
 
 export async function resolve_case(
@@ -192,6 +210,7 @@ export async function resolve_case(
         : 'a chargeback case is resolved chargeback_won or chargeback_lost',
     );
   let rerated: RerateOutcome | null = null;
+  let stored_rows: readonly RatedSessionRow[] = [];
   let version_row: RatedSessionRow | undefined;
   if (request.rerate !== undefined) {
     if (deps.store === undefined || deps.tariffs === undefined)
@@ -199,7 +218,13 @@ export async function resolve_case(
     if (before.session_id === '') throw new FieldError('rerate', 'the case names no session to re-rate');
     try {
       const outcomes = await rerate(
-        { store: deps.store, tariffs: deps.tariffs },
+        {
+          store: deps.store,
+          tariffs: deps.tariffs,
+          on_stored: (rows) => {
+            stored_rows = rows;
+          },
+        },
         { session_id: before.session_id },
         {
           tariff_id: request.rerate.tariff_id,
@@ -221,13 +246,16 @@ export async function resolve_case(
   const result = await deps.ledger.transaction(async (tx) => {
     const current = await lock_case(tx, id);
     check_move(id, current.state, 'resolved');
-    let credit_net = 0;
     let invoice_id: number | null = current.invoice_id;
-    let vat_percent: string | undefined;
     let rerate_difference = 0;
+    // What is credited, net per VAT rate: a session billed in several VAT parts (billing/invoices
+    // per-session.ts, session_lines) has one invoice line per part, and each part's difference is
+    // credited at its own rate.
+    const credit_parts = new Map<string, number>();
+    const goodwill_parts = new Map<string, number>();
     if (version_row !== undefined) {
-      const new_net = await record_version(tx, version_row, now_ms);
-      const [billed] = await tx.query<{
+      const recorded = await record_version(tx, version_row, now_ms);
+      const billed = await tx.query<{
         billed_invoice_id: number | null;
         net_minor: number | null;
         vat_percent: string | null;
@@ -235,14 +263,24 @@ export async function resolve_case(
         `SELECT s.billed_invoice_id, l.net_minor, trim_scale(l.vat_percent)::text AS vat_percent
          FROM sessions s LEFT JOIN invoice_lines l ON l.invoice_id = s.billed_invoice_id AND l.session_id = s.session_id
            AND l.session_version = s.billed_version AND l.kind = 'session'
-         WHERE s.session_id = $1`,
+         WHERE s.session_id = $1 ORDER BY l.line_no`,
         [current.session_id],
       );
-      if (billed?.billed_invoice_id != null && billed.net_minor !== null) {
-        invoice_id = billed.billed_invoice_id;
-        vat_percent = billed.vat_percent ?? undefined;
-        rerate_difference = billed.net_minor - new_net;
-        credit_net += Math.max(0, rerate_difference);
+      const lines = billed.filter(
+        (b): b is { billed_invoice_id: number; net_minor: number; vat_percent: string } =>
+          b.billed_invoice_id !== null && b.net_minor !== null && b.vat_percent !== null,
+      );
+      if (lines.length > 0) {
+        invoice_id = lines[0]!.billed_invoice_id;
+        const before_parts = by_rate(lines);
+        const after_parts = by_rate(recorded.vat_parts);
+        rerate_difference = lines.reduce((sum, l) => sum + l.net_minor, 0) - recorded.net_minor;
+        // A part whose price went up is not charged here (a dispute only gives back); a part at a
+        // rate the invoice does not carry cannot be credited on it.
+        for (const [rate, net] of before_parts) {
+          const less = net - (after_parts.get(rate) ?? 0);
+          if (less > 0) credit_parts.set(rate, less);
+        }
       }
     }
     if (request.goodwill_minor !== undefined) {
@@ -255,17 +293,38 @@ export async function resolve_case(
       }
       if (invoice_id === null)
         throw new FieldError('goodwill_minor', 'the session is not invoiced yet: there is nothing to credit');
-      credit_net += request.goodwill_minor;
+      // Goodwill at the rate of the invoice's largest VAT part (its only one, mostly).
+      const [rate] = await tx.query<{ vat_percent: string }>(
+        'SELECT trim_scale(vat_percent)::text AS vat_percent FROM invoice_vat WHERE invoice_id = $1 ORDER BY net_minor DESC, vat_percent LIMIT 1',
+        [invoice_id],
+      );
+      if (rate === undefined)
+        throw new FieldError('goodwill_minor', 'the invoice has no VAT part to credit at');
+      const key = vat_key(rate.vat_percent);
+      goodwill_parts.set(key, request.goodwill_minor);
     }
+    const credit_net = [...credit_parts.values(), ...goodwill_parts.values()].reduce((a, b) => a + b, 0);
     let credit_note_id: number | null = null;
     let credited_minor = 0;
+    let refund_ops: OperationRow[] = [];
     if (credit_net > 0 && invoice_id !== null) {
-      credit_note_id = await create_credit_note_in(
+      credit_note_id = await create_credit_note_parts_in(
         tx,
         {
           invoice_id,
-          amount: text_of_minor(credit_net, current.currency),
-          ...(vat_percent === undefined ? {} : { vat_percent }),
+          // The re-rating's parts name the session's new version (a later re-rating by rating
+          // credits only what is left of the billed lines: credit_sessions); goodwill names none.
+          parts: [
+            ...[...credit_parts.entries()]
+              .sort((a, b) => Number(a[0]) - Number(b[0]))
+              .map(([vat_percent, net_minor]) => ({
+                vat_percent,
+                net_minor,
+                session_id: current.session_id,
+                session_version: version_row!.version,
+              })),
+            ...[...goodwill_parts.entries()].map(([vat_percent, net_minor]) => ({ vat_percent, net_minor })),
+          ],
           reason: `Dispute ${id}: ${request.reason}`.slice(0, 500),
         },
         now_ms,
@@ -275,6 +334,23 @@ export async function resolve_case(
         [credit_note_id],
       );
       credited_minor = note!.total_minor;
+      // Partial acceptance gives back part of what the claimant disputed (an amount incl. VAT).
+      if (
+        request.outcome === 'partly_accepted' &&
+        current.amount_disputed_minor > 0 &&
+        credited_minor >= current.amount_disputed_minor
+      )
+        throw new FieldError(
+          'outcome',
+          `partly_accepted credits less than the ${text_of_minor(current.amount_disputed_minor, current.currency)} ${current.currency} disputed; this credits ${text_of_minor(credited_minor, current.currency)}: use accepted`,
+        );
+      // The refund intent in this same transaction; the provider call follows the commit.
+      if (deps.payment_provider !== undefined)
+        refund_ops = await add_credit_note_refunds(
+          tx,
+          { invoice_id, credit_note_id, credit_total_minor: credited_minor, actor: `support:${actor.id}` },
+          now_ms,
+        );
     }
     const rerate_record = rerated === null ? null : { ...rerated, difference_net_minor: rerate_difference };
     await tx.query(
@@ -346,8 +422,26 @@ export async function resolve_case(
         },
       },
     ]);
-    return { credit_note_id, credited_net_minor: credit_net };
+    return { credit_note_id, credited_net_minor: credit_net, refund_ops };
   });
+  const refunds =
+    deps.payment_provider === undefined || result.refund_ops.length === 0
+      ? []
+      : await send_refunds(
+          { ledger: deps.ledger, provider: deps.payment_provider },
+          result.refund_ops,
+          `support:${actor.id}`,
+        );
+  // The new version on the rated feed, as rating's re-rate announces it, after the ledger holds
+  // it: billing's feed consumer finds the version recorded and changes nothing (no second credit,
+  // no second invoice); other readers of the feed see the session's new version.
+  if (deps.nats !== undefined && stored_rows.length > 0) {
+    try {
+      await publish_rated_versions(deps.nats, stored_rows);
+    } catch (error) {
+      deps.on_error?.(error, `rated feed copy of the re-rated ${before.session_id}`);
+    }
+  }
   const view = (await get_case(deps.ledger, id))!;
   await publish_fact(deps, view);
   return {
@@ -355,6 +449,12 @@ export async function resolve_case(
     rerate: rerated,
     credit_note_id: result.credit_note_id,
     credited_net_minor: result.credited_net_minor,
+    refunds: refunds.map((r) => ({
+      payment_id: r.payment.id,
+      operation: r.operation.idempotency_key,
+      status: r.operation.status,
+      ...(r.error === undefined ? {} : { error: r.error.code }),
+    })),
     bundle_manifest_sha256: bundle_digest,
   };
 }

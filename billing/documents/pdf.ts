@@ -84,6 +84,22 @@ export async function pdf_document(doc: DocumentView, credited_number?: string):
     true,
   );
   for (const l of doc.lines) {
+    if (l.kind === 'discount') {
+      // A membership discount explains itself in a sentence: written across the columns, its figures below.
+      if (pdf.y > 750) pdf.addPage();
+      pdf.font('Helvetica').text(l.description, 100, pdf.y, { width: 375 });
+      pdf.x = 40;
+      row([
+        '',
+        '',
+        l.energy_wh === null ? '' : (l.energy_wh / 1000).toFixed(3),
+        '',
+        '',
+        l.vat_percent,
+        l.net,
+      ]);
+      continue;
+    }
     row(
       l.session_id === null
         ? ['', l.description, '', '', '', l.vat_percent, l.net]

@@ -8,7 +8,10 @@ import type { DocumentView } from '../invoices/query.js';
  * the business terms (BT-n) are named in comments where they are set. Each session is one line
  * of quantity 1 (unit C62) priced at its net: the kWh, duration and tariff are in the line's item
  * description, since EN 16931 fixes BT-131 = quantity x price and a kWh price with more digits
- * than the currency would not multiply back to the rounded line net.
+ * than the currency would not multiply back to the rounded line net. Amounts are the ledger's, written
+ * with the currency's minor digits (BR-DEC-*), so BR-CO-10/13/14/15 and BR-S-08/BR-CO-17 hold by the
+ * rounding rule of amounts.ts. Validated by the UBL 2.1 XSD and the EN 16931 rules in
+ * einvoice-validate.ts (test/einvoice-validation.test.ts).
  */
 function xml_text(text: string): string {
   return (
@@ -72,17 +75,29 @@ export function ubl_document(doc: DocumentView, credited_number?: string): strin
       l.session_id === null
         ? ''
         : ` | session ${l.session_id} v${l.session_version} | ${((l.energy_wh ?? 0) / 1000).toFixed(3)} kWh | ${Math.round((l.duration_s ?? 0) / 60)} min | tariff ${l.tariff_id} v${l.tariff_version}`;
+    // BR-27: the item net price (BT-146) is never negative, so a negative line (a discount) is
+    // quantity -1 at the positive price; BT-131 = BT-129 x BT-146 either way.
+    const quantity = l.net_minor < 0 ? '-1' : '1';
+    const quantity_tag = credit ? 'CreditedQuantity' : 'InvoicedQuantity';
+    const name =
+      l.session_id !== null
+        ? 'EV charging session'
+        : l.kind === 'fee'
+          ? 'Membership fee'
+          : l.kind === 'discount'
+            ? 'Membership discount'
+            : 'Credit';
     return [
       `<cac:${root}Line>`,
       `<cbc:ID>${l.line_no}</cbc:ID>`, // BT-126
-      `<cbc:${credit ? 'CreditedQuantity' : 'InvoicedQuantity'} unitCode="C62">1</cbc:${credit ? 'CreditedQuantity' : 'InvoicedQuantity'}>`, // BT-129, BT-130
+      `<cbc:${quantity_tag} unitCode="C62">${quantity}</cbc:${quantity_tag}>`, // BT-129, BT-130
       amount('LineExtensionAmount', l.net_minor, c), // BT-131
       '<cac:Item>',
       `<cbc:Description>${xml_text(l.description + details)}</cbc:Description>`, // BT-154
-      `<cbc:Name>${xml_text(l.kind === 'fee' ? 'Membership fee' : 'EV charging session')}</cbc:Name>`, // BT-153
+      `<cbc:Name>${xml_text(name)}</cbc:Name>`, // BT-153
       tax_category('ClassifiedTaxCategory', l.vat_percent), // BT-151, BT-152
       '</cac:Item>',
-      `<cac:Price>${amount('PriceAmount', l.net_minor, c)}</cac:Price>`, // BT-146
+      `<cac:Price>${amount('PriceAmount', Math.abs(l.net_minor), c)}</cac:Price>`, // BT-146
       `</cac:${root}Line>`,
     ].join('');
   });

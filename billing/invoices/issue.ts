@@ -12,7 +12,7 @@ import { add_days, local_date } from '../period.js';
 
 /** A line of a document before it is written; amounts in minor units of the document's currency. */
 export interface DocumentLine {
-  kind: 'session' | 'fee' | 'credit';
+  kind: 'session' | 'fee' | 'credit' | 'discount';
   description: string;
   net_minor: number;
   vat_percent: string;
@@ -29,6 +29,9 @@ export interface DocumentLine {
   tariff_version?: number;
   id_tag?: string;
   cost_centre_id?: string | null;
+  /** A discount line's membership plan and rule (memberships.ts). */
+  plan_id?: string;
+  rule?: 'included_energy' | 'volume_tier' | 'loyalty';
 }
 
 export interface DocumentParties {
@@ -133,14 +136,14 @@ export async function create_drafts(tx: Queryable, docs: readonly DraftDocument[
   await tx.query(
     `INSERT INTO invoice_lines (invoice_id, line_no, kind, description, session_id, session_version, started_at_ms,
        stopped_at_ms, charge_point_id, evse_id, station_id, energy_wh, duration_s, tariff_id, tariff_version, id_tag,
-       cost_centre_id, net_minor, vat_percent)
+       cost_centre_id, net_minor, vat_percent, plan_id, rule)
      SELECT x.invoice_id, x.line_no, x.kind, x.description, x.session_id, x.session_version, x.started_at_ms, x.stopped_at_ms,
        x.charge_point_id, x.evse_id, x.station_id, x.energy_wh, x.duration_s, x.tariff_id, x.tariff_version, x.id_tag,
-       x.cost_centre_id, x.net_minor, x.vat_percent
+       x.cost_centre_id, x.net_minor, x.vat_percent, x.plan_id, x.rule
      FROM jsonb_to_recordset($1::jsonb) AS x(invoice_id int8, line_no int, kind text, description text, session_id text,
        session_version int, started_at_ms int8, stopped_at_ms int8, charge_point_id text, evse_id int, station_id text,
        energy_wh int8, duration_s int8, tariff_id text, tariff_version int, id_tag text, cost_centre_id text,
-       net_minor int8, vat_percent numeric)`,
+       net_minor int8, vat_percent numeric, plan_id text, rule text)`,
     [
       JSON.stringify(
         docs.flatMap((doc, d) =>

@@ -48,6 +48,9 @@ export interface LineView {
   tariff_version: number | null;
   id_tag: string | null;
   cost_centre_id: string | null;
+  /** A discount line's membership plan and rule (billing/memberships.ts). */
+  plan_id: string | null;
+  rule: string | null;
   net: string;
   net_minor: number;
   vat_percent: string;
@@ -145,8 +148,8 @@ export async function get_document(db: Queryable, id: number): Promise<DocumentV
   if (row === undefined) return undefined;
   const lines = await db.query<Omit<LineView, 'net'>>(
     `SELECT line_no, kind, description, session_id, session_version, started_at_ms, stopped_at_ms, charge_point_id,
-       evse_id, station_id, energy_wh, duration_s, tariff_id, tariff_version, id_tag, cost_centre_id, net_minor,
-       trim_scale(vat_percent)::text AS vat_percent
+       evse_id, station_id, energy_wh, duration_s, tariff_id, tariff_version, id_tag, cost_centre_id, plan_id, rule,
+       net_minor, trim_scale(vat_percent)::text AS vat_percent
      FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_no`,
     [id],
   );

@@ -81,4 +81,23 @@ CREATE TABLE pay_terminal_confirmations (
 CREATE INDEX pay_terminal_confirmations_reference ON pay_terminal_confirmations (authorization_reference);
 `,
   },
+  {
+    version: 301,
+    name: 'pay at the charger: dispute requests open dispute cases; terminal providers and their credential',
+    // A payer's dispute is a dispute case (billing/disputes) bound to the pay session: one per
+    // session. Terminal providers confirm captures with a token of their own (kept as its SHA-256).
+    sql: `
+ALTER TABLE pay_dispute_requests ADD COLUMN case_id int8 REFERENCES dispute_cases(id);
+ALTER TABLE pay_dispute_requests ADD COLUMN amount_disputed_minor int8 CHECK (amount_disputed_minor >= 0);
+CREATE UNIQUE INDEX pay_dispute_requests_session ON pay_dispute_requests (pay_session_id);
+CREATE TABLE pay_terminal_providers (
+  id text PRIMARY KEY CHECK (id ~ '^[a-z0-9_-]{1,32}$'),
+  name text NOT NULL,
+  token_sha256 text NOT NULL,
+  created_at_ms int8 NOT NULL,
+  revoked_at_ms int8
+);
+ALTER TABLE pay_terminal_confirmations ADD COLUMN terminal_provider_id text REFERENCES pay_terminal_providers(id);
+`,
+  },
 ];

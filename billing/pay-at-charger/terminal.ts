@@ -8,9 +8,25 @@ import type { Ledger } from '../ledger.js';
 /**
  * A charger with its own payment terminal starts the session itself once the terminal has
  * authorized the card; the session's token is the terminal's authorization reference (OCPI 2.3
- * Session/CDR authorization_reference). The terminal provider later confirms the capture with the
- * fields of OCPI 2.3's FinancialAdviceConfirmation; that confirmation settles the session in the
- * ledger (cash against revenue and VAT, event payment_received with method terminal), once per id.
+ * Session/CDR authorization_reference, CiString(36)). The terminal provider later confirms the
+ * capture with the fields of OCPI 2.3's FinancialAdviceConfirmation; that confirmation settles the
+ * session in the ledger (cash against revenue and VAT, event payment_received with method
+ * terminal), once per id, and the reconciliation (terminal_reconciliation) sets it against the
+ * rated total of the session the reference started.
+ *
+ * How the reference travels from the charger:
+ * - OCPP 2.0.1: TransactionEventRequest (eventType Started, triggerReason Authorized) carries
+ *   `idToken` = { idToken: <reference>, type: "Local", additionalInfo: [{ additionalIdToken:
+ *   <reference>, type: "PaymentTerminal" }] }. IdTokenType.idToken is an identifierString of 36
+ *   (part 2, IdTokenType), the size of OCPI's reference; IdTokenEnumType `Local` is the charger's
+ *   own id; AdditionalInfoType.type "is a custom type, so the implementation needs to be agreed
+ *   upon by all involved parties" (part 2, AdditionalInfoType): "PaymentTerminal" is that
+ *   agreement, so support can tell a terminal session from a local RFID list.
+ * - OCPP 1.6: StartTransaction.req `idTag` = <reference> (section 6.45). idTag is an IdToken of
+ *   CiString20Type (sections 7.15, 7.28), so a terminal whose references are longer must hand the
+ *   charger a short form of at most 20 characters, and confirm with that same text.
+ * Either way the session's id_tag is the reference, and the rated feed's versions of it are what
+ * a confirmation is matched with.
  */
 export interface TerminalConfirmation {
   id: string;
@@ -76,6 +92,7 @@ export function parse_terminal_confirmation(value: unknown): TerminalConfirmatio
 export async function record_terminal_confirmation(
   ledger: Ledger,
   confirmation: TerminalConfirmation,
+  terminal_provider_id: string | null,
   now_ms = Date.now(),
 ): Promise<{ recorded: boolean; session_id: string | null }> {
   const c = confirmation;
@@ -84,8 +101,9 @@ export async function record_terminal_confirmation(
   return await ledger.transaction(async (tx) => {
     const inserted = await tx.query(
       `INSERT INTO pay_terminal_confirmations (id, authorization_reference, currency, total_excl_vat_minor,
-         total_incl_vat_minor, eft_data, capture_status_code, capture_status_message, last_updated, received_at_ms)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING id`,
+         total_incl_vat_minor, eft_data, capture_status_code, capture_status_message, last_updated, received_at_ms,
+         terminal_provider_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING RETURNING id`,
       [
         c.id,
         c.authorization_reference,
@@ -97,6 +115,7 @@ export async function record_terminal_confirmation(
         c.capture_status_message ?? null,
         c.last_updated,
         now_ms,
+        terminal_provider_id,
       ],
     );
     // The session the terminal's reference started, as the rated feed recorded it (may be absent yet).
@@ -107,6 +126,7 @@ export async function record_terminal_confirmation(
     if (inserted.length === 0) return { recorded: false, session_id: session?.session_id ?? null };
     const attributes = {
       method: 'terminal',
+      ...(terminal_provider_id === null ? {} : { provider: terminal_provider_id }),
       authorization_reference: c.authorization_reference,
       confirmation_id: c.id,
       capture_status_code: c.capture_status_code,

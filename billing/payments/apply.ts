@@ -199,7 +199,7 @@ export async function apply_provider_payment(
           ...base,
           kind: 'payment_cancelled',
           amount_minor: payment.capturable_minor,
-          attributes: { ...ids, reason: cause.reason.slice(0, 100) },
+          attributes: { ...ids, method: payment.method, reason: cause.reason.slice(0, 100) },
         },
       ]);
       return moved;

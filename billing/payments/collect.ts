@@ -169,7 +169,7 @@ export async function use_account_credit(
       invoice_id: invoice.id,
       amount_minor,
       currency: invoice.currency,
-      attributes: { source },
+      attributes: { method: 'account_credit', source },
     },
   ]);
   await move_invoice_paid(tx, invoice.id, amount_minor, at_ms, {

@@ -77,7 +77,11 @@ async function add_account_credit(
       invoice_id: invoice.id,
       amount_minor,
       currency: invoice.currency,
-      attributes: { source, ...(credit_note_id !== null ? { credit_note_id } : {}) },
+      attributes: {
+        method: 'account_credit',
+        source,
+        ...(credit_note_id !== null ? { credit_note_id } : {}),
+      },
     },
   ]);
   await move_invoice_paid(tx, invoice.id, -amount_minor, at_ms, undefined);

@@ -10,6 +10,7 @@ import {
   type PaymentRow,
 } from './apply.js';
 import { finish_refund, now_of, type PaymentsContext } from './operations.js';
+import { apply_payout } from './payouts.js';
 import type { ProviderEvent, ProviderRefund } from './provider.js';
 
 /**
@@ -140,6 +141,9 @@ async function apply_event(
       require_captured(payment, event);
       return { outcome: 'applied', payment: await apply_chargeback(tx, payment, dispute, cause) };
     }
+    case 'payout.updated':
+      await apply_payout(tx, provider, event.payout!, cause.at_ms);
+      return { outcome: 'applied' };
     case 'dispute.closed': {
       const dispute = event.dispute!;
       const payment = await find_payment(tx, provider, dispute.provider_payment_id);

@@ -28,6 +28,17 @@ export {
   type RefundRequest,
   refund_payment,
 } from './payments.js';
+export {
+  apply_payout,
+  get_payout,
+  list_payouts,
+  type PayoutReport,
+  type PayoutView,
+  payout_report,
+  reconcile_payout,
+  record_payment_fees,
+  sync_payouts,
+} from './payouts.js';
 export * from './provider.js';
 export { get_payment, type PaymentView, payments_of_account, payments_of_invoice } from './query.js';
 export { record_payment } from './record.js';

@@ -17,6 +17,9 @@ import type { LedgerMigration } from '../migrations.js';
  *   choice for credit notes (refund to the payment, or keep as account credit).
  * - `account_credit`: movements of an account's credit (+ added from a credit note, - used for an
  *   invoice); the balance is the sum.
+ * - 101 `provider_balance_transactions`: the gateway's balance movements (charge with its fee,
+ *   refund, payout, failed payout) by id, each matched to its ledger payment or refund;
+ *   `provider_payouts`: payouts to the bank with their reconciliation (billing/payments/payouts.ts).
  */
 export const payment_migrations: readonly LedgerMigration[] = [
   {
@@ -136,6 +139,52 @@ CREATE TRIGGER payment_transitions_append_only BEFORE UPDATE OR DELETE ON paymen
   FOR EACH ROW EXECUTE FUNCTION payments_append_only();
 CREATE TRIGGER account_credit_append_only BEFORE UPDATE OR DELETE ON account_credit
   FOR EACH ROW EXECUTE FUNCTION payments_append_only();
+`,
+  },
+  {
+    version: 101,
+    name: 'provider balance transactions (fees) and payouts',
+    sql: `
+CREATE TABLE provider_balance_transactions (
+  provider text NOT NULL,
+  transaction_id text NOT NULL,
+  type text NOT NULL,
+  source_id text NOT NULL,
+  provider_payment_id text,
+  payment_id int8 REFERENCES payments(id),
+  refund_id int8 REFERENCES payment_refunds(id),
+  currency text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+  amount_minor int8 NOT NULL,
+  fee_minor int8 NOT NULL CHECK (fee_minor >= 0),
+  net_minor int8 NOT NULL,
+  payout_id text,
+  match_status text NOT NULL CHECK (match_status IN ('matched', 'unmatched', 'mismatch', 'payout')),
+  note text NOT NULL DEFAULT '',
+  created_at_ms int8 NOT NULL,
+  available_on_ms int8 NOT NULL,
+  recorded_at_ms int8 NOT NULL,
+  PRIMARY KEY (provider, transaction_id),
+  CHECK (net_minor = amount_minor - fee_minor)
+);
+CREATE INDEX provider_balance_transactions_payout ON provider_balance_transactions (provider, payout_id);
+CREATE INDEX provider_balance_transactions_payment ON provider_balance_transactions (payment_id);
+CREATE TABLE provider_payouts (
+  provider text NOT NULL,
+  payout_id text NOT NULL,
+  currency text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+  amount_minor int8 NOT NULL CHECK (amount_minor >= 0),
+  status text NOT NULL CHECK (status IN ('pending', 'in_transit', 'paid', 'failed', 'canceled')),
+  arrival_on date NOT NULL,
+  failure_code text,
+  transactions int,
+  transactions_net_minor int8,
+  reconciliation text NOT NULL DEFAULT 'pending' CHECK (reconciliation IN ('pending', 'matched', 'mismatch')),
+  note text NOT NULL DEFAULT '',
+  created_at_ms int8 NOT NULL,
+  updated_at_ms int8 NOT NULL,
+  PRIMARY KEY (provider, payout_id)
+);
+CREATE INDEX provider_payouts_arrival ON provider_payouts (arrival_on);
 `,
   },
 ];

@@ -79,6 +79,37 @@ export interface ProviderCustomer {
   provider_customer_id: string;
 }
 
+/**
+ * A movement of the provider's balance (Stripe balance transaction): a captured charge with the
+ * provider's fee, a refund, a payout and a failed payout's money coming back. net = amount - fee.
+ */
+export interface ProviderBalanceTransaction {
+  transaction_id: string;
+  type: string;
+  /** The object that moved it: a charge, refund or payout id. */
+  source_id: string;
+  /** For a charge or refund: the payment it belongs to (PaymentIntent id), when the provider says. */
+  provider_payment_id?: string | undefined;
+  currency: string;
+  amount_minor: number;
+  fee_minor: number;
+  net_minor: number;
+  created_at_ms: number;
+  available_on_ms: number;
+}
+
+/** A transfer of the provider's balance to the merchant's bank (Stripe payout). */
+export interface ProviderPayout {
+  provider_payout_id: string;
+  currency: string;
+  amount_minor: number;
+  status: 'pending' | 'in_transit' | 'paid' | 'failed' | 'canceled';
+  /** YYYY-MM-DD (UTC) the bank is expected to receive it. */
+  arrival_on: string;
+  created_at_ms: number;
+  failure_code?: string | undefined;
+}
+
 /** An event the provider sent us, already verified (signature, tolerance) by the adapter. */
 export interface ProviderEvent {
   /** The provider's event id: the key that makes processing exactly once. */
@@ -93,18 +124,23 @@ export interface ProviderEvent {
     | 'refund.failed'
     | 'dispute.opened'
     | 'dispute.closed'
+    | 'payout.updated'
     | 'other';
   /** The provider's own type name, kept for the audit trail. */
   provider_type: string;
   created_at_ms: number;
   payment?: ProviderPayment | undefined;
   refund?: ProviderRefund | undefined;
+  /** For `payout.updated` (Stripe payout.created / paid / failed / updated): the payout. */
+  payout?: ProviderPayout | undefined;
   /** For `dispute.*`: the provider's dispute id, amount and status. */
   dispute?: {
     provider_dispute_id: string;
     provider_payment_id: string;
     amount_minor: number;
     status: string;
+    /** The provider's reason code (Stripe: fraudulent, duplicate, product_not_received, ...). */
+    reason?: string | undefined;
   };
 }
 
@@ -148,10 +184,29 @@ export interface PaymentProvider {
     payment_method_id: string;
   }): Promise<{ payment_method_id: string; brand?: string | undefined; last4?: string | undefined }>;
   /**
+   * Sends the merchant's evidence for a chargeback (text fields, Stripe's dispute evidence names)
+   * and submits it to the card issuer. Optional: a provider without chargebacks leaves it out.
+   */
+  submit_dispute_evidence?(request: {
+    idempotency_key: string;
+    provider_dispute_id: string;
+    evidence: Record<string, string>;
+    metadata: Record<string, string>;
+  }): Promise<{ provider_dispute_id: string; status: string }>;
+  /**
    * Verifies a webhook delivery from its raw body and headers and returns the event; throws
    * PaymentProviderError('signature_invalid') when the signature or its timestamp fails.
    */
   parse_event(raw_body: Buffer, headers: Record<string, string | string[] | undefined>): ProviderEvent;
+  /**
+   * Fees and payouts (optional: a provider without them leaves these out). The balance transaction
+   * of a payment's captured charge (its fee), or undefined before capture.
+   */
+  charge_transaction_of?(provider_payment_id: string): Promise<ProviderBalanceTransaction | undefined>;
+  /** Payouts, newest first, created at or after `created_after_ms`. */
+  list_payouts?(request: { created_after_ms: number; limit: number }): Promise<ProviderPayout[]>;
+  /** The balance transactions one payout settled, its own (type `payout`) included. */
+  payout_transactions?(provider_payout_id: string): Promise<ProviderBalanceTransaction[]>;
 }
 
 export type PaymentProviderErrorCode =

@@ -90,7 +90,7 @@ export async function record_payment(
         amount_minor,
         attributes: {
           reference: request.reference,
-          ...(request.method === undefined ? {} : { method: request.method }),
+          method: request.method ?? 'bank_transfer',
         },
       },
       ...(status === 'paid' ? [{ ...event, kind: 'invoice_paid', amount_minor: paid }] : []),

@@ -4,9 +4,11 @@ import {
   type ChargeSavedMethodRequest,
   type PaymentProvider,
   PaymentProviderError,
+  type ProviderBalanceTransaction,
   type ProviderCustomer,
   type ProviderEvent,
   type ProviderPayment,
+  type ProviderPayout,
   type ProviderRefund,
 } from './provider.js';
 
@@ -184,10 +186,66 @@ export class StripeProvider implements PaymentProvider {
     return refund_of(refund);
   }
 
+  /** Stripe "Update a dispute" with submit: true (the evidence goes to the issuer). */
+  async submit_dispute_evidence(request: {
+    idempotency_key: string;
+    provider_dispute_id: string;
+    evidence: Record<string, string>;
+    metadata: Record<string, string>;
+  }): Promise<{ provider_dispute_id: string; status: string }> {
+    const dispute = await call(() =>
+      this.stripe.disputes.update(
+        request.provider_dispute_id,
+        {
+          evidence: request.evidence as Stripe.DisputeUpdateParams.Evidence,
+          metadata: request.metadata,
+          submit: true,
+        },
+        { idempotencyKey: request.idempotency_key },
+      ),
+    );
+    return { provider_dispute_id: dispute.id, status: dispute.status };
+  }
+
   async retrieve(provider_payment_id: string): Promise<ProviderPayment> {
     return await this.intent_call(() =>
       this.stripe.paymentIntents.retrieve(provider_payment_id, { expand: ['latest_charge'] }),
     );
+  }
+
+  /** docs "Balance transactions": the charge's `balance_transaction`, expanded, holds its fee. */
+  async charge_transaction_of(provider_payment_id: string): Promise<ProviderBalanceTransaction | undefined> {
+    const intent = await call(() =>
+      this.stripe.paymentIntents.retrieve(provider_payment_id, { expand: ['latest_charge'] }),
+    );
+    const charge = intent.latest_charge;
+    const charge_id = typeof charge === 'string' ? charge : charge?.id;
+    if (charge_id === undefined) return undefined;
+    const full = await call(() =>
+      this.stripe.charges.retrieve(charge_id, { expand: ['balance_transaction'] }),
+    );
+    const txn = full.balance_transaction;
+    if (txn === null || typeof txn === 'string') return undefined;
+    return { ...transaction_of(txn), provider_payment_id };
+  }
+
+  async list_payouts(request: { created_after_ms: number; limit: number }): Promise<ProviderPayout[]> {
+    const payouts = await call(() =>
+      this.stripe.payouts
+        .list({ created: { gte: Math.floor(request.created_after_ms / 1000) }, limit: 100 })
+        .autoPagingToArray({ limit: request.limit }),
+    );
+    return payouts.map(payout_of);
+  }
+
+  /** docs "Payout reconciliation": balance transactions listed with `payout=`, sources expanded. */
+  async payout_transactions(provider_payout_id: string): Promise<ProviderBalanceTransaction[]> {
+    const list = await call(() =>
+      this.stripe.balanceTransactions
+        .list({ payout: provider_payout_id, limit: 100, expand: ['data.source'] })
+        .autoPagingToArray({ limit: 10_000 }),
+    );
+    return list.map(transaction_of);
   }
 
   parse_event(raw_body: Buffer, headers: Record<string, string | string[] | undefined>): ProviderEvent {
@@ -244,6 +302,9 @@ function provider_error(error: unknown): PaymentProviderError {
   }
   const code = error.code;
   if (error instanceof Stripe.errors.StripeIdempotencyError) {
+    // 409: another request with this key is still being processed (docs "Idempotent requests"):
+    // its outcome is not known yet, so the call stays pending and is sent again later.
+    if (error.statusCode === 409) return new PaymentProviderError('unavailable', error.message, code);
     return new PaymentProviderError('idempotency_conflict', error.message, code);
   }
   if (error instanceof Stripe.errors.StripeConnectionError || error instanceof Stripe.errors.StripeAPIError) {
@@ -307,6 +368,48 @@ export function payment_of(intent: Stripe.PaymentIntent): ProviderPayment {
   }
 }
 
+function day_of(unix_s: number): string {
+  return new Date(unix_s * 1000).toISOString().slice(0, 10);
+}
+
+export function payout_of(payout: Stripe.Payout): ProviderPayout {
+  return {
+    provider_payout_id: payout.id,
+    currency: payout.currency.toUpperCase(),
+    amount_minor: payout.amount,
+    status: payout.status as ProviderPayout['status'],
+    arrival_on: day_of(payout.arrival_date),
+    created_at_ms: payout.created * 1000,
+    failure_code: payout.failure_code ?? undefined,
+  };
+}
+
+export function transaction_of(txn: Stripe.BalanceTransaction): ProviderBalanceTransaction {
+  const source = txn.source;
+  let source_id = '';
+  let provider_payment_id: string | undefined;
+  if (typeof source === 'string') source_id = source;
+  else if (source !== null) {
+    source_id = source.id;
+    if ('payment_intent' in source && source.payment_intent !== null && source.payment_intent !== undefined) {
+      const pi = source.payment_intent;
+      provider_payment_id = typeof pi === 'string' ? pi : pi.id;
+    }
+  }
+  return {
+    transaction_id: txn.id,
+    type: txn.type,
+    source_id,
+    provider_payment_id,
+    currency: txn.currency.toUpperCase(),
+    amount_minor: txn.amount,
+    fee_minor: txn.fee,
+    net_minor: txn.net,
+    created_at_ms: txn.created * 1000,
+    available_on_ms: txn.available_on * 1000,
+  };
+}
+
 function refund_of(refund: Stripe.Refund): ProviderRefund {
   const status =
     refund.status === 'succeeded' ? 'succeeded' : refund.status === 'failed' ? 'failed' : 'pending';
@@ -348,6 +451,12 @@ export function event_of(event: Stripe.Event): ProviderEvent {
     }
     case 'refund.failed':
       return { ...base, type: 'refund.failed', refund: refund_of(event.data.object) };
+    case 'payout.created':
+    case 'payout.updated':
+    case 'payout.paid':
+    case 'payout.failed':
+    case 'payout.canceled':
+      return { ...base, type: 'payout.updated', payout: payout_of(event.data.object) };
     case 'charge.dispute.created':
     case 'charge.dispute.closed': {
       const dispute = event.data.object;
@@ -360,6 +469,7 @@ export function event_of(event: Stripe.Event): ProviderEvent {
           provider_payment_id: typeof pi === 'string' ? pi : (pi?.id ?? ''),
           amount_minor: dispute.amount,
           status: dispute.status,
+          reason: dispute.reason,
         },
       };
     }

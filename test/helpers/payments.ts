@@ -1,3 +1,5 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   put_account,
   put_legal_entity,
@@ -71,4 +73,35 @@ export async function issue_invoice(
   );
   if (invoice === undefined) throw new Error(`no invoice for ${request.account_id} ${request.period}`);
   return invoice;
+}
+
+export interface WebhookReceiver {
+  /** Where the emulator delivers its events. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Our webhook endpoint on loopback for the tests that drive payments without the whole stack:
+ * each delivery's raw body and headers go to `handle`, whose number is the HTTP status answered
+ * (the emulator retries what is not 2xx).
+ */
+export async function start_webhook_receiver(
+  handle: (body: Buffer, headers: IncomingHttpHeaders) => Promise<number>,
+): Promise<WebhookReceiver> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      void handle(Buffer.concat(chunks), req.headers).then((status) => {
+        res.statusCode = status;
+        res.end();
+      });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }

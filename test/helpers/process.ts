@@ -51,3 +51,28 @@ export async function start_evrate(
     },
   };
 }
+
+export interface CliProcess {
+  child: ChildProcess;
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
+  /** Everything it wrote to stdout and stderr so far. */
+  output(): string;
+}
+
+/** Runs one `evrate` subcommand (the built CLI) as a child process, with LOG_LEVEL=warn. */
+export function run_cli(args: string[], env: Record<string, string>): CliProcess {
+  const child = spawn(process.execPath, [built_module('app/cli.js'), ...args], {
+    cwd: project_root,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (c: Buffer) => {
+    output += c.toString();
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, output: () => output };
+}

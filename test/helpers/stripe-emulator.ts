@@ -50,6 +50,15 @@ export interface StripeEmulatorOptions {
   /** First retry after this, doubling each time (Stripe retries over 3 days; tests need ms). */
   webhook_retry_ms?: number;
   webhook_attempts_max?: number;
+  /**
+   * The processing fee taken from each captured charge, in basis points of the amount plus a fixed
+   * part in minor units (none for zero-decimal currencies); Stripe's standard card pricing is
+   * 2.9% + 30 cents (docs "Pricing"). Default 290 bp + 30.
+   */
+  fee_percent_bp?: number;
+  fee_fixed_minor?: number;
+  /** Days from a charge to its funds being available for a payout (docs "Payout schedule"). */
+  available_after_days?: number;
   /** Deliver events as they happen (true) or hold them until `release_deliveries` (false). */
   deliver_automatically?: boolean;
 }
@@ -210,6 +219,40 @@ interface Refund {
   metadata: Record<string, string>;
 }
 
+/**
+ * docs "Balance transactions": every movement of the Stripe balance; `net = amount - fee`. A
+ * captured charge adds one (type charge, its fee), a refund one (type refund, negative, no fee), a
+ * payout one (type payout, negative), a failed payout one (type payout_failure, the money back).
+ */
+interface BalanceTransaction {
+  id: string;
+  created: number;
+  amount: number;
+  currency: string;
+  fee: number;
+  net: number;
+  type: 'charge' | 'refund' | 'payout' | 'payout_failure' | 'adjustment';
+  source: string;
+  available_on: number;
+  description: string | null;
+  /** The automatic payout that settled it (docs: list with `payout=`); null while in the balance. */
+  payout: string | null;
+}
+
+/** docs "Payouts": automatic payouts of the available balance to the bank account. */
+interface Payout {
+  id: string;
+  created: number;
+  amount: number;
+  currency: string;
+  arrival_date: number;
+  status: 'pending' | 'in_transit' | 'paid' | 'failed' | 'canceled';
+  balance_transaction: string;
+  failure_balance_transaction: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+}
+
 interface Dispute {
   id: string;
   created: number;
@@ -219,7 +262,35 @@ interface Dispute {
   payment_intent: string;
   reason: string;
   status: 'needs_response' | 'under_review' | 'won' | 'lost';
+  /** The merchant's evidence (docs "Dispute evidence"): text fields as sent, staged or submitted. */
+  evidence: Record<string, string>;
+  submission_count: number;
+  metadata: Record<string, string>;
 }
+
+/** Stripe's text fields of dispute evidence (docs "The Dispute object", evidence); files excluded. */
+const dispute_evidence_text_fields = [
+  'access_activity_log',
+  'billing_address',
+  'cancellation_policy_disclosure',
+  'cancellation_rebuttal',
+  'customer_email_address',
+  'customer_name',
+  'customer_purchase_ip',
+  'duplicate_charge_explanation',
+  'duplicate_charge_id',
+  'product_description',
+  'refund_policy_disclosure',
+  'refund_refusal_explanation',
+  'service_date',
+  'shipping_address',
+  'shipping_carrier',
+  'shipping_date',
+  'shipping_tracking_number',
+  'uncategorized_text',
+] as const;
+/** Stripe: the combined character count of all evidence fields is limited to 150,000. */
+const dispute_evidence_chars_max = 150_000;
 
 export interface StripeEvent {
   id: string;
@@ -429,6 +500,10 @@ export class StripeEmulator {
   readonly charges = new Map<string, Charge>();
   readonly refunds = new Map<string, Refund>();
   readonly disputes = new Map<string, Dispute>();
+  readonly balance_transactions = new Map<string, BalanceTransaction>();
+  readonly payouts = new Map<string, Payout>();
+  /** The charge's or refund's balance transaction, by the charge's or refund's id. */
+  private readonly balance_transaction_of = new Map<string, string>();
   readonly events: StripeEvent[] = [];
   readonly deliveries: WebhookDelivery[] = [];
   /** Every request that did work (not replays, not refused validation): method, path, key. */
@@ -436,6 +511,9 @@ export class StripeEmulator {
   private readonly idempotency = new Map<string, SavedAnswer>();
   private readonly in_flight = new Set<string>();
   private readonly stalls: Stall[] = [];
+  private readonly request_delays: { pattern: RegExp; ms: number; remaining: number; reached: () => void }[] =
+    [];
+  private readonly answer_watchers: { pattern: RegExp; remaining: number; sent: () => void }[] = [];
   private held: WebhookDelivery[] = [];
   private delivering = 0;
   private readonly idle_waiters: (() => void)[] = [];
@@ -454,6 +532,9 @@ export class StripeEmulator {
       webhook_retry_ms: options.webhook_retry_ms ?? 20,
       webhook_attempts_max: options.webhook_attempts_max ?? 5,
       deliver_automatically: this.deliver_automatically,
+      fee_percent_bp: options.fee_percent_bp ?? 290,
+      fee_fixed_minor: options.fee_fixed_minor ?? 30,
+      available_after_days: options.available_after_days ?? 2,
     };
   }
 
@@ -550,6 +631,28 @@ export class StripeEmulator {
     return promise;
   }
 
+  /**
+   * The next `count` requests matching "METHOD /path" wait `ms` before they do their work, as a
+   * slow gateway would; the work is done even when the caller has gone (a killed client), like a
+   * request Stripe received. Meanwhile the same idempotency key gets Stripe's 409 "in progress".
+   * Resolves when the first such request arrived.
+   */
+  delay_requests(pattern: RegExp, ms: number, count = 1): Promise<void> {
+    let reached!: () => void;
+    const promise = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    this.request_delays.push({ pattern, ms, remaining: count, reached });
+    return promise;
+  }
+
+  /** Resolves once the next request matching "METHOD /path" has been answered (its body sent). */
+  answer_sent(pattern: RegExp): Promise<void> {
+    return new Promise<void>((sent) => {
+      this.answer_watchers.push({ pattern, remaining: 1, sent });
+    });
+  }
+
   /** The payer completes (or fails) a 3-D Secure challenge, as on Stripe's test page. */
   complete_authentication(payment_intent_id: string, outcome: 'succeed' | 'fail' = 'succeed'): void {
     const intent = this.payment_intents.get(payment_intent_id);
@@ -588,6 +691,9 @@ export class StripeEmulator {
       payment_intent: intent.id,
       reason: options.reason ?? 'fraudulent',
       status: 'needs_response',
+      evidence: {},
+      submission_count: 0,
+      metadata: {},
     };
     this.disputes.set(dispute.id, dispute);
     charge.disputed = true;
@@ -702,6 +808,14 @@ export class StripeEmulator {
         return;
       }
     }
+    const delay = this.request_delays.find((d) => d.remaining > 0 && d.pattern.test(method_path));
+    if (delay !== undefined) {
+      delay.remaining--;
+      if (idempotency_key !== null) this.in_flight.add(idempotency_key);
+      delay.reached();
+      await new Promise((resolve) => setTimeout(resolve, delay.ms));
+      if (idempotency_key !== null) this.in_flight.delete(idempotency_key);
+    }
     let status = 200;
     let answer: JsonObject;
     let saved = true;
@@ -730,7 +844,9 @@ export class StripeEmulator {
     }
     if (res.destroyed) return;
     res.statusCode = status;
-    res.end(text);
+    const watcher = this.answer_watchers.find((w) => w.remaining > 0 && w.pattern.test(method_path));
+    if (watcher !== undefined) watcher.remaining--;
+    res.end(text, () => watcher?.sent());
   }
 
   private answer(res: ServerResponse, status: number, body: JsonObject): void {
@@ -748,6 +864,23 @@ export class StripeEmulator {
       return;
     }
     const outcome = url.searchParams.get('outcome');
+    // In a frame of the paying page (Stripe.js's modal), the outcome goes to the page's script.
+    const embedded = url.searchParams.get('embedded') === '1';
+    if ((outcome === 'succeed' || outcome === 'fail') && embedded) {
+      if (intent.status === 'requires_action') this.complete_authentication(intent.id, outcome);
+      const message = JSON.stringify({
+        type: 'emulator-3ds-done',
+        payment_intent: intent.id,
+        status: intent.status,
+        error: intent.last_payment_error,
+      }).replace(/</g, '\\u003c');
+      res.setHeader('Content-Type', 'text/html; charset=utf-8');
+      res.end(
+        `<!doctype html><title>3D Secure</title><p>${outcome === 'succeed' ? 'Authenticated' : 'Failed'}</p>` +
+          `<script>parent.postMessage(${message}, '*');</script>`,
+      );
+      return;
+    }
     if (outcome === 'succeed' || outcome === 'fail') {
       if (intent.status === 'requires_action') this.complete_authentication(intent.id, outcome);
       const back = new URL(intent.return_url ?? `${this.api_base}/emulator/done`);
@@ -763,8 +896,8 @@ export class StripeEmulator {
     res.end(
       `<!doctype html><title>3D Secure test payment</title><h1>3D Secure test payment</h1>` +
         `<p>${intent.amount} ${intent.currency.toUpperCase()}</p>` +
-        `<a id="complete" href="?outcome=succeed">Complete authentication</a> ` +
-        `<a id="fail" href="?outcome=fail">Fail authentication</a>`,
+        `<a id="complete" href="?outcome=succeed${embedded ? '&amp;embedded=1' : ''}">Complete authentication</a> ` +
+        `<a id="fail" href="?outcome=fail${embedded ? '&amp;embedded=1' : ''}">Fail authentication</a>`,
     );
   }
 
@@ -799,7 +932,21 @@ export class StripeEmulator {
       case 'POST payment_intents/:id/cancel':
         return this.cancel(id!, params, idempotency_key);
       case 'GET charges/:id':
-        return this.charge_json(this.charge(id!));
+        return this.charge_json(this.charge(id!), expand_list(params));
+      case 'GET balance_transactions':
+        return this.list_balance_transactions(params);
+      case 'GET balance_transactions/:id': {
+        const txn = this.balance_transactions.get(id!);
+        if (txn === undefined) throw no_such('balance transaction', id!, 'id');
+        return this.balance_transaction_json(txn, false);
+      }
+      case 'GET payouts':
+        return this.list_payouts(params);
+      case 'GET payouts/:id': {
+        const payout = this.payouts.get(id!);
+        if (payout === undefined) throw no_such('payout', id!, 'id');
+        return this.payout_json(payout);
+      }
       case 'POST refunds':
         return this.create_refund(params, idempotency_key);
       case 'GET refunds/:id': {
@@ -807,6 +954,10 @@ export class StripeEmulator {
         if (refund === undefined) throw no_such('refund', id!, 'id');
         return this.refund_json(refund);
       }
+      case 'GET disputes/:id':
+        return this.dispute_json(this.dispute(id!));
+      case 'POST disputes/:id':
+        return this.update_dispute(id!, params, idempotency_key);
       case 'GET events/:id': {
         const event = this.events.find((e) => e.id === id);
         if (event === undefined) throw no_such('event', id!, 'id');
@@ -1153,6 +1304,7 @@ export class StripeEmulator {
     } else {
       intent.status = 'succeeded';
       intent.amount_received = intent.amount;
+      this.add_balance_transaction('charge', charge.id, charge.amount_captured, charge.currency);
       this.emit('charge.succeeded', this.charge_json(charge), key);
       this.emit('payment_intent.succeeded', this.intent_json(intent), key);
     }
@@ -1221,6 +1373,7 @@ export class StripeEmulator {
     const charge = this.charge(intent.latest_charge!);
     charge.amount_captured = amount;
     charge.captured = true;
+    this.add_balance_transaction('charge', charge.id, amount, charge.currency);
     // The uncaptured rest is released: Stripe shows it as refunded on the charge. We keep
     // amount_refunded for what was really paid back, so refunds stay bounded by amount_captured.
     intent.amount_received = amount;
@@ -1310,6 +1463,7 @@ export class StripeEmulator {
     };
     this.refunds.set(refund.id, refund);
     charge.amount_refunded += amount;
+    this.add_balance_transaction('refund', refund.id, -amount, refund.currency);
     const json = this.refund_json(refund);
     this.emit('refund.created', json, key);
     this.emit('charge.refunded', this.charge_json(charge), key);
@@ -1509,7 +1663,7 @@ export class StripeEmulator {
     };
   }
 
-  private charge_json(c: Charge): JsonObject {
+  private charge_json(c: Charge, expand: string[] = []): JsonObject {
     return {
       id: c.id,
       object: 'charge',
@@ -1530,6 +1684,7 @@ export class StripeEmulator {
       payment_intent: c.payment_intent,
       payment_method: c.payment_method,
       refunded: c.captured && c.amount_refunded === c.amount_captured,
+      balance_transaction: this.expandable_transaction(c.id, expand.includes('balance_transaction')),
       status: c.status,
     };
   }
@@ -1546,7 +1701,286 @@ export class StripeEmulator {
       payment_intent: r.payment_intent,
       reason: r.reason,
       status: r.status,
+      balance_transaction: this.balance_transaction_of.get(r.id) ?? null,
     };
+  }
+
+  private dispute(id: string): Dispute {
+    const dispute = this.disputes.get(id);
+    if (dispute === undefined) throw no_such('dispute', id, 'id');
+    return dispute;
+  }
+
+  /**
+   * POST /v1/disputes/:id (docs "Update a dispute"): evidence text fields are staged, and with
+   * `submit` (default true) sent to the bank: the status becomes under_review and the evidence can
+   * no longer change. A closed or already submitted dispute refuses the update.
+   */
+  private update_dispute(id: string, params: Params, key: string | null): JsonObject {
+    only_params(params, ['evidence', 'metadata', 'submit', 'expand']);
+    const dispute = this.dispute(id);
+    if (dispute.status !== 'needs_response') {
+      throw invalid(
+        `This dispute is ${dispute.status} and its evidence can no longer be updated.`,
+        'evidence',
+      );
+    }
+    const evidence = params.evidence ?? {};
+    if (typeof evidence !== 'object' || Array.isArray(evidence)) throw invalid('Invalid hash', 'evidence');
+    const staged = { ...dispute.evidence };
+    for (const [field, value] of Object.entries(evidence)) {
+      if (!(dispute_evidence_text_fields as readonly string[]).includes(field))
+        throw invalid(
+          `Received unknown parameter: evidence[${field}]`,
+          `evidence[${field}]`,
+          'parameter_unknown',
+        );
+      if (typeof value !== 'string')
+        throw invalid(`Invalid string: evidence[${field}]`, `evidence[${field}]`);
+      staged[field] = value;
+    }
+    const chars = Object.values(staged).reduce((n, v) => n + v.length, 0);
+    if (chars > dispute_evidence_chars_max)
+      throw invalid(`The evidence is over ${dispute_evidence_chars_max} characters in all.`, 'evidence');
+    const submit = text_param(params, 'submit') ?? 'true';
+    if (submit !== 'true' && submit !== 'false') throw invalid(`Invalid boolean: ${submit}`, 'submit');
+    dispute.evidence = staged;
+    dispute.metadata = { ...dispute.metadata, ...metadata_param(params) };
+    if (submit === 'true') {
+      dispute.status = 'under_review';
+      dispute.submission_count++;
+    }
+    const json = this.dispute_json(dispute);
+    this.emit('charge.dispute.updated', json, key);
+    return json;
+  }
+
+  private expandable_transaction(source: string, expand: boolean): Json {
+    const id = this.balance_transaction_of.get(source);
+    if (id === undefined) return null;
+    return expand ? this.balance_transaction_json(this.balance_transactions.get(id)!, false) : id;
+  }
+
+  private fee_of(amount: number, currency: string): number {
+    const fixed = zero_decimal.has(currency) ? 0 : this.options.fee_fixed_minor;
+    return Math.floor((amount * this.options.fee_percent_bp + 5000) / 10_000) + fixed;
+  }
+
+  private add_balance_transaction(
+    type: BalanceTransaction['type'],
+    source: string,
+    amount: number,
+    currency: string,
+  ): BalanceTransaction {
+    const fee = type === 'charge' ? Math.min(this.fee_of(amount, currency), amount) : 0;
+    const created = this.now_s();
+    const txn: BalanceTransaction = {
+      id: this.id('txn'),
+      created,
+      amount,
+      currency,
+      fee,
+      net: amount - fee,
+      type,
+      source,
+      available_on: type === 'charge' ? created + this.options.available_after_days * 86_400 : created,
+      description: null,
+      payout: null,
+    };
+    this.balance_transactions.set(txn.id, txn);
+    if (type === 'charge' || type === 'refund') this.balance_transaction_of.set(source, txn.id);
+    return txn;
+  }
+
+  private balance_transaction_json(t: BalanceTransaction, expand_source: boolean): JsonObject {
+    let source: Json = t.source;
+    if (expand_source) {
+      const charge = this.charges.get(t.source);
+      const refund = this.refunds.get(t.source);
+      const payout = this.payouts.get(t.source);
+      if (charge !== undefined) source = this.charge_json(charge);
+      else if (refund !== undefined) source = this.refund_json(refund);
+      else if (payout !== undefined) source = this.payout_json(payout);
+    }
+    return {
+      id: t.id,
+      object: 'balance_transaction',
+      amount: t.amount,
+      available_on: t.available_on,
+      created: t.created,
+      currency: t.currency,
+      description: t.description,
+      exchange_rate: null,
+      fee: t.fee,
+      fee_details:
+        t.fee === 0
+          ? []
+          : [
+              {
+                amount: t.fee,
+                application: null,
+                currency: t.currency,
+                description: 'Stripe processing fees',
+                type: 'stripe_fee',
+              },
+            ],
+      net: t.net,
+      reporting_category: t.type === 'payout_failure' ? 'payout_reversal' : t.type,
+      source,
+      status: t.available_on <= this.now_s() ? 'available' : 'pending',
+      type: t.type,
+    };
+  }
+
+  private payout_json(p: Payout): JsonObject {
+    return {
+      id: p.id,
+      object: 'payout',
+      amount: p.amount,
+      arrival_date: p.arrival_date,
+      automatic: true,
+      balance_transaction: p.balance_transaction,
+      created: p.created,
+      currency: p.currency,
+      description: 'STRIPE PAYOUT',
+      destination: 'ba_emulator',
+      failure_balance_transaction: p.failure_balance_transaction,
+      failure_code: p.failure_code,
+      failure_message: p.failure_message,
+      livemode: false,
+      metadata: {},
+      method: 'standard',
+      reconciliation_status: p.status === 'paid' ? 'completed' : 'in_progress',
+      source_type: 'card',
+      statement_descriptor: null,
+      status: p.status,
+      type: 'bank_account',
+    };
+  }
+
+  /** Newest first, `limit` (at most 100) after `starting_after`, like every Stripe list. */
+  private page<T extends { id: string }>(
+    url: string,
+    all: T[],
+    params: Params,
+    json: (item: T) => JsonObject,
+  ): JsonObject {
+    const limit = Math.min(integer_param(params, 'limit') ?? 10, 100);
+    const after = text_param(params, 'starting_after');
+    let list = [...all].reverse();
+    if (after !== undefined) {
+      const at = list.findIndex((e) => e.id === after);
+      list = at < 0 ? [] : list.slice(at + 1);
+    }
+    return {
+      object: 'list',
+      url,
+      has_more: list.length > limit,
+      data: list.slice(0, limit).map(json),
+    };
+  }
+
+  private list_balance_transactions(params: Params): JsonObject {
+    const payout = text_param(params, 'payout');
+    const type = text_param(params, 'type');
+    const source = text_param(params, 'source');
+    const currency = text_param(params, 'currency');
+    if (payout !== undefined && !this.payouts.has(payout)) throw no_such('payout', payout, 'payout');
+    const expand_source = expand_list(params).includes('data.source');
+    const all = [...this.balance_transactions.values()].filter(
+      (t) =>
+        (payout === undefined || t.payout === payout) &&
+        (type === undefined || t.type === type) &&
+        (source === undefined || t.source === source) &&
+        (currency === undefined || t.currency === currency),
+    );
+    return this.page('/v1/balance_transactions', all, params, (t) =>
+      this.balance_transaction_json(t, expand_source),
+    );
+  }
+
+  private list_payouts(params: Params): JsonObject {
+    const status = text_param(params, 'status');
+    const arrival = params.arrival_date;
+    const range = typeof arrival === 'object' && !Array.isArray(arrival) ? arrival : {};
+    const gte = typeof range.gte === 'string' ? Number(range.gte) : undefined;
+    const lte = typeof range.lte === 'string' ? Number(range.lte) : undefined;
+    const all = [...this.payouts.values()].filter(
+      (p) =>
+        (status === undefined || p.status === status) &&
+        (gte === undefined || p.arrival_date >= gte) &&
+        (lte === undefined || p.arrival_date <= lte),
+    );
+    return this.page('/v1/payouts', all, params, (p) => this.payout_json(p));
+  }
+
+  /**
+   * An automatic payout (Stripe's payout schedule, run by the test): every balance transaction of
+   * `currency` not yet paid out is settled by one payout of their summed net, arriving
+   * `arrival_days` later; its own balance transaction takes the amount out. payout.created.
+   */
+  pay_out(currency: string, options: { arrival_days?: number } = {}): string {
+    const c = currency.toLowerCase();
+    const open = [...this.balance_transactions.values()].filter(
+      (t) => t.currency === c && t.payout === null && t.type !== 'payout',
+    );
+    const amount = open.reduce((sum, t) => sum + t.net, 0);
+    if (open.length === 0 || amount <= 0) throw new Error(`no positive ${c} balance to pay out`);
+    const id = this.id('po');
+    const created = this.now_s();
+    const txn = this.add_balance_transaction('payout', id, -amount, c);
+    const payout: Payout = {
+      id,
+      created,
+      amount,
+      currency: c,
+      arrival_date: created + (options.arrival_days ?? 2) * 86_400,
+      status: 'pending',
+      balance_transaction: txn.id,
+      failure_balance_transaction: null,
+      failure_code: null,
+      failure_message: null,
+    };
+    this.payouts.set(id, payout);
+    for (const t of open) t.payout = id;
+    txn.payout = id;
+    this.emit('payout.created', this.payout_json(payout), null);
+    return id;
+  }
+
+  /**
+   * The bank's answer to a payout: payout.paid; or payout.failed with a failure code (docs "Payout
+   * failures", e.g. account_closed), whose amount comes back to the balance as a payout_failure
+   * balance transaction that the next payout settles.
+   */
+  settle_payout(id: string, outcome: 'paid' | 'failed', failure_code = 'account_closed'): void {
+    const payout = this.payouts.get(id);
+    if (payout === undefined) throw new Error(`no payout ${id}`);
+    if (payout.status === 'paid' || payout.status === 'failed')
+      throw new Error(`payout ${id} is ${payout.status}`);
+    if (outcome === 'paid') {
+      payout.status = 'paid';
+      this.emit('payout.paid', this.payout_json(payout), null);
+      return;
+    }
+    payout.status = 'failed';
+    payout.failure_code = failure_code;
+    payout.failure_message = 'The bank account has been closed.';
+    payout.failure_balance_transaction = this.add_balance_transaction(
+      'payout_failure',
+      id,
+      payout.amount,
+      payout.currency,
+    ).id;
+    this.emit('payout.failed', this.payout_json(payout), null);
+  }
+
+  /** The Stripe balance per currency: the net of every balance transaction. */
+  balance(currency: string): number {
+    const c = currency.toLowerCase();
+    let sum = 0;
+    for (const t of this.balance_transactions.values()) if (t.currency === c) sum += t.net;
+    return sum;
   }
 
   private dispute_json(d: Dispute): JsonObject {
@@ -1557,7 +1991,14 @@ export class StripeEmulator {
       charge: d.charge,
       created: d.created,
       currency: d.currency,
+      evidence: { ...d.evidence },
+      evidence_details: {
+        has_evidence: Object.keys(d.evidence).length > 0,
+        past_due: false,
+        submission_count: d.submission_count,
+      },
       livemode: false,
+      metadata: { ...d.metadata },
       payment_intent: d.payment_intent,
       reason: d.reason,
       status: d.status,
@@ -1668,6 +2109,33 @@ const stripe_js = `(function () {
     el.style.cssText = 'font:inherit;border:0;padding:.25rem;margin-right:.5rem;min-width:0';
     return el;
   }
+  // 3-D Secure as Stripe.js shows it: the issuer's challenge in a modal frame over the page; the
+  // promise settles when the challenge reports its outcome.
+  function challenge(url, intent) {
+    return new Promise(function (resolve) {
+      var overlay = document.createElement('div');
+      overlay.id = 'emulator-3ds';
+      overlay.setAttribute('role', 'dialog');
+      overlay.setAttribute('aria-modal', 'true');
+      overlay.setAttribute('aria-label', '3D Secure');
+      overlay.style.cssText = 'position:fixed;inset:0;background:rgba(0,0,0,.5);display:flex;align-items:center;justify-content:center;z-index:1000';
+      var frame = document.createElement('iframe');
+      frame.title = '3D Secure';
+      frame.src = url + (url.indexOf('?') < 0 ? '?' : '&') + 'embedded=1';
+      frame.style.cssText = 'width:min(24rem,92vw);height:22rem;border:0;background:#fff';
+      overlay.appendChild(frame);
+      document.body.appendChild(overlay);
+      function done(event) {
+        if (event.origin !== base || !event.data || event.data.type !== 'emulator-3ds-done') return;
+        if (event.data.payment_intent !== intent.id) return;
+        window.removeEventListener('message', done);
+        overlay.remove();
+        var status = event.data.status;
+        resolve(event.data.error ? { error: event.data.error } : { paymentIntent: Object.assign({}, intent, { status: status, next_action: null }) });
+      }
+      window.addEventListener('message', done);
+    });
+  }
   window.Stripe = function (key) {
     return {
       elements: function () {
@@ -1712,7 +2180,11 @@ const stripe_js = `(function () {
           body: body.toString(),
         }).then(function (response) {
           return response.json().then(function (json) {
-            return response.ok ? { paymentIntent: json } : { error: json.error };
+            if (!response.ok) return { error: json.error };
+            var action = json.status === 'requires_action' ? json.next_action : null;
+            if (!action) return { paymentIntent: json };
+            var url = action.redirect_to_url ? action.redirect_to_url.url : action.use_stripe_sdk.stripe_js;
+            return challenge(url, json);
           });
         });
       },
