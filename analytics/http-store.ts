@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { createClient } from '@clickhouse/client';
 import { ident } from './sql.js';
-import { parse_json_compact, parse_json_rows, type Store, StoreError } from './store.js';
+import { owned_bytes, parse_json_compact, parse_json_rows, type Store, StoreError } from './store.js';
 
 /** A ClickHouse server (or cluster endpoint) over HTTP with @clickhouse/client. */
 export async function open_http_store(options: {
@@ -22,16 +22,17 @@ export async function open_http_store(options: {
       cause: error,
     });
   };
-  const text = async (sql: string): Promise<string> => {
+  const bytes = async (sql: string): Promise<Buffer> => {
     try {
       const result = await client.exec({ query: sql });
       const chunks: Buffer[] = [];
       for await (const chunk of result.stream) chunks.push(chunk as Buffer);
-      return Buffer.concat(chunks).toString('utf8');
+      return Buffer.concat(chunks);
     } catch (error) {
       return fail(error, sql);
     }
   };
+  const text = async (sql: string): Promise<string> => (await bytes(sql)).toString('utf8');
   await text(`CREATE DATABASE IF NOT EXISTS ${ident(options.database)}`);
   const [row] = parse_json_rows<{ v: string }>(await text('SELECT version() AS v FORMAT JSONEachRow'));
   return {
@@ -46,6 +47,9 @@ export async function open_http_store(options: {
     },
     async query_arrays<T extends readonly unknown[]>(sql: string) {
       return parse_json_compact<T>(await text(`${sql}\nFORMAT JSONCompact`));
+    },
+    async query_bytes(sql, format) {
+      return owned_bytes(await bytes(`${sql}\nFORMAT ${format}`));
     },
     async insert_json_rows(table, rows) {
       if (rows.length === 0) return;

@@ -15,6 +15,11 @@ export interface Store {
    * thousand rows, where naming every field in every row costs more than the query.
    */
   query_arrays<T extends readonly unknown[]>(sql: string): Promise<T[]>;
+  /**
+   * The answer's bytes in a binary format (e.g. RowBinary, read with analytics/row-binary.ts),
+   * owning their ArrayBuffer so that they can be transferred to a worker thread.
+   */
+  query_bytes(sql: string, format: 'RowBinary'): Promise<Uint8Array>;
   /** Inserts JSONEachRow lines (each a complete JSON object, no newline inside). */
   insert_json_rows(table: string, rows: readonly string[]): Promise<void>;
   close(): Promise<void>;
@@ -47,4 +52,17 @@ export function parse_json_compact<T>(text: string): T[] {
   const parsed = JSON.parse(text) as { data?: T[] };
   if (!Array.isArray(parsed.data)) throw new TypeError('JSONCompact answer without data');
   return parsed.data;
+}
+
+/** Bytes that own their whole ArrayBuffer (transferable); copied when they are a view into a larger one. */
+export function owned_bytes(bytes: Uint8Array): Uint8Array {
+  if (
+    bytes.byteOffset === 0 &&
+    bytes.byteLength === bytes.buffer.byteLength &&
+    !(bytes.buffer instanceof SharedArrayBuffer)
+  )
+    return bytes;
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
 }

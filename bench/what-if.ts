@@ -1,7 +1,7 @@
 /**
  * Pricing what-if benchmark (rating/what-if.ts). Prints figures; asserts nothing.
  *
- *   node dist/bench/what-if.js [--sessions 1000000] [--threads 2] [--url http://127.0.0.1:8123] [--data-dir DIR]
+ *   node dist/bench/what-if.js [--sessions 1000000] [--threads 2] [--url http://127.0.0.1:8123] [--data-dir DIR] [--phases]
  *
  * Seeds `--sessions` sessions inside ClickHouse with numbers() (so seeding is not what is timed):
  * each a start, four meter values 15 minutes apart (5 kWh each) and a stop, in the session event
@@ -9,10 +9,14 @@
  * the session's row in session_facts; 2,000 stations, 30 days, Europe/Amsterdam. Then re-prices
  * them all under two candidate tariffs (a time-of-use one with a min_price, a flat one) and prints
  * sessions/s: reading the facts from ClickHouse in chunks, replaying them on `--threads` worker
- * threads, merging the figures. Also the engine alone on one thread, on one chunk, for comparison.
+ * threads, merging the figures. Also the engine alone on one thread, on one chunk, for comparison,
+ * and with --phases the reading alone (every chunk's bytes, nothing priced). Prints elapsed,
+ * sessions/s, threads, process CPU, peak RSS and the load average; a digest of the results tells
+ * whether two builds answered the same.
  * Default store: the embedded engine (chdb) in a temporary directory; `--url` uses a server.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,8 +27,8 @@ import { ident, sql_string } from '../analytics/sql.js';
 import type { Store } from '../analytics/store.js';
 import { default_session_rules, type SessionMeta } from '../rating/session.js';
 import type { Tariff } from '../rating/tariff.js';
-import { price_what_if, read_what_if_chunk, WhatIfPool, type WhatIfSelection } from '../rating/what-if.js';
-import { run_what_if_task } from '../rating/what-if-worker.js';
+import { price_what_if, read_packed_chunk, WhatIfPool, type WhatIfSelection } from '../rating/what-if.js';
+import { run_packed_task } from '../rating/what-if-worker.js';
 import type { OcppEvent } from '../schemas/events.js';
 
 const { values } = parseArgs({
@@ -33,6 +37,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     url: { type: 'string' },
     'data-dir': { type: 'string' },
+    phases: { type: 'boolean', default: false },
   },
 });
 const sessions_total = Number(values.sessions);
@@ -213,23 +218,48 @@ async function main(): Promise<void> {
     const selection: WhatIfSelection = { from_ms: base_ms, to_ms: base_ms + range_s * 1000 };
     const request = { name: 'bench', selection, tariffs: [time_of_use, flat] };
 
-    // The engine alone, one thread, one chunk of facts already read.
-    const chunk = await read_what_if_chunk(store, selection, ['ST-1', 'ST-2', 'ST-3', 'ST-4', 'ST-5']);
-    const t_engine = performance.now();
-    run_what_if_task({
-      candidates: request.tariffs,
-      rules: default_session_rules,
-      sessions: chunk.sessions,
-      changes_max: 50,
-    });
-    const engine_s = (performance.now() - t_engine) / 1000;
-    console.log(
-      `engine alone (1 thread, 2 candidates): ${chunk.sessions.length} sessions in ${engine_s.toFixed(3)} s = ` +
-        `${Math.round(chunk.sessions.length / engine_s).toLocaleString('en')} sessions/s`,
-    );
+    // The engine alone, one thread, one chunk of about 5,000 sessions already read (second pass, warm).
+    const engine_stations = Math.max(1, Math.min(stations, Math.round((5000 * stations) / sessions_total)));
+    const names = Array.from({ length: engine_stations }, (_, i) => `ST-${i}`);
+    let engine_line = '';
+    for (let pass = 0; pass < 2; pass++) {
+      const bytes = await read_packed_chunk(store, selection, names);
+      const t_engine = performance.now();
+      const cpu_engine = process.cpuUsage();
+      const { sessions } = run_packed_task({
+        candidates: request.tariffs,
+        rules: default_session_rules,
+        changes_max: 50,
+        ...bytes,
+      });
+      const engine_s = (performance.now() - t_engine) / 1000;
+      const used = process.cpuUsage(cpu_engine);
+      engine_line =
+        `engine alone (1 thread, 2 candidates, decoding included): ${sessions} sessions in ${engine_s.toFixed(3)} s = ` +
+        `${Math.round(sessions / engine_s).toLocaleString('en')} sessions/s, ` +
+        `${((used.user + used.system) / sessions).toFixed(0)} us CPU a session`;
+    }
+    console.log(engine_line);
+    if (values.phases) {
+      // Reading alone: every chunk's bytes from ClickHouse, nothing priced.
+      const t_read = performance.now();
+      const cpu_read = process.cpuUsage();
+      let bytes_read = 0;
+      for (let i = 0; i < stations; i += 10) {
+        const part = Array.from({ length: Math.min(10, stations - i) }, (_, k) => `ST-${i + k}`);
+        const b = await read_packed_chunk(store, selection, part);
+        bytes_read += b.sessions_bytes.byteLength + b.events_bytes.byteLength;
+      }
+      const used = process.cpuUsage(cpu_read);
+      console.log(
+        `reading alone: ${(bytes_read / 1e6).toFixed(0)} MB RowBinary in ${((performance.now() - t_read) / 1000).toFixed(2)} s, ` +
+          `process CPU ${((used.user + used.system) / 1e6).toFixed(1)} s`,
+      );
+    }
 
     const pool = new WhatIfPool(threads);
     try {
+      console.log(`  /proc/loadavg before: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
       const t0 = performance.now();
       const cpu0 = process.cpuUsage();
       const { sessions_total: priced, totals } = await price_what_if(
@@ -242,11 +272,24 @@ async function main(): Promise<void> {
       console.log(
         `what-if: ${priced.toLocaleString('en')} sessions x 2 candidates in ${elapsed_s.toFixed(2)} s = ` +
           `${Math.round(priced / elapsed_s).toLocaleString('en')} sessions/s (threads ${threads}; ` +
-          `main thread CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s; ${load()})`,
+          `process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, all threads and the embedded engine; ` +
+          `peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB; ${load()})`,
       );
+      console.log(`  /proc/loadavg after: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
       console.log(
         `  candidate tou: ${total?.sessions ?? 0} sessions, ${total?.min_price_sessions ?? 0} at min_price, failed ${totals[0]?.failed ?? 0}`,
       );
+      // Every figure and change of every candidate, for comparing two builds' answers.
+      const digest = createHash('sha256');
+      for (const t of totals) {
+        for (const key of [...t.figures.keys()].sort())
+          digest.update(
+            `${key}=${JSON.stringify(t.figures.get(key), (_, v) => (typeof v === 'bigint' ? `${v}` : v))}\n`,
+          );
+        digest.update(JSON.stringify(t.changes, (_, v) => (typeof v === 'bigint' ? `${v}` : v)));
+        digest.update(`${t.other_currency}/${t.failed}\n`);
+      }
+      console.log(`  results digest ${digest.digest('hex').slice(0, 16)}`);
     } finally {
       await pool.close();
     }

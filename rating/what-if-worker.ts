@@ -1,3 +1,4 @@
+import { RowBinaryReader } from '../analytics/row-binary.js';
 import { block_ms, local_block, zone_blocks } from './local-time.js';
 import { facts_of_logged_rows, type LoggedFactRow, type SessionFacts } from './rerate.js';
 import { type RatedVersion, replay_session, type SessionRules } from './session.js';
@@ -120,13 +121,42 @@ export function parse_figure_key(text: string): {
 }
 
 const decimal4 = /^(-?)(\d+)(?:\.(\d{1,4}))?$/;
+const scale4 = [1, 1000, 100, 10, 1];
 
 /** "5.85" as 58500n ten-thousandths; anything finer than 4 decimals is a bug upstream. */
 export function units4(text: string): bigint {
   const m = decimal4.exec(text);
   if (m === null) throw new RangeError(`not a money amount with at most 4 decimals: ${text}`);
-  const units = BigInt(m[2]!) * 10_000n + BigInt(`${m[3] ?? ''}0000`.slice(0, 4));
+  const whole = m[2]!;
+  const fraction = m[3] ?? '';
+  // Up to 11 integer digits, whole x 10^4 + fraction stays below 2^53: exact as a number.
+  if (whole.length <= 11) {
+    const units =
+      Number(whole) * 10_000 + (fraction === '' ? 0 : Number(fraction) * scale4[fraction.length]!);
+    return BigInt(m[1] === '-' ? -units : units);
+  }
+  const units = BigInt(whole) * 10_000n + BigInt(`${fraction}0000`.slice(0, 4));
   return m[1] === '-' ? -units : units;
+}
+
+/** figure_key's texts, made once per (dimension, key, currency) of a task. */
+class FigureKeys {
+  private readonly cache = new Map<string, Map<string, string>>();
+
+  of(dimension: WhatIfDimension, key: string, currency: string): string {
+    const slot = `${dimension}\u0000${currency}`;
+    let keys = this.cache.get(slot);
+    if (keys === undefined) {
+      keys = new Map();
+      this.cache.set(slot, keys);
+    }
+    let text = keys.get(key);
+    if (text === undefined) {
+      text = figure_key(dimension, key, currency);
+      keys.set(key, text);
+    }
+    return text;
+  }
 }
 
 export function empty_sums(): FigureSums {
@@ -189,6 +219,29 @@ export function weekday_hour(at_ms: number, time_zone: string): string {
   return `${weekday_number[block.start.day_of_week]}-${Math.floor(minute / 60)}`;
 }
 
+/**
+ * weekday_hour per 15-minute block of UTC time and zone: a block starts on a local quarter hour
+ * (offsets are whole quarters), so all its instants share the weekday and the hour.
+ */
+class WeekdayHours {
+  private readonly zones = new Map<string, Map<number, string>>();
+
+  of(at_ms: number, time_zone: string): string {
+    let blocks = this.zones.get(time_zone);
+    if (blocks === undefined) {
+      blocks = new Map();
+      this.zones.set(time_zone, blocks);
+    }
+    const block = Math.floor(at_ms / block_ms);
+    let slot = blocks.get(block);
+    if (slot === undefined) {
+      slot = weekday_hour(block * block_ms, time_zone);
+      blocks.set(block, slot);
+    }
+    return slot;
+  }
+}
+
 export function run_what_if_task(task: WhatIfTask): CandidatePartial[] {
   const partials: CandidatePartial[] = task.candidates.map(() => ({
     figures: new Map(),
@@ -197,6 +250,10 @@ export function run_what_if_task(task: WhatIfTask): CandidatePartial[] {
     failed: 0,
     failures: [],
   }));
+  const keys = new FigureKeys();
+  const slots = new WeekdayHours();
+  // Per candidate: the smallest change kept at the last cut; a smaller one can never be kept.
+  const kept_min = task.candidates.map(() => -1n);
   for (const session of task.sessions) {
     let facts: SessionFacts | undefined;
     try {
@@ -215,7 +272,7 @@ export function run_what_if_task(task: WhatIfTask): CandidatePartial[] {
     const meta = facts.start.meta;
     const before_excl_vat = units4(session.before_excl_vat);
     const before_incl_vat = units4(session.before_incl_vat);
-    const slot = weekday_hour(session.started_at_ms, meta.time_zone === '' ? 'UTC' : meta.time_zone);
+    const slot = slots.of(session.started_at_ms, meta.time_zone === '' ? 'UTC' : meta.time_zone);
     const plan = meta.plan?.name ?? '(none)';
     task.candidates.forEach((tariff, i) => {
       const partial = partials[i]!;
@@ -256,11 +313,14 @@ export function run_what_if_task(task: WhatIfTask): CandidatePartial[] {
         max_price_sessions: rated.price_limit_applied === 'max_price' ? 1 : 0,
       };
       const c = session.currency;
-      add(partial, figure_key('total', '', c), sums);
-      add(partial, figure_key('station', session.station_id, c), sums);
-      add(partial, figure_key('weekday_hour', slot, c), sums);
-      add(partial, figure_key('payment_method', session.payment_method, c), sums);
-      add(partial, figure_key('plan', plan, c), sums);
+      add(partial, keys.of('total', '', c), sums);
+      add(partial, keys.of('station', session.station_id, c), sums);
+      add(partial, keys.of('weekday_hour', slot, c), sums);
+      add(partial, keys.of('payment_method', session.payment_method, c), sums);
+      add(partial, keys.of('plan', plan, c), sums);
+      const change = sums.after_excl_vat - before_excl_vat;
+      // Ties are broken by session id, so a change equal to the smallest kept may still be kept.
+      if ((change < 0n ? -change : change) < kept_min[i]!) return;
       partial.changes.push({
         session_id: session.session_id,
         station_id: session.station_id,
@@ -272,8 +332,10 @@ export function run_what_if_task(task: WhatIfTask): CandidatePartial[] {
         after_incl_vat: sums.after_incl_vat,
         price_limit_applied: rated.price_limit_applied ?? '',
       });
-      if (partial.changes.length >= 4 * task.changes_max)
+      if (partial.changes.length >= 4 * task.changes_max) {
         partial.changes = keep_largest(partial.changes, task.changes_max);
+        kept_min[i] = magnitude(partial.changes.at(-1)!);
+      }
     });
   }
   for (const p of partials) p.changes = keep_largest(p.changes, task.changes_max);
@@ -294,7 +356,97 @@ function fail(partial: CandidatePartial, session_id: string, error: string): voi
   if (partial.failures.length < failures_kept_max) partial.failures.push({ session_id, error });
 }
 
+/**
+ * A chunk as ClickHouse answered it, in RowBinary (rating/what-if.ts read_packed_chunk): decoded
+ * here, on the worker thread, so that the main thread only moves bytes (transferred, not copied).
+ */
+export interface PackedWhatIfTask {
+  candidates: Tariff[];
+  rules: SessionRules;
+  changes_max: number;
+  /** Rows of packed_session_columns, one per session. */
+  sessions_bytes: Uint8Array;
+  /** Rows of packed_event_columns, one per logged fact, in any order. */
+  events_bytes: Uint8Array;
+}
+
+export interface PackedResult {
+  partials: CandidatePartial[];
+  sessions: number;
+  /** Sessions without a logged start (rated before the log existed): the caller rebuilds their facts. */
+  without_log: WhatIfSession[];
+}
+
+/** The columns read_packed_chunk selects from session_facts, with the types decode_sessions reads. */
+export const packed_session_columns = `session_id, station_id, payment_method, currency,
+  toInt64(energy_wh), toInt64(started_at_ms), toString(total_excl_vat), toString(total_incl_vat),
+  toUInt8(provisional), toUInt32(version)`;
+
+/** The columns read_packed_chunk selects from session_events, with the types decode_logs reads. */
+export const packed_event_columns =
+  'session_id, toUInt64(seq), toUInt32(idx), toInt64(received_at_ms), kind, fact';
+
+export function decode_sessions(bytes: Uint8Array): WhatIfSession[] {
+  const r = new RowBinaryReader(bytes);
+  const sessions: WhatIfSession[] = [];
+  while (!r.done) {
+    sessions.push({
+      session_id: r.string(),
+      station_id: r.string(),
+      payment_method: r.string(),
+      currency: r.string(),
+      energy_wh: r.int64(),
+      started_at_ms: r.int64(),
+      before_excl_vat: r.string(),
+      before_incl_vat: r.string(),
+      provisional: r.uint8() === 1,
+      version: r.uint32(),
+    });
+  }
+  return sessions;
+}
+
+export function decode_logs(bytes: Uint8Array): Map<string, LoggedColumns> {
+  const r = new RowBinaryReader(bytes);
+  const logs = new Map<string, LoggedColumns>();
+  while (!r.done) {
+    const session_id = r.string();
+    let log = logs.get(session_id);
+    if (log === undefined) {
+      log = { seq: [], idx: [], received_at_ms: [], kind: [], fact: [] };
+      logs.set(session_id, log);
+    }
+    log.seq.push(r.int64(false));
+    log.idx.push(r.uint32());
+    log.received_at_ms.push(r.int64());
+    log.kind.push(r.string());
+    log.fact.push(r.string());
+  }
+  return logs;
+}
+
+export function run_packed_task(task: PackedWhatIfTask): PackedResult {
+  const logs = decode_logs(task.events_bytes);
+  const all = decode_sessions(task.sessions_bytes);
+  const sessions: WhatIfSession[] = [];
+  const without_log: WhatIfSession[] = [];
+  for (const session of all) {
+    const log = logs.get(session.session_id);
+    if (log?.kind.includes('start')) {
+      session.log = log;
+      sessions.push(session);
+    } else without_log.push(session);
+  }
+  const partials = run_what_if_task({
+    candidates: task.candidates,
+    rules: task.rules,
+    changes_max: task.changes_max,
+    sessions,
+  });
+  return { partials, sessions: all.length, without_log };
+}
+
 /** Piscina entry point. */
-export default function run(task: WhatIfTask): CandidatePartial[] {
-  return run_what_if_task(task);
+export default function run(task: WhatIfTask | PackedWhatIfTask): CandidatePartial[] | PackedResult {
+  return 'sessions_bytes' in task ? run_packed_task(task) : run_what_if_task(task);
 }

@@ -17,7 +17,12 @@ import {
   failures_kept_max,
   keep_largest,
   type LoggedColumns,
+  type PackedResult,
+  type PackedWhatIfTask,
+  packed_event_columns,
+  packed_session_columns,
   parse_figure_key,
+  run_packed_task,
   run_what_if_task,
   type WhatIfChange,
   type WhatIfSession,
@@ -58,7 +63,7 @@ export class WhatIfRequestError extends FieldError {}
 export const candidates_max = 8;
 const list_max = 1000;
 /** Sessions read and priced per chunk (one chunk of stations); a single station may exceed it. */
-export const chunk_sessions_max = 20_000;
+export const chunk_sessions_max = 5_000;
 export const changes_max = 50;
 
 type Json = Record<string, unknown>;
@@ -153,6 +158,8 @@ export function parse_what_if_request(body: unknown, cpo: CpoParty): WhatIfReque
   };
 }
 
+const young_generation_mb = 96;
+
 /** Runs the pricing of a chunk on worker threads; `threads` 0 prices on the calling thread. */
 export class WhatIfPool {
   private readonly piscina: Piscina | undefined;
@@ -166,6 +173,9 @@ export class WhatIfPool {
             minThreads: threads,
             maxThreads: threads,
             maxQueue: 256,
+            // Replaying allocates many short-lived objects: a young generation of 64 MB (V8's
+            // default is 16) spends about a sixth less CPU in the scavenger.
+            resourceLimits: { maxYoungGenerationSizeMb: young_generation_mb },
           });
   }
 
@@ -176,6 +186,14 @@ export class WhatIfPool {
     for (let i = 0; i < task.sessions.length; i += part)
       runs.push(this.piscina.run({ ...task, sessions: task.sessions.slice(i, i + part) }));
     return Promise.all(runs);
+  }
+
+  /** One chunk's bytes to one worker, transferred (the caller's copies are emptied). */
+  async run_packed(task: PackedWhatIfTask): Promise<PackedResult> {
+    if (this.piscina === undefined) return run_packed_task(task);
+    return this.piscina.run(task, {
+      transferList: [task.sessions_bytes.buffer, task.events_bytes.buffer] as ArrayBuffer[],
+    });
   }
 
   async close(): Promise<void> {
@@ -281,6 +299,33 @@ export async function read_what_if_chunk(
   return { sessions };
 }
 
+/**
+ * A chunk's sessions and their logged facts as RowBinary bytes, for a worker to decode
+ * (rating/what-if-worker.ts run_packed_task): the same selection as read_what_if_chunk.
+ */
+export async function read_packed_chunk(
+  store: Store,
+  selection: WhatIfSelection,
+  stations: readonly string[],
+): Promise<{ sessions_bytes: Uint8Array; events_bytes: Uint8Array }> {
+  const db = ident(store.database).text;
+  const { inner, outer } = selection_sql(selection, stations);
+  const [sessions_bytes, events_bytes] = await Promise.all([
+    store.query_bytes(
+      `SELECT ${packed_session_columns}
+       FROM (SELECT * FROM ${db}.session_facts FINAL WHERE ${inner}${final_settings(store)})
+       WHERE ${outer} ORDER BY session_id`,
+      'RowBinary',
+    ),
+    store.query_bytes(
+      `SELECT ${packed_event_columns} FROM ${db}.session_events
+       WHERE session_id IN (SELECT session_id FROM ${db}.session_facts WHERE ${inner})`,
+      'RowBinary',
+    ),
+  ]);
+  return { sessions_bytes, events_bytes };
+}
+
 /** A session rated before the event log existed: its facts rebuilt as re-rating rebuilds them. */
 async function older_session_facts(store: Store, session_id: string) {
   const db = ident(store.database).text;
@@ -354,8 +399,10 @@ function merge(into: CandidateTotals[], parts: CandidatePartial[][]): void {
 }
 
 /**
- * Prices the selection under every candidate and returns the sums; writes nothing. Chunk k+1 is
- * read from ClickHouse while chunk k is priced.
+ * Prices the selection under every candidate and returns the sums; writes nothing. Each chunk is
+ * read from ClickHouse in RowBinary and its bytes are handed (transferred) to a worker thread that
+ * decodes and prices them; a few chunks are in flight at once so that no worker waits for a read.
+ * Chunks are merged in order, so the answer does not depend on which finished first.
  */
 export async function price_what_if(
   deps: { store: Store; pool: WhatIfPool; rules: SessionRules },
@@ -373,20 +420,44 @@ export async function price_what_if(
   }));
   let done = 0;
   on_progress({ sessions_total: total, sessions_done: 0 });
-  let next: Promise<Chunk> | undefined =
-    chunks[0] === undefined ? undefined : read_what_if_chunk(store, request.selection, chunks[0]);
-  for (let i = 0; next !== undefined; i++) {
-    const chunk = await next;
-    const following = chunks[i + 1];
-    next = following === undefined ? undefined : read_what_if_chunk(store, request.selection, following);
-    const parts = await deps.pool.run({
+  const price_chunk = async (stations: readonly string[]): Promise<PackedResult> => {
+    const bytes = await read_packed_chunk(store, request.selection, stations);
+    return deps.pool.run_packed({
       candidates: request.tariffs,
       rules: deps.rules,
-      sessions: chunk.sessions,
       changes_max,
+      ...bytes,
     });
-    merge(totals, parts);
-    done += chunk.sessions.length;
+  };
+  const in_flight: Promise<PackedResult>[] = [];
+  let next = 0;
+  const launch = () => {
+    const running = price_chunk(chunks[next++]!);
+    running.catch(() => {}); // awaited in order below; a failure is not unhandled meanwhile
+    in_flight.push(running);
+  };
+  const ahead = Math.max(2, deps.pool.threads + 1);
+  while (next < chunks.length && in_flight.length < ahead) launch();
+  while (in_flight.length > 0) {
+    const result = await in_flight.shift()!;
+    if (next < chunks.length) launch();
+    merge(totals, [result.partials]);
+    if (result.without_log.length > 0) {
+      for (const session of result.without_log) {
+        const facts = await older_session_facts(store, session.session_id);
+        if (facts !== undefined) session.facts = facts;
+      }
+      merge(
+        totals,
+        await deps.pool.run({
+          candidates: request.tariffs,
+          rules: deps.rules,
+          sessions: result.without_log,
+          changes_max,
+        }),
+      );
+    }
+    done += result.sessions;
     on_progress({ sessions_total: Math.max(total, done), sessions_done: done });
   }
   return { totals, sessions_total: Math.max(total, done) };
