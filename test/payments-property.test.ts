@@ -62,9 +62,12 @@ class CrashingProvider implements PaymentProvider {
   fault: Fault = 'none';
   constructor(private readonly inner: StripeProvider) {}
 
+  /** Crashes actually injected into a money call, across all runs. */
+  readonly injected = { answer_lost: 0, died_before_call: 0 };
   private async money<T>(call: () => Promise<T>): Promise<T> {
     const fault = this.fault;
     this.fault = 'none';
+    if (fault !== 'none') this.injected[fault]++;
     if (fault === 'died_before_call')
       throw new PaymentProviderError('unavailable', 'the process died before the call');
     const answer = await call();
@@ -127,10 +130,10 @@ type Command =
   | { t: 'reopen' }
   | { t: 'sweep' };
 
-const fault = fc.constantFrom<Fault>('none', 'none', 'none', 'none', 'answer_lost', 'died_before_call');
+const fault = fc.constantFrom<Fault>('none', 'none', 'none', 'answer_lost', 'died_before_call');
 const command: fc.Arbitrary<Command> = fc.oneof(
   {
-    weight: 4,
+    weight: 5,
     arbitrary: fc.record({
       t: fc.constant('hold' as const),
       amount: fc.integer({ min: 50, max: 20_000 }),
@@ -141,6 +144,8 @@ const command: fc.Arbitrary<Command> = fc.oneof(
         'pm_card_visa',
         'pm_card_mastercard',
         'pm_card_mastercard',
+        'pm_card_visa',
+        'pm_card_visa',
         'pm_card_chargeDeclined',
         'pm_card_chargeDeclinedInsufficientFunds',
       ),
@@ -148,7 +153,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
     }),
   },
   {
-    weight: 1,
+    weight: 2,
     arbitrary: fc.record({
       t: fc.constant('charge' as const),
       account: fc.constantFrom('vis' as const, 'vis' as const, 'dec' as const),
@@ -157,30 +162,30 @@ const command: fc.Arbitrary<Command> = fc.oneof(
     }),
   },
   {
-    weight: 4,
+    weight: 6,
     arbitrary: fc.record({
       t: fc.constant('capture' as const),
-      target: fc.nat({ max: 3 }),
+      target: fc.nat({ max: 7 }),
       part: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 60 })),
       fault,
     }),
   },
   {
-    weight: 4,
+    weight: 6,
     arbitrary: fc.record({
       t: fc.constant('refund' as const),
-      target: fc.nat({ max: 3 }),
+      target: fc.nat({ max: 7 }),
       part: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 60 })),
       fault,
     }),
   },
   {
     weight: 1,
-    arbitrary: fc.record({ t: fc.constant('cancel' as const), target: fc.nat({ max: 3 }), fault }),
+    arbitrary: fc.record({ t: fc.constant('cancel' as const), target: fc.nat({ max: 7 }), fault }),
   },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('pause' as const) }) },
+  { weight: 3, arbitrary: fc.record({ t: fc.constant('pause' as const) }) },
   {
-    weight: 2,
+    weight: 3,
     arbitrary: fc.record({
       t: fc.constant('release' as const),
       order: fc.constantFrom('as_created' as const, 'reversed' as const, 'shuffled' as const),
@@ -222,6 +227,14 @@ describe('payments property: ledger and gateway agree after random operations, d
   let handling = 0;
   let period_n = 0;
   const unexpected: unknown[] = [];
+  /** What the runs exercised, counted across all runs and checked at the end. */
+  const seen = {
+    charges: 0,
+    reordered_releases: 0,
+    duplicated_releases: 0,
+    redeliveries: 0,
+    reopens: 0,
+  };
 
   async function reopen(): Promise<void> {
     down = true;
@@ -306,7 +319,7 @@ describe('payments property: ledger and gateway agree after random operations, d
         'SELECT id FROM payments WHERE id = ANY($1::int8[]) AND state = ANY($2::text[]) ORDER BY id',
         [mine, states],
       );
-      if (n < 3 && fitting.length > 0) return fitting[fitting.length - 1 - (n % fitting.length)]!.id;
+      if (n < 7 && fitting.length > 0) return fitting[fitting.length - 1 - (n % fitting.length)]!.id;
       return mine[mine.length - 1 - (n % mine.length)];
     };
     const expected = (error: unknown) =>
@@ -349,6 +362,7 @@ describe('payments property: ledger and gateway agree after random operations, d
             total_excl_vat: (cmd.cents / 100).toFixed(2),
           });
           provider.fault = cmd.fault;
+          seen.charges++;
           try {
             await collect_invoice(ctx, invoice.id, 'property');
           } finally {
@@ -401,6 +415,8 @@ describe('payments property: ledger and gateway agree after random operations, d
         return;
       case 'release': {
         const held = emulator.held_deliveries().length;
+        if (held > 1 && cmd.order !== 'as_created') seen.reordered_releases++;
+        if (held > 0 && cmd.duplicate) seen.duplicated_releases++;
         emulator.release_deliveries({
           order: cmd.order === 'shuffled' ? permutation(held, cmd.shuffle) : cmd.order,
           duplicate: cmd.duplicate,
@@ -413,10 +429,14 @@ describe('payments property: ledger and gateway agree after random operations, d
         return;
       case 'redeliver': {
         const events = emulator.events;
-        if (events.length > 0) emulator.redeliver(events[cmd.index % events.length]!.id);
+        if (events.length > 0) {
+          emulator.redeliver(events[cmd.index % events.length]!.id);
+          seen.redeliveries++;
+        }
         return;
       }
       case 'reopen':
+        seen.reopens++;
         await reopen();
         return;
       case 'sweep':
@@ -629,7 +649,7 @@ describe('payments property: ledger and gateway agree after random operations, d
 
   it('agree to the cent, nothing done twice, every transition recorded', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(command, { minLength: 4, maxLength: 16, size: 'max' }), async (commands) => {
+      fc.asyncProperty(fc.array(command, { minLength: 10, maxLength: 24, size: 'max' }), async (commands) => {
         const mine: number[] = [];
         for (const cmd of commands) await run(cmd, mine);
         await recover();
@@ -649,5 +669,35 @@ describe('payments property: ledger and gateway agree after random operations, d
         },
       },
     );
+    // The property must not pass vacuously: the runs together reached every path it is about.
+    const reached = {
+      captures: emulator.executed_count(/^POST \/v1\/payment_intents\/[^/]+\/capture$/),
+      refunds: emulator.refunds.size,
+      off_session_charges_succeeded: [...emulator.charges.values()].filter(
+        (c) => c.metadata.invoice_id !== undefined && c.status === 'succeeded',
+      ).length,
+      off_session_charges_tried: seen.charges,
+      cancels: emulator.executed_count(/^POST \/v1\/payment_intents\/[^/]+\/cancel$/),
+      answers_lost: provider.injected.answer_lost,
+      deaths_before_call: provider.injected.died_before_call,
+      reopens: seen.reopens,
+      reordered_releases: seen.reordered_releases,
+      duplicated_releases: seen.duplicated_releases,
+      redeliveries: seen.redeliveries,
+      deliveries: emulator.deliveries.length,
+    };
+    console.info(`payments property, ${runs} runs reached: ${JSON.stringify(reached)}`);
+    if (seed === undefined) {
+      const at_least = (share: number) => Math.max(1, Math.floor(runs * share));
+      expect(reached.captures).toBeGreaterThanOrEqual(at_least(0.5));
+      expect(reached.refunds).toBeGreaterThanOrEqual(at_least(0.3));
+      expect(reached.off_session_charges_succeeded).toBeGreaterThanOrEqual(at_least(0.25));
+      expect(reached.cancels).toBeGreaterThanOrEqual(at_least(0.1));
+      expect(reached.answers_lost).toBeGreaterThanOrEqual(at_least(0.5));
+      expect(reached.deaths_before_call).toBeGreaterThanOrEqual(at_least(0.5));
+      expect(reached.reopens).toBeGreaterThanOrEqual(at_least(0.25));
+      expect(reached.reordered_releases).toBeGreaterThanOrEqual(at_least(0.1));
+      expect(reached.duplicated_releases).toBeGreaterThanOrEqual(at_least(0.05));
+    }
   }, 240_000);
 });
