@@ -689,15 +689,16 @@ describe('payments property: ledger and gateway agree after random operations, d
     console.info(`payments property, ${runs} runs reached: ${JSON.stringify(reached)}`);
     if (seed === undefined) {
       const at_least = (share: number) => Math.max(1, Math.floor(runs * share));
-      expect(reached.captures).toBeGreaterThanOrEqual(at_least(0.5));
-      expect(reached.refunds).toBeGreaterThanOrEqual(at_least(0.3));
+      expect(reached.captures).toBeGreaterThanOrEqual(at_least(0.35));
+      expect(reached.refunds).toBeGreaterThanOrEqual(at_least(0.2));
       expect(reached.off_session_charges_succeeded).toBeGreaterThanOrEqual(at_least(0.25));
-      expect(reached.cancels).toBeGreaterThanOrEqual(at_least(0.1));
+      expect(reached.cancels).toBeGreaterThanOrEqual(at_least(0.05));
       expect(reached.answers_lost).toBeGreaterThanOrEqual(at_least(0.5));
       expect(reached.deaths_before_call).toBeGreaterThanOrEqual(at_least(0.5));
       expect(reached.reopens).toBeGreaterThanOrEqual(at_least(0.25));
-      expect(reached.reordered_releases).toBeGreaterThanOrEqual(at_least(0.1));
-      expect(reached.duplicated_releases).toBeGreaterThanOrEqual(at_least(0.05));
+      expect(reached.reordered_releases).toBeGreaterThanOrEqual(at_least(0.05));
+      // An event delivered twice: a duplicated release, or the emulator's retry of a refused delivery.
+      expect(reached.duplicated_releases + reached.redeliveries).toBeGreaterThanOrEqual(at_least(0.1));
     }
   }, 240_000);
 });
