@@ -16,8 +16,13 @@ import type { Ledger } from '../billing/ledger.js';
 import { record_rated_versions } from '../billing/rated-versions.js';
 import { create_logger } from '../core/log.js';
 import { type MeterSample, rate_session } from '../rating/engine.js';
-import { type Tariff, validate_tariff } from '../rating/tariff.js';
-import { ledger_backends, open_test_ledger, rated_row, test_legal_entity } from './helpers/billing.js';
+import {
+  ledger_backends,
+  open_test_ledger,
+  rated_row,
+  test_legal_entity,
+  two_vat_rates_tariff,
+} from './helpers/billing.js';
 import { type Benefits, expected_discounts, expected_total, type Part } from './helpers/membership-oracle.js';
 
 /**
@@ -33,21 +38,7 @@ const address = { line1: 'Weg 1', postal_code: '1000 AA', city: 'Amsterdam', cou
 const token = 'memberships-operator-token';
 
 /** Energy at 0.30/kWh at 21 %, parking (not charging) at 2.00/h in 15-minute steps at 9 %. */
-const tariff: Tariff = validate_tariff({
-  country_code: 'NL',
-  party_id: 'EVR',
-  id: 'members',
-  currency: 'EUR',
-  elements: [
-    {
-      price_components: [
-        { type: 'ENERGY', price: 0.3, vat: 21, step_size: 1 },
-        { type: 'PARKING_TIME', price: 2, vat: 9, step_size: 900 },
-      ],
-    },
-  ],
-  last_updated: '2026-01-01T00:00:00Z',
-});
+const tariff = two_vat_rates_tariff('members');
 
 /** A session rated by the real engine: `energy_wh` over an hour, then `parked_min` minutes not charging. */
 function rated(session_id: string, id_tag: string, stop_iso: string, energy_wh: number, parked_min: number) {

@@ -14,8 +14,13 @@ import type { Ledger } from '../billing/ledger.js';
 import { record_rated_versions } from '../billing/rated-versions.js';
 import { type MeterSample, type RatedSession, rate_session } from '../rating/engine.js';
 import type { Plan } from '../rating/plans.js';
-import { type Tariff, validate_tariff } from '../rating/tariff.js';
-import { ledger_backends, open_test_ledger, rated_row, test_legal_entity } from './helpers/billing.js';
+import {
+  ledger_backends,
+  open_test_ledger,
+  rated_row,
+  test_legal_entity,
+  two_vat_rates_tariff,
+} from './helpers/billing.js';
 
 /**
  * Accounts billed per session (one invoice per final session, from the rated feed or the run),
@@ -39,21 +44,7 @@ function account(id: string, billing_period: 'monthly' | 'per_session', tokens: 
 }
 
 /** A tariff of two VAT rates: energy at 21 %, parking (not charging) at 9 % per 15 minutes started. */
-const two_rates: Tariff = validate_tariff({
-  country_code: 'NL',
-  party_id: 'EVR',
-  id: 'two-rates',
-  currency: 'EUR',
-  elements: [
-    {
-      price_components: [
-        { type: 'ENERGY', price: 0.3, vat: 21, step_size: 1 },
-        { type: 'PARKING_TIME', price: 2, vat: 9, step_size: 900 },
-      ],
-    },
-  ],
-  last_updated: '2026-01-01T00:00:00Z',
-});
+const two_rates = two_vat_rates_tariff('two-rates');
 
 /** Rated by the real engine, as the rating service writes the row (breakdown = the RatedSession). */
 function rated_by_engine(

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { RatedSessionRow } from '../../analytics/sessions.js';
 import { type Ledger, open_pglite, open_server } from '../../billing/ledger.js';
 import { migrate_ledger } from '../../billing/migrations.js';
+import { type Tariff, validate_tariff } from '../../rating/tariff.js';
 import { start_test_postgres } from './postgres.js';
 
 /** The two ledgers every billing integration test runs on: embedded PGlite and a PostgreSQL 15 server. */
@@ -78,3 +79,22 @@ export const test_legal_entity = {
   time_zone: 'Europe/Amsterdam',
   fee_vat_percent: '21',
 };
+
+/** A tariff with two VAT rates: energy at 0.30/kWh (21 %), parking at 2.00 a quarter hour (9 %). */
+export function two_vat_rates_tariff(id: string): Tariff {
+  return validate_tariff({
+    country_code: 'NL',
+    party_id: 'EVR',
+    id,
+    currency: 'EUR',
+    elements: [
+      {
+        price_components: [
+          { type: 'ENERGY', price: 0.3, vat: 21, step_size: 1 },
+          { type: 'PARKING_TIME', price: 2, vat: 9, step_size: 900 },
+        ],
+      },
+    ],
+    last_updated: '2026-01-01T00:00:00Z',
+  });
+}
