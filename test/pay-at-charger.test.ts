@@ -779,6 +779,19 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
 
     // The charger's terminal authorized the card; the charger starts the session itself with the
     // terminal's reference as its idToken (OCPP 2.0.1, see billing/pay-at-charger/terminal.ts).
+    // Only on charge points the operator flagged as having a terminal is its reference Accepted.
+    for (const [cp, prefix] of [
+      ['CP-PAY-TERM', 'TERM-'],
+      ['CP-PAY-TERM16', 'TA16-'],
+    ] as const) {
+      const flagged = await operator('PUT', `/v1/pay-at-charger/charge-points/${cp}/payment-terminal`, {
+        reference_prefix: prefix,
+      });
+      expect(flagged).toMatchObject({
+        status: 200,
+        body: { payment_terminal: { reference_prefix: prefix } },
+      });
+    }
     const charger = await connect('CP-PAY-TERM', 'ocpp2.0.1');
     const reference = 'TERM-AUTH-7F3A9C';
     const id_token = {
@@ -884,7 +897,11 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
 
     // A second terminal session whose capture is not its rated total.
     const other_reference = 'TERM-AUTH-88B1';
-    const other_token = { idToken: other_reference, type: 'Local' };
+    const other_token = {
+      idToken: other_reference,
+      type: 'Local',
+      additionalInfo: [{ additionalIdToken: other_reference, type: 'PaymentTerminal' }],
+    };
     await transaction_event(
       charger,
       'Started',
