@@ -10,6 +10,7 @@ export const payment_method_labels = {
   RFID: 'RFID card of ours',
   APP: 'App (remote start)',
   AD_HOC: 'Ad hoc payment at the charger (QR code, card terminal)',
+  TERMINAL: "Charger's own payment terminal",
   QR: 'QR code',
   ROAMING: "Roaming partner's token (per eMSP party)",
   // OCPP 2.0.1 IdTokenType NoAuthorization, and free vend: no one is billed.

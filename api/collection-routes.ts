@@ -419,7 +419,9 @@ export function collection_routes(deps: CollectionRouteDeps): Route[] {
           send_json(
             ctx.res,
             200,
-            await reconciliation_report(ledger, ctx.url.searchParams.get('day') ?? undefined),
+            await reconciliation_report(ledger, ctx.url.searchParams.get('day') ?? undefined, {
+              terminal: { grace_min: deps.config.pay_terminal_grace_min },
+            }),
           );
         });
       },

@@ -112,6 +112,8 @@ export async function record_rated_versions(
       tariff_id: row.tariff_id,
       tariff_version: row.tariff_version,
       currency: row.currency,
+      // Who pays (rating/outputs.ts attribution_of): TERMINAL sessions are settled by their terminal provider.
+      payment_method: row.payment_method ?? null,
       total_excl_vat: row.total_excl_vat,
       total_incl_vat: row.total_incl_vat,
       net_minor,
@@ -124,14 +126,14 @@ export async function record_rated_versions(
     const inserted = await tx.query<{ session_id: string; version: number }>(
       `INSERT INTO session_versions (session_id, version, final, id_tag, charge_point_id, evse_id, station_id,
          started_at_ms, stopped_at_ms, energy_wh, duration_s, tariff_id, tariff_version, currency,
-         total_excl_vat, total_incl_vat, net_minor, vat_percent, vat_parts, recorded_at_ms)
+         total_excl_vat, total_incl_vat, net_minor, vat_percent, vat_parts, payment_method, recorded_at_ms)
        SELECT x.session_id, x.version, x.final, x.id_tag, x.charge_point_id, x.evse_id, x.station_id,
          x.started_at_ms, x.stopped_at_ms, x.energy_wh, x.duration_s, x.tariff_id, x.tariff_version, x.currency,
-         x.total_excl_vat, x.total_incl_vat, x.net_minor, x.vat_percent, x.vat_parts, $2
+         x.total_excl_vat, x.total_incl_vat, x.net_minor, x.vat_percent, x.vat_parts, x.payment_method, $2
        FROM jsonb_to_recordset($1::jsonb) AS x(session_id text, version int, final boolean, id_tag text,
          charge_point_id text, evse_id int, station_id text, started_at_ms int8, stopped_at_ms int8, energy_wh int8,
          duration_s int8, tariff_id text, tariff_version int, currency text, total_excl_vat numeric,
-         total_incl_vat numeric, net_minor int8, vat_percent numeric, vat_parts jsonb)
+         total_incl_vat numeric, net_minor int8, vat_percent numeric, vat_parts jsonb, payment_method text)
        ON CONFLICT (session_id, version) DO NOTHING
        RETURNING session_id, version`,
       [JSON.stringify(versions), now_ms],

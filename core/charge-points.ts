@@ -32,6 +32,12 @@ export interface ChargePointProfile {
   station_id?: string;
   /** The connector's maximum power, W: the bound on the energy a session can be billed for. */
   max_power_w?: number;
+  /**
+   * Set when the charger has a built-in payment terminal: the sessions it starts itself after its
+   * terminal authorized a card carry the terminal's authorization reference, which begins with
+   * `reference_prefix` (ingest/payment-terminal.ts). Absent: no token is a terminal reference here.
+   */
+  payment_terminal?: { reference_prefix: string };
   location?: {
     name?: string;
     address?: string;
@@ -44,6 +50,9 @@ export interface ChargePointProfile {
   };
   updated_at_ms: number;
 }
+
+/** The prefix an operator gives a charger's terminal references (ingest/payment-terminal.ts). */
+export const terminal_reference_prefix_pattern = /^[A-Za-z0-9._:-]{1,16}$/;
 
 const profiles_cache_max = 100_000;
 const profiles_cache_ttl_ms = 30_000;

@@ -127,7 +127,10 @@ describe('load_config', () => {
       pay_no_power_timeout_s: 300,
       pay_cost_cap_margin_percent: 5,
       pay_requests_per_s_max: 5,
+      pay_terminal_grace_min: 2880,
     });
+    expect(load_config({ PAY_TERMINAL_GRACE_MIN: '30' }).pay_terminal_grace_min).toBe(30);
+    expect(() => load_config({ PAY_TERMINAL_GRACE_MIN: '-1' })).toThrow(/PAY_TERMINAL_GRACE_MIN/);
     expect(
       load_config({ PAY_PUBLIC_BASE_URL: 'https://pay.example/', PAY_PROVIDER_PUBLISHABLE_KEY: 'pk_test_1' }),
     ).toMatchObject({

@@ -160,6 +160,8 @@ export interface Config {
   pay_cost_cap_margin_percent: number;
   /** Requests per second per client address on the public pay pages (bursts of twice that). */
   pay_requests_per_s_max: number;
+  /** A terminal session no terminal provider confirmed this long after its stop is listed as unconfirmed. */
+  pay_terminal_grace_min: number;
 }
 
 export class ConfigError extends Error {
@@ -496,6 +498,7 @@ export function load_config(env: Env = process.env): Config {
     pay_no_power_timeout_s: read_int(env, 'PAY_NO_POWER_TIMEOUT_S', 300, 1, 3600),
     pay_cost_cap_margin_percent: read_int(env, 'PAY_COST_CAP_MARGIN_PERCENT', 5, 0, 50),
     pay_requests_per_s_max: read_int(env, 'PAY_REQUESTS_PER_S_MAX', 5, 1, 10_000),
+    pay_terminal_grace_min: read_int(env, 'PAY_TERMINAL_GRACE_MIN', 48 * 60, 0, 31 * 24 * 60),
   };
 }
 

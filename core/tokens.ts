@@ -41,6 +41,8 @@ export interface TokenDecision {
   status: AuthorizationStatus;
   /** The record the decision was made from; undefined for an unknown token. */
   token?: TokenRecord;
+  /** A payment terminal's authorization reference on a charger with a terminal (ingest/payment-terminal.ts). */
+  terminal?: true;
 }
 
 export interface TokenStoreOptions {

@@ -9,8 +9,15 @@ export interface CallContext {
   now_ms: () => number;
   /** A 1.6 transaction id; the same for the same `start_key` (a retried StartTransaction). */
   allocate_transaction_id: (start_key: string) => Promise<number>;
-  /** The token store's decision for an idTag / idToken (core/tokens.ts). */
-  authorize: (id_token: string) => Promise<TokenDecision>;
+  /**
+   * The decision for an idTag / idToken: the token store's (core/tokens.ts), or a payment
+   * terminal's reference on a charger with one (ingest/payment-terminal.ts), which may need the
+   * 2.0.1 IdTokenType's type and additionalInfo.
+   */
+  authorize: (
+    id_token: string,
+    presented?: { type?: string; additional_info?: readonly Record<string, unknown>[] },
+  ) => Promise<TokenDecision>;
   /**
    * OCPP 1.6: whether a StartTransaction of this idTag on this connector follows a
    * RemoteStartTransaction this node sent to the charger and the charger accepted. The match is
@@ -38,9 +45,22 @@ type TokenFields = Pick<
 /**
  * What a started event carries of the token decision: the store record's type, issuing party,
  * contract, group, plan and source, and the status; '' for what is unknown (no record: an unknown
- * token; no decision: no token presented).
+ * token; no decision: no token presented). A payment terminal's reference has no record: it is
+ * a one-time token (OCPI TokenType AD_HOC_USER) of source `terminal`, which the rating service
+ * turns into the session's payment method TERMINAL.
  */
 export function token_fields_of(decision: TokenDecision | undefined): TokenFields {
+  if (decision?.terminal === true)
+    return {
+      tokenType: 'AD_HOC_USER',
+      tokenCountryCode: '',
+      tokenPartyId: '',
+      contractId: '',
+      groupId: '',
+      planId: '',
+      tokenSource: 'terminal',
+      authStatus: decision.status,
+    };
   const token = decision?.token;
   return {
     tokenType: token?.type ?? '',

@@ -127,7 +127,7 @@ export async function handle_ocpp201_call(
       return {
         events: [],
         payload: {
-          idTokenInfo: id_token_info(await context.authorize(String((payload.idToken as Json).idToken))),
+          idTokenInfo: id_token_info(await authorize_id_token(payload.idToken as Json, context)),
         },
       };
     case 'TransactionEvent':
@@ -154,6 +154,15 @@ export async function handle_ocpp201_call(
   }
 }
 
+/** The decision for an IdTokenType, with what tells a payment terminal's reference (ingest/payment-terminal.ts). */
+function authorize_id_token(id_token: Json, context: CallContext): Promise<TokenDecision> {
+  const additional_info = id_token.additionalInfo as Json[] | undefined;
+  return context.authorize(String(id_token.idToken), {
+    type: String(id_token.type),
+    ...(additional_info === undefined ? {} : { additional_info }),
+  });
+}
+
 /** OCPP 2.0.1 IdTokenInfoType: the status, and the group as groupIdToken when there is one. */
 function id_token_info(decision: TokenDecision): Json {
   const group = decision.token?.group_id;
@@ -175,7 +184,7 @@ async function transaction_event(payload: Json, context: CallContext): Promise<C
   const at_ms = timestamp_ms(payload.timestamp, 'timestamp');
   const meter_values = meter_values_of(payload.meterValue, 'meterValue');
   // An empty idToken (type NoAuthorization, part 2 IdTokenEnumType) asks for no decision.
-  const decision = id_token === '' ? undefined : await context.authorize(id_token);
+  const decision = id_token === '' ? undefined : await authorize_id_token(id_token_object!, context);
   const reply = decision === undefined ? {} : { idTokenInfo: id_token_info(decision) };
   const event_type = String(payload.eventType);
   // Part 2 TransactionType.chargingState: "required when state has changed", so its absence means

@@ -23,6 +23,7 @@ import {
   text_fingerprint,
   unknown_message_id,
 } from './ocppj.js';
+import { decide_presented_token, type PresentedToken } from './payment-terminal.js';
 import { type EventPublisher, PublishRejected } from './publisher.js';
 import { RecentCalls } from './recent-calls.js';
 import { type RemoteStartOptions, RemoteStarts, remote_start_defaults } from './remote-starts.js';
@@ -611,7 +612,16 @@ export class IngestServer {
       now_ms: Date.now,
       allocate_transaction_id: (start_key: string) =>
         this.transaction_ids.allocate_for(`${connection.charge_point_id}\u0000${frame.id}\u0000${start_key}`),
-      authorize: (id_token: string) => this.tokens.authorize(id_token, this.options.accept_unknown_tokens),
+      authorize: (id_token: string, presented?: Omit<PresentedToken, 'id_token' | 'protocol'>) =>
+        decide_presented_token(
+          { id_token, protocol: connection.protocol, ...presented },
+          {
+            store_decision: (uid) => this.tokens.authorize(uid, false),
+            terminal_of: async () =>
+              (await this.charge_points.cached_profile(connection.charge_point_id))?.payment_terminal,
+            accept_unknown: this.options.accept_unknown_tokens,
+          },
+        ),
       remote_start_taken: (id_tag: string, connector_id: number, start_key: string) =>
         this.remote_starts.take(connection.charge_point_id, id_tag, connector_id, start_key, Date.now()),
     };

@@ -30,6 +30,8 @@ export interface RunningCostMessage {
  * CdrToken and AuthMethod; analytics' payment methods):
  * - FREE: an OCPP 2.0.1 NoAuthorization token (free vend);
  * - ROAMING: a token a roaming partner pushed over OCPI, with its party "CC*PID";
+ * - TERMINAL: a charger's own payment terminal authorized the card (the token is the terminal's
+ *   authorization reference, ingest/payment-terminal.ts), settled by the terminal provider;
  * - APP, AD_HOC, RFID, OTHER: our own tokens by OCPI TokenType;
  * - a token the store does not know (accepted by configuration) by its OCPP 2.0.1 IdTokenEnumType
  *   (ISO14443/ISO15693 cards: RFID; Central: APP), and as RFID in OCPP 1.6 (idTags are cards).
@@ -63,7 +65,13 @@ export function attribution_of(started: TransactionStartedEvent): {
     OTHER: 'OTHER',
   };
   const payment_method =
-    id_token_type === 'NoAuthorization' ? 'FREE' : roaming ? 'ROAMING' : (by_type[token_type] ?? 'OTHER');
+    id_token_type === 'NoAuthorization'
+      ? 'FREE'
+      : roaming
+        ? 'ROAMING'
+        : f.tokenSource === 'terminal'
+          ? 'TERMINAL'
+          : (by_type[token_type] ?? 'OTHER');
   return {
     payment_method,
     party: roaming ? `${country}*${party_id}` : '',

@@ -204,6 +204,7 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
       PAY_PROVIDER_PUBLISHABLE_KEY: 'pk_test_emulator',
       PAY_REQUESTS_PER_S_MAX: '200',
       PAY_NO_POWER_TIMEOUT_S: '6',
+      PAY_TERMINAL_GRACE_MIN: '5',
     });
     const provider = new StripeProvider({
       secret_key: emulator.secret_key,
@@ -779,6 +780,19 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
 
     // The charger's terminal authorized the card; the charger starts the session itself with the
     // terminal's reference as its idToken (OCPP 2.0.1, see billing/pay-at-charger/terminal.ts).
+    // Only on charge points the operator flagged as having a terminal is its reference Accepted.
+    for (const [cp, prefix] of [
+      ['CP-PAY-TERM', 'TERM-'],
+      ['CP-PAY-TERM16', 'TA16-'],
+    ] as const) {
+      const flagged = await operator('PUT', `/v1/pay-at-charger/charge-points/${cp}/payment-terminal`, {
+        reference_prefix: prefix,
+      });
+      expect(flagged).toMatchObject({
+        status: 200,
+        body: { payment_terminal: { reference_prefix: prefix } },
+      });
+    }
     const charger = await connect('CP-PAY-TERM', 'ocpp2.0.1');
     const reference = 'TERM-AUTH-7F3A9C';
     const id_token = {
@@ -787,7 +801,23 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
       additionalInfo: [{ additionalIdToken: reference, type: 'PaymentTerminal' }],
     };
     const t0 = Date.now() - 40 * 60_000;
-    await transaction_event(charger, 'Started', 0, 'TX-TERM-1', t0, 100, id_token, undefined, 'Authorized');
+    const started_term = (await transaction_event(
+      charger,
+      'Started',
+      0,
+      'TX-TERM-1',
+      t0,
+      100,
+      id_token,
+      undefined,
+      'Authorized',
+    )) as { idTokenInfo: Json };
+    expect(started_term.idTokenInfo.status).toBe('Accepted');
+    // The same reference on a charge point without the flag is an unknown token: Invalid.
+    const plain = await connect('CP-PAY-NOTERM', 'ocpp2.0.1');
+    expect(await plain.client.call('Authorize', { idToken: id_token })).toMatchObject({
+      idTokenInfo: { status: 'Invalid' },
+    });
     await transaction_event(charger, 'Updated', 1, 'TX-TERM-1', t0 + 20 * 60_000, 106);
     await transaction_event(charger, 'Updated', 2, 'TX-TERM-1', t0 + 30 * 60_000, 110);
     await transaction_event(
@@ -813,6 +843,28 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
     expect(rated.session_id).toBe('CP-PAY-TERM/TX-TERM-1');
     const rated_minor = minor_of(rated.total_incl_vat, 'EUR');
     expect(rated_minor).toBe(428);
+    const [method] = await stack.ledger!.query<{ payment_method: string }>(
+      'SELECT DISTINCT payment_method FROM session_versions WHERE session_id = $1',
+      [rated.session_id],
+    );
+    expect(method!.payment_method).toBe('TERMINAL');
+    // A third terminal session the provider never confirms.
+    await transaction_event(
+      charger,
+      'Started',
+      0,
+      'TX-TERM-3',
+      t0,
+      300,
+      {
+        ...id_token,
+        idToken: 'TERM-NEVER-1',
+        additionalInfo: [{ additionalIdToken: 'TERM-NEVER-1', type: 'PaymentTerminal' }],
+      },
+      undefined,
+      'Authorized',
+    );
+    await transaction_event(charger, 'Ended', 1, 'TX-TERM-3', t0 + 30 * 60_000, 301);
 
     const confirmation = {
       id: 'FAC-7F3A9C',
@@ -884,7 +936,11 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
 
     // A second terminal session whose capture is not its rated total.
     const other_reference = 'TERM-AUTH-88B1';
-    const other_token = { idToken: other_reference, type: 'Local' };
+    const other_token = {
+      idToken: other_reference,
+      type: 'Local',
+      additionalInfo: [{ additionalIdToken: other_reference, type: 'PaymentTerminal' }],
+    };
     await transaction_event(
       charger,
       'Started',
@@ -1010,6 +1066,19 @@ describe('pay at the charger, in Chromium, against a real stack and the Stripe e
       },
     ]);
     expect(captures.captures_matched).toBe(2);
+    // PAY_TERMINAL_GRACE_MIN=5: the session stopped 10 minutes ago that no confirmation named.
+    const unconfirmed = await eventually(async () => {
+      const r = await operator('GET', `/v1/reconciliation?day=${today}`);
+      const t = r.body.terminal_captures as { sessions_unconfirmed: Json[] };
+      return t.sessions_unconfirmed.length > 0 ? t.sessions_unconfirmed : undefined;
+    });
+    expect(unconfirmed).toEqual([
+      expect.objectContaining({
+        session_id: 'CP-PAY-TERM/TX-TERM-3',
+        authorization_reference: 'TERM-NEVER-1',
+        charge_point_id: 'CP-PAY-TERM',
+      }),
+    ]);
   });
 
   it('rate-limits the public pages per client address (HTTP 429 with Retry-After)', async () => {

@@ -156,6 +156,7 @@ const token_type_by_payment_method: Record<string, string> = {
   RFID: 'RFID',
   APP: 'APP_USER',
   AD_HOC: 'AD_HOC_USER',
+  TERMINAL: 'AD_HOC_USER',
   OTHER: 'OTHER',
   ROAMING: 'RFID',
   // OCPP 2.0.1 NoAuthorization: no token was presented.

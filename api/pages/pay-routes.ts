@@ -800,7 +800,11 @@ export class PayPages {
           send_json(res, 200, shown);
         },
       },
-      ...terminal_routes({ ledger: this.deps.pay.ledger, limit: (ctx) => this.limit(ctx) }),
+      ...terminal_routes({
+        ledger: this.deps.pay.ledger,
+        charge_points: this.deps.pay.charge_points,
+        limit: (ctx) => this.limit(ctx),
+      }),
     ];
   }
 }

@@ -7,15 +7,29 @@ import {
   register_terminal_provider,
   terminal_provider_of,
 } from '../../billing/pay-at-charger/terminal-providers.js';
+import {
+  type ChargePointProfile,
+  type ChargePointRegistry,
+  terminal_reference_prefix_pattern,
+} from '../../core/charge-points.js';
 import { FieldError } from '../../core/field-error.js';
 import { HttpError, type Route, type RouteContext, send_json } from '../http.js';
 
+const charge_point_pattern = /^[\x21-\x7e]{1,48}$/;
+
 /**
- * Chargers with a built-in payment terminal: the operator registers the terminal providers, and
- * each provider confirms its captures with its own token (billing/pay-at-charger/terminal-providers.ts),
- * never with the operator's. A missing or wrong token is 401 before the body is read: nothing changes.
+ * Chargers with a built-in payment terminal: the operator flags the charge points that have one
+ * (with the prefix of its terminal's authorization references: ingest then accepts those as
+ * terminal sessions there, and nowhere else, ingest/payment-terminal.ts), registers the terminal
+ * providers, and each provider confirms its captures with its own token
+ * (billing/pay-at-charger/terminal-providers.ts), never with the operator's. A missing or wrong
+ * token is 401 before the body is read: nothing changes.
  */
-export function terminal_routes(deps: { ledger: Ledger; limit: (ctx: RouteContext) => void }): Route[] {
+export function terminal_routes(deps: {
+  ledger: Ledger;
+  charge_points: ChargePointRegistry;
+  limit: (ctx: RouteContext) => void;
+}): Route[] {
   const field_errors = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
       return await work();
@@ -24,7 +38,95 @@ export function terminal_routes(deps: { ledger: Ledger; limit: (ctx: RouteContex
       throw error;
     }
   };
+  const charge_point_of = (value: string): string => {
+    if (!charge_point_pattern.test(value))
+      throw new HttpError(
+        400,
+        'charge_point_id: must be 1 to 48 printable ASCII characters',
+        'charge_point_id',
+      );
+    return value;
+  };
+  /** Sets or clears the flag in the charge point's profile, keeping its other settings. */
+  const set_terminal = async (
+    charge_point_id: string,
+    payment_terminal: ChargePointProfile['payment_terminal'],
+  ): Promise<ChargePointProfile> => {
+    const { payment_terminal: _, ...previous } = (await deps.charge_points.profile(charge_point_id)) ?? {
+      charge_point_id,
+    };
+    const profile: ChargePointProfile = {
+      ...previous,
+      charge_point_id,
+      ...(payment_terminal === undefined ? {} : { payment_terminal }),
+      updated_at_ms: Date.now(),
+    };
+    await deps.charge_points.set_profile(profile);
+    return profile;
+  };
+  const terminal_doc = {
+    path: '/v1/pay-at-charger/charge-points/{charge_point_id}/payment-terminal',
+    tags: ['pay at the charger'],
+  };
   return [
+    {
+      method: 'PUT',
+      path: /^\/v1\/pay-at-charger\/charge-points\/([^/]{1,48})\/payment-terminal$/,
+      param_names: ['charge_point_id'],
+      auth: 'operator',
+      doc: {
+        ...terminal_doc,
+        summary:
+          "Flags a charge point as having a built-in payment terminal: its sessions started with a reference of the terminal's form (the prefix; on OCPP 2.0.1 also an additionalInfo of type PaymentTerminal) are Accepted and rated as terminal sessions; reaches every ingest node within 30 s",
+        request_body: {
+          type: 'object',
+          required: ['reference_prefix'],
+          properties: {
+            reference_prefix: {
+              type: 'string',
+              pattern: terminal_reference_prefix_pattern.source,
+              example: 'TERM-',
+            },
+          },
+        },
+        responses: {
+          '200': { description: "the charge point's profile with its payment_terminal" },
+          '400': { description: 'bad field, named' },
+        },
+      },
+      handle: async ({ res, params, json_body }) => {
+        const charge_point_id = charge_point_of(params[0]!);
+        const body = (await json_body()) as Record<string, unknown> | null;
+        if (typeof body !== 'object' || body === null || Array.isArray(body))
+          throw new HttpError(400, '(body): must be a JSON object', '(body)');
+        for (const key of Object.keys(body))
+          if (key !== 'reference_prefix')
+            throw new HttpError(400, `${key}: is not a payment terminal field`, key);
+        const prefix = body.reference_prefix;
+        if (typeof prefix !== 'string' || !terminal_reference_prefix_pattern.test(prefix))
+          throw new HttpError(
+            400,
+            'reference_prefix: must be 1 to 16 of A-Z, a-z, 0-9, ., _, : and -',
+            'reference_prefix',
+          );
+        send_json(res, 200, await set_terminal(charge_point_id, { reference_prefix: prefix }));
+      },
+    },
+    {
+      method: 'DELETE',
+      path: /^\/v1\/pay-at-charger\/charge-points\/([^/]{1,48})\/payment-terminal$/,
+      param_names: ['charge_point_id'],
+      auth: 'operator',
+      doc: {
+        ...terminal_doc,
+        summary:
+          'Clears the payment terminal flag: terminal references are Invalid there again (as every unknown token)',
+        responses: { '200': { description: "the charge point's profile without payment_terminal" } },
+      },
+      handle: async ({ res, params }) => {
+        send_json(res, 200, await set_terminal(charge_point_of(params[0]!), undefined));
+      },
+    },
     {
       method: 'POST',
       path: /^\/v1\/pay-at-charger\/terminal-providers$/,

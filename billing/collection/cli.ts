@@ -155,7 +155,13 @@ export async function collection_command(command: string, argv: string[], config
       const { values } = args(command, argv, { day: { type: 'string' } });
       if (values.day === undefined)
         throw new CollectionUsageError('reconciliation: --day YYYY-MM-DD is required');
-      await with_ledger(config, async (ledger) => print(await reconciliation_report(ledger, values.day)));
+      await with_ledger(config, async (ledger) =>
+        print(
+          await reconciliation_report(ledger, values.day, {
+            terminal: { grace_min: config.pay_terminal_grace_min },
+          }),
+        ),
+      );
       return;
     }
   } catch (error) {

@@ -3,6 +3,7 @@ import { text_of_minor } from '../amounts.js';
 import type { Queryable } from '../ledger.js';
 import {
   type TerminalReconciliation,
+  type TerminalReconciliationOptions,
   terminal_reconciliation,
 } from '../pay-at-charger/terminal-reconciliation.js';
 import { type PayoutReport, payout_report } from '../payments/payouts.js';
@@ -45,7 +46,10 @@ export interface ReconciliationReport extends PayoutReport {
     requested_on: string;
   }[];
   fees: { currency: string; amount: string; amount_minor: number }[];
-  /** Payment terminal captures confirmed that day against their rated sessions (pay at the charger). */
+  /**
+   * Payment terminal captures confirmed that day against their rated sessions, and the terminal
+   * sessions no confirmation has settled after the grace period (pay at the charger).
+   */
   terminal_captures: TerminalReconciliation;
 }
 
@@ -66,6 +70,7 @@ export function validate_day(value: unknown, field = 'day'): string {
 export async function reconciliation_report(
   db: Queryable,
   day_value: unknown,
+  options: { terminal?: TerminalReconciliationOptions } = {},
 ): Promise<ReconciliationReport> {
   const day = validate_day(day_value);
   const [counts] = await db.query<{ total: number; matched: number }>(
@@ -125,7 +130,7 @@ export async function reconciliation_report(
       amount: money(amount_minor, rest.currency),
     })),
     fees: fees.map((f) => ({ ...f, amount: money(f.amount_minor, f.currency) })),
-    terminal_captures: await terminal_reconciliation(db, day),
+    terminal_captures: await terminal_reconciliation(db, day, options.terminal),
     ...(await payout_report(db, day)),
   };
 }

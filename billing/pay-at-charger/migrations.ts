@@ -100,4 +100,17 @@ CREATE TABLE pay_terminal_providers (
 ALTER TABLE pay_terminal_confirmations ADD COLUMN terminal_provider_id text REFERENCES pay_terminal_providers(id);
 `,
   },
+  {
+    version: 302,
+    name: "pay at the charger: rated versions keep who pays, so terminal sessions are found without their provider's word",
+    // The rated feed's payment_method (rating/outputs.ts attribution_of): TERMINAL for a session a
+    // charger's own payment terminal authorized; its id_tag is the terminal's authorization
+    // reference. NULL for versions recorded before this column. The reconciliation lists the
+    // terminal sessions no confirmation settled (terminal-reconciliation.ts).
+    sql: `
+ALTER TABLE session_versions ADD COLUMN payment_method text;
+CREATE INDEX session_versions_terminal ON session_versions (stopped_at_ms) WHERE payment_method = 'TERMINAL' AND final;
+CREATE INDEX session_versions_terminal_reference ON session_versions (id_tag) WHERE payment_method = 'TERMINAL';
+`,
+  },
 ];

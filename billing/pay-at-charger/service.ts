@@ -142,6 +142,11 @@ export class PayAtCharger {
     return this.deps.ledger;
   }
 
+  /** Where each charge point's settings live (its tariff, power, payment terminal). */
+  get charge_points(): ChargePointRegistry {
+    return this.deps.charge_points;
+  }
+
   get provider_name(): string {
     return this.deps.provider.name;
   }

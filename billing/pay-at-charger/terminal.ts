@@ -25,8 +25,11 @@ import type { Ledger } from '../ledger.js';
  * - OCPP 1.6: StartTransaction.req `idTag` = <reference> (section 6.45). idTag is an IdToken of
  *   CiString20Type (sections 7.15, 7.28), so a terminal whose references are longer must hand the
  *   charger a short form of at most 20 characters, and confirm with that same text.
- * Either way the session's id_tag is the reference, and the rated feed's versions of it are what
- * a confirmation is matched with.
+ * Either way the session's id_tag is the reference. Ingest accepts it only on a charger the
+ * operator flagged as having a terminal, and only in the reference's form (ingest/payment-terminal.ts);
+ * the rating service then gives the session the payment method TERMINAL, which billing keeps on
+ * each rated version (session_versions.payment_method). Those versions are what a confirmation is
+ * matched with.
  */
 export interface TerminalConfirmation {
   id: string;
@@ -118,9 +121,14 @@ export async function record_terminal_confirmation(
         terminal_provider_id,
       ],
     );
-    // The session the terminal's reference started, as the rated feed recorded it (may be absent yet).
+    // The terminal session the reference started, as the rated feed recorded it (may be absent
+    // yet): only a session ingest accepted as a terminal session (payment method TERMINAL, on a
+    // charger flagged with a terminal) is settled by a terminal provider, never a card's.
     const [session] = await tx.query<{ session_id: string; vat_percent: string }>(
-      `SELECT session_id, vat_percent FROM session_versions WHERE id_tag = $1 ORDER BY version DESC LIMIT 1`,
+      `SELECT v.session_id, v.vat_percent FROM session_versions v
+       WHERE v.session_id = (SELECT t.session_id FROM session_versions t
+         WHERE t.id_tag = $1 AND t.payment_method = 'TERMINAL' ORDER BY t.recorded_at_ms DESC, t.version DESC LIMIT 1)
+       ORDER BY v.version DESC LIMIT 1`,
       [c.authorization_reference],
     );
     if (inserted.length === 0) return { recorded: false, session_id: session?.session_id ?? null };
