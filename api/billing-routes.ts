@@ -28,7 +28,7 @@ import { parse_period } from '../billing/period.js';
 import { FieldError } from '../core/field-error.js';
 import type { Logger } from '../core/log.js';
 import type { PlanStore } from '../rating/plans.js';
-import { HttpError, int_param, type Route, type RouteContext, send_json } from './http.js';
+import { HttpError, int_param, object_body, type Route, type RouteContext, send_json } from './http.js';
 
 /**
  * Operator billing endpoints: legal entities, accounts, billing runs, invoices, credit notes,
@@ -55,13 +55,6 @@ async function guarded(work: () => Promise<void>): Promise<void> {
     }
     throw error;
   }
-}
-
-function object_body(body: unknown): Json {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new HttpError(400, '(body): must be a JSON object', '(body)');
-  }
-  return body as Json;
 }
 
 function id_param(value: string, field: string): number {

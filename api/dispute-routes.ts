@@ -31,7 +31,7 @@ import type { DisputeState } from '../billing/disputes/workflow.js';
 import { PaymentProviderError } from '../billing/payments/provider.js';
 import { FieldError } from '../core/field-error.js';
 import { RateLimiter } from '../core/rate-limit.js';
-import { HttpError, int_param, type Route, type RouteContext, send_json } from './http.js';
+import { HttpError, int_param, object_body, type Route, type RouteContext, send_json } from './http.js';
 
 /**
  * Billing disputes over HTTP. Support (operator token) works every case; a claimant reaches only
@@ -67,12 +67,6 @@ async function guarded(work: () => Promise<void>): Promise<void> {
     }
     throw error;
   }
-}
-
-function object_body(body: unknown): Json {
-  if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw new HttpError(400, '(body): must be a JSON object', '(body)');
-  return body as Json;
 }
 
 function case_id_of(text: string): number {

@@ -94,6 +94,13 @@ export function decode_path_segment(segment: string, field: string): string {
   }
 }
 
+/** A request body that must be a JSON object: 400 naming `(body)` otherwise. */
+export function object_body(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new HttpError(400, '(body): must be a JSON object', '(body)');
+  return body as Record<string, unknown>;
+}
+
 export function parse_json_body(text: string): unknown {
   try {
     return JSON.parse(text);

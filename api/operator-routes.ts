@@ -11,7 +11,7 @@ import {
 import type { SessionState } from '../rating/session.js';
 import { type CpoParty, normalise_tariff, TariffValidationError } from '../rating/tariff.js';
 import type { TariffStore } from '../rating/tariff-store.js';
-import { HttpError, int_param, type Route, send_json } from './http.js';
+import { HttpError, int_param, object_body, type Route, send_json } from './http.js';
 
 export interface OperatorDeps {
   store: Store;
@@ -32,13 +32,6 @@ const open_sessions_scanned_max = 100_000;
 const tariffs_listed_max = 10_000;
 
 type Json = Record<string, unknown>;
-
-function object_body(body: unknown): Json {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new HttpError(400, '(body): must be a JSON object', '(body)');
-  }
-  return body as Json;
-}
 
 function charge_point_param(value: string): string {
   if (!/^[\x21-\x7e]{1,48}$/.test(value)) {

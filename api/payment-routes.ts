@@ -18,7 +18,7 @@ import {
 import { get_payment, payments_of_account, payments_of_invoice } from '../billing/payments/query.js';
 import { FieldError } from '../core/field-error.js';
 import type { Logger } from '../core/log.js';
-import { HttpError, int_param, type Route, send_json } from './http.js';
+import { HttpError, int_param, object_body, type Route, send_json } from './http.js';
 
 /**
  * Payments endpoints: the Stripe webhook (signature checked on the raw body, each event applied
@@ -43,8 +43,6 @@ export interface PaymentRouteDeps {
 /** A webhook body is a small JSON event; Stripe's are far below this. */
 const webhook_bytes_max = 512 * 1024;
 
-type Json = Record<string, unknown>;
-
 async function guarded<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
@@ -58,13 +56,6 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
     }
     throw error;
   }
-}
-
-function object_body(body: unknown): Json {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new HttpError(400, '(body): must be a JSON object', '(body)');
-  }
-  return body as Json;
 }
 
 function id_of(value: string, what: string): number {

@@ -2,7 +2,7 @@ import type { TokenRecord, TokenStore, TokenType, Whitelist } from '../core/toke
 import { token_uid_length_max } from '../core/tokens.js';
 import { type Plan, type PlanStore, PlanValidationError, validate_plan } from '../rating/plans.js';
 import type { TariffStore } from '../rating/tariff-store.js';
-import { HttpError, type Route, send_json } from './http.js';
+import { HttpError, object_body, type Route, send_json } from './http.js';
 
 export interface TokenRouteDeps {
   tokens: TokenStore;
@@ -17,13 +17,6 @@ type Json = Record<string, unknown>;
 const token_types: readonly TokenType[] = ['AD_HOC_USER', 'APP_USER', 'OTHER', 'RFID'];
 const whitelists: readonly Whitelist[] = ['ALWAYS', 'ALLOWED', 'ALLOWED_OFFLINE', 'NEVER'];
 const token_fields = new Set(['type', 'contract_id', 'valid', 'whitelist', 'plan_id', 'group_id']);
-
-function object_body(body: unknown): Json {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new HttpError(400, '(body): must be a JSON object', '(body)');
-  }
-  return body as Json;
-}
 
 function id_param(value: string, field: string, length_max: number): string {
   if (value.length === 0 || value.length > length_max || !/^[\x21-\x7e]+$/.test(value)) {

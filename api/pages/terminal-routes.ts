@@ -13,7 +13,7 @@ import {
   terminal_reference_prefix_pattern,
 } from '../../core/charge-points.js';
 import { FieldError } from '../../core/field-error.js';
-import { HttpError, type Route, type RouteContext, send_json } from '../http.js';
+import { HttpError, object_body, type Route, type RouteContext, send_json } from '../http.js';
 
 const charge_point_pattern = /^[\x21-\x7e]{1,48}$/;
 
@@ -64,6 +64,7 @@ export function terminal_routes(deps: {
     await deps.charge_points.set_profile(profile);
     return profile;
   };
+  const terminal_path = /^\/v1\/pay-at-charger\/charge-points\/([^/]{1,48})\/payment-terminal$/;
   const terminal_doc = {
     path: '/v1/pay-at-charger/charge-points/{charge_point_id}/payment-terminal',
     tags: ['pay at the charger'],
@@ -71,7 +72,7 @@ export function terminal_routes(deps: {
   return [
     {
       method: 'PUT',
-      path: /^\/v1\/pay-at-charger\/charge-points\/([^/]{1,48})\/payment-terminal$/,
+      path: terminal_path,
       param_names: ['charge_point_id'],
       auth: 'operator',
       doc: {
@@ -96,9 +97,7 @@ export function terminal_routes(deps: {
       },
       handle: async ({ res, params, json_body }) => {
         const charge_point_id = charge_point_of(params[0]!);
-        const body = (await json_body()) as Record<string, unknown> | null;
-        if (typeof body !== 'object' || body === null || Array.isArray(body))
-          throw new HttpError(400, '(body): must be a JSON object', '(body)');
+        const body = object_body(await json_body());
         for (const key of Object.keys(body))
           if (key !== 'reference_prefix')
             throw new HttpError(400, `${key}: is not a payment terminal field`, key);
@@ -114,7 +113,7 @@ export function terminal_routes(deps: {
     },
     {
       method: 'DELETE',
-      path: /^\/v1\/pay-at-charger\/charge-points\/([^/]{1,48})\/payment-terminal$/,
+      path: terminal_path,
       param_names: ['charge_point_id'],
       auth: 'operator',
       doc: {
